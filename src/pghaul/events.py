@@ -1,0 +1,100 @@
+"""Progress events: the engine emits them, the CLI renders them with rich, the HTTP layer stores them.
+
+Events are plain frozen dataclasses so every shell can render them its own way; ``to_dict`` gives the
+JSON form the HTTP API and the job log on the target use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": type(self).__name__, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class PhaseStarted(Event):
+    """One of: inspect, plan, pre-data, data, post-data, sequences, verify."""
+
+    phase: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PhaseFinished(Event):
+    phase: str
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class StepApplied(Event):
+    """A DDL step ran (``applied``), was already there identically (``skipped``), or was only shown."""
+
+    phase: str
+    kind: str
+    name: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class TableStarted(Event):
+    table: str
+    rows_estimated: int
+    bytes_estimated: int = 0
+
+
+@dataclass(frozen=True)
+class TableProgress(Event):
+    table: str
+    rows_done: int
+    rows_estimated: int
+    bytes_done: int
+    rows_per_second: float = 0.0
+
+
+@dataclass(frozen=True)
+class TableFinished(Event):
+    table: str
+    rows_copied: int
+    rows_skipped: int
+    bytes_done: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class IndexProgress(Event):
+    """An index build on the target, read from pg_stat_progress_create_index."""
+
+    index: str
+    phase: str
+    done: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    """Something the user should know that does not stop the run (no primary key, snapshot not reused, …)."""
+
+    message: str
+    level: str = "info"
+    details: list[str] = field(default_factory=list)
+
+
+Listener = Callable[[Event], None]
+
+
+def ignore(_: Event) -> None:
+    """The listener for callers that do not watch progress."""
+
+
+def fan_out(*listeners: Listener) -> Listener:
+    def emit(event: Event) -> None:
+        for listener in listeners:
+            listener(event)
+
+    return emit
