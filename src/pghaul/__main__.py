@@ -1,0 +1,3 @@
+from pghaul.cli import main
+
+main()

@@ -1,0 +1,292 @@
+"""The `pghaul` command: a thin shell that parses options, calls the engine and renders its events.
+
+No SQL here. Exit codes: 0 success, 1 failure (one clear line; a traceback only with --debug), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from pghaul.errors import PghaulError
+from pghaul.urls import redact_url, scrub
+
+app = typer.Typer(
+    name="pghaul",
+    help="Move a live PostgreSQL database, pgvector embeddings included, to another server.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+_state: dict[str, bool] = {"debug": False}
+
+SourceOption = Annotated[
+    str | None,
+    typer.Option("--source", "-s", envvar="DATABASE_URL", show_envvar=True, help="The database to copy from."),
+]
+TargetOption = Annotated[
+    str | None,
+    typer.Option("--target", "-t", envvar="NEW_DATABASE_URL", show_envvar=True, help="The database to copy into."),
+]
+TablesOption = Annotated[
+    list[str] | None,
+    typer.Option("--tables", help="Only tables matching this pattern (schema.table, * wildcards); repeatable."),
+]
+ExcludeOption = Annotated[
+    list[str] | None,
+    typer.Option("--exclude", help="Leave out tables matching this pattern; repeatable."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _fail(message: str, hint: str = "", code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    if hint:
+        err_console.print(f"[dim]hint:[/] {hint}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors(*urls: str | None) -> Iterator[None]:
+    """Turn any failure into one scrubbed line and the right exit code."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except PghaulError as exc:
+        if _state["debug"]:
+            err_console.print_exception()
+        _fail(scrub(exc.message, *urls), scrub(exc.hint, *urls), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", "run the same command again: it continues from the last committed chunk", 130)
+    except Exception as exc:  # anything unexpected still gets one line, without secrets
+        if _state["debug"]:
+            err_console.print_exception()
+        text = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, *urls)
+        _fail(f"{type(exc).__name__}: {text}", "run again with --debug for the traceback")
+
+
+def _patterns(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(values or ())
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command()
+def plan(
+    source: SourceOption = None,
+    target: TargetOption = None,
+    tables: TablesOption = None,
+    exclude: ExcludeOption = None,
+) -> None:
+    """Print the migration plan as SQL, grouped by phase. Changes nothing."""
+    from pghaul.engine import MigrateOptions, make_plan
+
+    with _errors(source, target):
+        result = make_plan(source, target, MigrateOptions(include=_patterns(tables), exclude=_patterns(exclude)))
+        sys.stdout.write(result.render_sql())
+        sys.stdout.write("\n")
+
+
+@app.command("tables")
+def tables_command(
+    source: SourceOption = None,
+    target: Annotated[
+        str | None, typer.Option("--target", "-t", help="Also show whether each table exists there.")
+    ] = None,
+    exact: Annotated[bool, typer.Option("--exact", help="Count rows exactly (reads every table).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List every table of the source with its size, rows and primary key."""
+    from pghaul.connect import connect_source, connect_target
+    from pghaul.tables import list_tables
+
+    with _errors(source, target):
+        with connect_source(source) as src:
+            if target:
+                with connect_target(target) as tgt:
+                    rows = list_tables(src, tgt, exact=exact)
+            else:
+                rows = list_tables(src, None, exact=exact)
+        if as_json:
+            _print_json([r.to_dict() for r in rows])
+            return
+        table = RichTable(title=f"tables in {redact_url(source or '')}")
+        for column in ("table", "rows", "size", "primary key", "on target"):
+            table.add_column(column, justify="right" if column in ("rows", "size") else "left")
+        for r in rows:
+            count = r.rows_exact if r.rows_exact is not None else r.rows_estimated
+            pk = ", ".join(f"{c} {t}" for c, t in zip(r.primary_key, r.primary_key_types, strict=False)) or "—"
+            exists = "" if r.exists_on_target is None else ("yes" if r.exists_on_target else "no")
+            table.add_row(f"{r.schema}.{r.name}", f"{'' if exact else '~'}{count:,}", _size(r.size_bytes), pk, exists)
+        console.print(table)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
+
+
+@app.command()
+def migrate(
+    source: SourceOption = None,
+    target: TargetOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")] = False,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, max=1_000_000, help="Rows per committed chunk.")
+    ] = None,
+    tables: TablesOption = None,
+    exclude: ExcludeOption = None,
+    schema_only: Annotated[bool, typer.Option("--schema-only", help="Create the schema only, copy no rows.")] = False,
+    data_only: Annotated[bool, typer.Option("--data-only", help="Copy rows into an existing schema.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, max=64, help="Parallel copy workers.")] = None,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the verification at the end.")] = False,
+) -> None:
+    """Copy the schema and every row from the source to the target, then verify."""
+    from pghaul.engine import MigrateOptions, make_plan
+    from pghaul.engine import migrate as run_migration
+    from pghaul.progress_view import ProgressView
+
+    if schema_only and data_only:
+        _fail("--schema-only and --data-only exclude each other", "pick one, or neither for a full migration", 2)
+    options: dict[str, Any] = {
+        "include": _patterns(tables),
+        "exclude": _patterns(exclude),
+        "schema_only": schema_only,
+        "data_only": data_only,
+        "verify": not no_verify,
+    }
+    if batch_size is not None:
+        options["batch_size"] = batch_size
+    if workers is not None:
+        options["workers"] = workers
+    with _errors(source, target):
+        opts = MigrateOptions(**options)
+        if dry_run:
+            sys.stdout.write(make_plan(source, target, opts).render_sql() + "\n")
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                _fail("confirmation needed", "pass --yes to migrate without a prompt", 2)
+            console.print(f"source: [bold]{redact_url(source or '')}[/] (read only)")
+            console.print(f"target: [bold]{redact_url(target or '')}[/] (will be written)")
+            if not typer.confirm("Migrate now?", default=False):
+                raise typer.Exit(1)
+        with ProgressView(console) as view:
+            result = run_migration(source, target, opts, listener=view)
+        _print_migration_summary(result)
+        if not result.ok:
+            raise typer.Exit(1)
+
+
+def _print_migration_summary(result: Any) -> None:
+    from pghaul.verify.render import render_report
+
+    if getattr(result, "verify_report", None) is not None:
+        for renderable in render_report(result.verify_report):
+            console.print(renderable)
+    if result.ok:
+        console.print("[bold green]migration complete[/]")
+    else:
+        err_console.print("[bold red]migration finished with differences[/] — see the report above")
+
+
+@app.command()
+def verify(
+    source: SourceOption = None,
+    target: TargetOption = None,
+    tables: TablesOption = None,
+    exclude: ExcludeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare source and target: rows, checksums, sequences, schema, extensions, vector search."""
+    from pghaul.verify import VerifyOptions
+    from pghaul.verify import verify as run_verify
+    from pghaul.verify.render import render_report
+
+    with _errors(source, target):
+        report = run_verify(source, target, VerifyOptions(include=_patterns(tables), exclude=_patterns(exclude)))
+        if as_json:
+            _print_json(report.to_dict())
+        else:
+            for renderable in render_report(report):
+                console.print(renderable)
+        if not report.ok:
+            raise typer.Exit(1)
+
+
+@app.command()
+def cleanup(
+    target: TargetOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Drop pghaul's own bookkeeping schema (`pghaul`) from the target. Your tables are not touched."""
+    from pghaul.connect import connect_target
+    from pghaul.copy.state import drop_state
+
+    with _errors(target):
+        if not yes and sys.stdin.isatty() and not typer.confirm("Drop the pghaul schema on the target?"):
+            raise typer.Exit(1)
+        with connect_target(target) as conn:
+            dropped = drop_state(conn)
+        console.print("dropped schema pghaul" if dropped else "nothing to clean up: no pghaul schema on the target")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (0.0.0.0 when PORT is set).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: $PORT, else 8000).")] = None,
+) -> None:
+    """Run the admin HTTP API and the migration page (configured by environment variables)."""
+    from pghaul.http import serve as run_server
+    from pghaul.settings import Settings
+
+    with _errors(os.environ.get("DATABASE_URL"), os.environ.get("NEW_DATABASE_URL")):
+        run_server(host=host, port=port, settings=Settings())
+
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option("--keep", help="Leave the servers' data directories behind.")] = False,
+) -> None:
+    """Start two embedded servers, fill one with a sample app database, migrate it, verify, and stop."""
+    from pghaul.demo import run_demo
+
+    with _errors():
+        ok = run_demo(console, keep=keep)
+        if not ok:
+            raise typer.Exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    command: Callable[..., Any] = app
+    command(args=argv, prog_name="pghaul")
+
+
+if __name__ == "__main__":
+    main()
