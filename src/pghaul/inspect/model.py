@@ -29,6 +29,16 @@ class Extension:
 
 
 @dataclass(frozen=True)
+class AvailableExtension:
+    """An extension the server could create (pg_available_extension_versions): a server fact, not a definition."""
+
+    name: str
+    default_version: str | None
+    versions: tuple[str, ...]
+    installed_version: str | None = None
+
+
+@dataclass(frozen=True)
 class Schema:
     name: str
 
@@ -64,6 +74,8 @@ class Domain:
     default: str | None
     collation: str | None  # qualified collation name when it differs from the base type's
     checks: tuple[DomainCheck, ...]
+    # Other user types the base type is (so they are created first).
+    depends_on: tuple[QualifiedName, ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> QualifiedName:
@@ -82,6 +94,8 @@ class CompositeType:
     schema: str
     name: str
     attributes: tuple[CompositeAttribute, ...]
+    # Other user types its attributes use (so they are created first).
+    depends_on: tuple[QualifiedName, ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> QualifiedName:
@@ -139,6 +153,8 @@ class Column:
     storage: str | None = None  # only when it differs from the type's default
     statistics_target: int | None = None  # only when set explicitly
     compression: str | None = None  # only when set explicitly
+    # PostgreSQL 18 names NOT NULL constraints; kept only when not the automatic "<table>_<column>_not_null".
+    not_null_name: str | None = None
 
     @property
     def is_generated(self) -> bool:
@@ -359,6 +375,8 @@ class Catalog:
     triggers: dict[tuple[str, str, str], Trigger] = field(default_factory=dict)
     policies: dict[tuple[str, str, str], Policy] = field(default_factory=dict)
     comments: dict[tuple[str, str, str, str], Comment] = field(default_factory=dict)
+    # What the server could install, for planning CREATE EXTENSION and for the safety checks.
+    available_extensions: dict[str, AvailableExtension] = field(default_factory=dict)
 
     KINDS = (
         "extensions", "schemas", "enums", "domains", "composites", "ranges", "sequences", "tables",

@@ -1,0 +1,172 @@
+"""``pghaul migrate`` with default settings (verification off), in a child process whose peak memory is read.
+
+Two ways in: the engine (``pghaul.engine.migrate`` in benchmarks/pghaul_child.py, which also records progress
+events, so the data phase and the HNSW build can be timed) or the CLI (``pghaul migrate --yes``, total time only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.dataset import HNSW_INDEX_NAME
+from benchmarks.methods import END_TO_END, Context, MethodSkipped, Outcome
+from benchmarks.pghaul_child import ENGINE_MISSING
+
+CHILD = Path(__file__).resolve().parent.parent / "pghaul_child.py"
+DEFAULT_WORKERS_IF_UNKNOWN = 2
+_STDERR_TAIL = 800
+
+DATA_SECONDS = "data phase seconds"
+HNSW_SECONDS = "HNSW build seconds"
+PEAK_RSS_MB = "peak RSS MB"
+
+
+def engine_problem() -> str | None:
+    try:
+        from pghaul.engine import MigrateOptions, migrate  # noqa: F401
+    except Exception as exc:
+        return f"pghaul.engine.migrate is not available yet ({type(exc).__name__}: {exc})"
+    return None
+
+
+def default_workers() -> tuple[int, str]:
+    """pghaul's own default worker count, so the parallel dump gets the same; and where the number came from."""
+    if engine_problem() is None:
+        from pghaul.engine import MigrateOptions
+
+        workers = getattr(MigrateOptions(), "workers", None)
+        if isinstance(workers, int) and workers > 0:
+            return workers, "pghaul's default"
+    return DEFAULT_WORKERS_IF_UNKNOWN, "pghaul's default not readable; assumed"
+
+
+def cli_executable() -> str | None:
+    beside_python = Path(sys.executable).with_name("pghaul")
+    return str(beside_python) if beside_python.exists() else shutil.which("pghaul")
+
+
+@dataclass
+class PghaulMigrate:
+    via: str = "engine"  # or "cli"
+    workers: int | None = None  # None: pghaul's default
+    key: str = "pghaul"
+    label: str = "pghaul migrate (default settings, verify off)"
+    measures: str = END_TO_END
+
+    def unavailable(self, ctx: Context) -> str | None:
+        if self.via == "engine":
+            return engine_problem()
+        exe = cli_executable()
+        if exe is None:
+            return "no pghaul executable found"
+        helped = subprocess.run([exe, "migrate", "--help"], capture_output=True, text=True, check=False)
+        if helped.returncode != 0:
+            return "`pghaul migrate` does not exist yet"
+        return None
+
+    def prepare(self, ctx: Context) -> None:
+        pass
+
+    def run(self, ctx: Context) -> Outcome:
+        events = ctx.work_dir / "pghaul-events.jsonl"
+        events.unlink(missing_ok=True)
+        argv = self._engine_argv(ctx, events) if self.via == "engine" else self._cli_argv(ctx)
+        seconds, exit_code, peak_kb, out, err = _run_measured(argv, ctx.work_dir)
+        if exit_code == ENGINE_MISSING and self.via == "engine":
+            raise MethodSkipped(out.strip() or "pghaul.engine.migrate is not available")
+        if exit_code != 0:
+            raise RuntimeError(f"pghaul exited with {exit_code}: {(err or out)[-_STDERR_TAIL:].strip()}")
+        extras: dict[str, float] = {PEAK_RSS_MB: peak_kb / 1024}
+        if events.exists():
+            extras.update(_figures_from_events(_read_events(events)))
+        return Outcome(seconds, extras)
+
+    def _engine_argv(self, ctx: Context, events: Path) -> list[str]:
+        options: dict[str, Any] = {"verify": False}
+        if self.workers is not None:
+            options["workers"] = self.workers
+        return [sys.executable, str(CHILD), ctx.source_url, ctx.target_url, str(events), json.dumps(options)]
+
+    def _cli_argv(self, ctx: Context) -> list[str]:
+        exe = cli_executable()
+        assert exe is not None
+        argv = [exe, "migrate", "--yes", "--source", ctx.source_url, "--target", ctx.target_url]
+        helped = subprocess.run([exe, "migrate", "--help"], capture_output=True, text=True, check=False).stdout
+        if "--no-verify" in helped:
+            argv.append("--no-verify")
+        if self.workers is not None and "--workers" in helped:
+            argv += ["--workers", str(self.workers)]
+        return argv
+
+
+def _run_measured(argv: list[str], work_dir: Path) -> tuple[float, int, int, str, str]:
+    """Wall seconds, exit code, peak RSS in KiB (this child and the children it waited for), stdout, stderr."""
+    out_path, err_path = work_dir / "pghaul.out", work_dir / "pghaul.err"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err)
+        # wait4 gives this one child's resource usage; getrusage(RUSAGE_CHILDREN) would mix in pg_dump and others.
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return (
+        seconds,
+        proc.returncode,
+        usage.ru_maxrss,
+        out_path.read_text(errors="replace"),
+        err_path.read_text(errors="replace"),
+    )
+
+
+def _read_events(path: Path) -> list[dict[str, Any]]:
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            events.append(json.loads(line))
+    return events
+
+
+def _figures_from_events(events: list[dict[str, Any]]) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    data = _phase_seconds(events, "data")
+    if data is not None:
+        figures[DATA_SECONDS] = data
+    hnsw = _hnsw_seconds(events)
+    if hnsw is not None:
+        figures[HNSW_SECONDS] = hnsw
+    return figures
+
+
+def _phase_seconds(events: list[dict[str, Any]], phase: str) -> float | None:
+    started = None
+    for event in events:
+        if event.get("phase") != phase:
+            continue
+        if event["event"] == "PhaseStarted":
+            started = event["t"]
+        elif event["event"] == "PhaseFinished":
+            if event.get("seconds"):
+                return float(event["seconds"])
+            if started is not None:
+                return float(event["t"] - started)
+    return None
+
+
+def _hnsw_seconds(events: list[dict[str, Any]]) -> float | None:
+    """From the index's progress events when the engine emits them, else from the step that created it."""
+    progress = [e["t"] for e in events if e["event"] == "IndexProgress" and HNSW_INDEX_NAME in str(e.get("index"))]
+    if len(progress) >= 2:
+        return float(max(progress) - min(progress))
+    for i, event in enumerate(events):
+        if event["event"] == "StepApplied" and HNSW_INDEX_NAME in str(event.get("name")) and i > 0:
+            # The step's own duration is not in the event: the gap since the event before it bounds it.
+            return float(event["t"] - events[i - 1]["t"])
+    return None

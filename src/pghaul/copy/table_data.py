@@ -1,0 +1,145 @@
+"""Copying one key range of one table, chunk by chunk, each chunk committed together with its checkpoint.
+
+Three ways a chunk lands on the target, all in one target transaction with the checkpoint:
+- straight COPY into the table, when the range started on an empty table (nothing there can collide);
+- COPY into a temporary staging table, then ``INSERT … SELECT … ON CONFLICT DO NOTHING``, when rows may already
+  be there (the table had rows before pghaul's checkpoints, or the one-batch endpoint); counts inserted/skipped;
+- the whole table at once (emptied, then COPY) for a table without a primary key, so a re-run replaces rather
+  than duplicates and a crash leaves the previous contents.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from pghaul.copy import state
+from pghaul.copy.keyset import Key, Keyset, column_list, table_ident
+from pghaul.copy.state import RangeState
+from pghaul.copy.stream import pump, select_query
+from pghaul.errors import PghaulError
+from pghaul.inspect.model import Table
+
+STAGING_TABLE = sql.Identifier("pg_temp", "pghaul_stage")
+
+
+class CopyCancelled(PghaulError):
+    """The caller asked to stop; every committed chunk stays, the next run continues after it."""
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    inserted: int
+    skipped: int
+    bytes: int
+    last_key: Key | None
+
+
+def target_has_rows(tgt: psycopg.Connection, table: Table) -> bool:
+    row = tgt.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM ONLY {})").format(table_ident(table))).fetchone()
+    return bool(row and row[0])
+
+
+def _identity_override(table: Table) -> sql.SQL:
+    # INSERT refuses values for GENERATED ALWAYS identity columns unless told to keep them (COPY does not care).
+    if any(c.identity == "a" for c in table.copy_columns):
+        return sql.SQL(" OVERRIDING SYSTEM VALUE")
+    return sql.SQL("")
+
+
+def copy_staged(
+    src: psycopg.Connection, tgt: psycopg.Connection, table: Table, where: sql.Composable, params: list[str],
+    binary: bool,
+) -> ChunkResult:
+    """Rows matching ``where`` through a staging table; inserts only those whose key is not there yet.
+
+    Must run inside a target transaction (the staging table is dropped at its commit).
+    """
+    cols = table.copy_columns
+    tgt.execute(
+        sql.SQL("CREATE TEMPORARY TABLE pghaul_stage ON COMMIT DROP AS SELECT {cols} FROM ONLY {table} WITH NO DATA")
+        .format(cols=column_list(cols), table=table_ident(table))
+    )
+    moved = pump(src, tgt, select_query(table, cols, where), params, STAGING_TABLE, cols, binary)
+    cur = tgt.execute(
+        sql.SQL("INSERT INTO {table} ({cols}){override} SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING").format(
+            table=table_ident(table), cols=column_list(cols), override=_identity_override(table), stage=STAGING_TABLE
+        )
+    )
+    inserted = max(cur.rowcount, 0)
+    return ChunkResult(inserted, moved.rows - inserted, moved.bytes, None)
+
+
+def copy_direct(
+    src: psycopg.Connection, tgt: psycopg.Connection, table: Table, where: sql.Composable, params: list[str],
+    binary: bool,
+) -> ChunkResult:
+    cols = table.copy_columns
+    moved = pump(src, tgt, select_query(table, cols, where), params, table_ident(table), cols, binary)
+    return ChunkResult(moved.rows, 0, moved.bytes, None)
+
+
+ProgressCallback = Callable[[int, int, int], None]  # inserted, skipped, bytes of one committed chunk
+
+
+def copy_range(
+    src: psycopg.Connection,
+    tgt: psycopg.Connection,
+    table: Table,
+    rng: RangeState,
+    *,
+    binary: bool,
+    chunk_rows: int,
+    job_id: str | None,
+    on_chunk: ProgressCallback,
+    cancel: threading.Event | None = None,
+) -> RangeState:
+    """Copy what is left of ``rng`` (``tgt`` in autocommit mode; ``src`` inside its snapshot transaction)."""
+    if not table.primary_key:
+        return copy_whole_table(src, tgt, table, rng, binary=binary, job_id=job_id, on_chunk=on_chunk)
+    keyset = Keyset.of(table)
+    while not rng.done:
+        if cancel is not None and cancel.is_set():
+            raise CopyCancelled(
+                f"stopped while copying {table.display_name}",
+                "run the same command again to continue from the last committed chunk",
+            )
+        after = rng.resume_after
+        end = keyset.chunk_end(src, after, rng.hi, chunk_rows)
+        with tgt.transaction():
+            if end is None:
+                rng = state.record_chunk(tgt, rng, None, 0, 0, 0, True, job_id)
+                break
+            where, params = keyset.where(after, end)
+            chunk = (copy_staged if rng.overlap else copy_direct)(src, tgt, table, where, params, binary)
+            # Fewer rows than asked for means nothing is left up to the range's upper bound in this snapshot.
+            done = chunk.inserted + chunk.skipped < chunk_rows
+            rng = state.record_chunk(tgt, rng, end, chunk.inserted, chunk.skipped, chunk.bytes, done, job_id)
+        on_chunk(chunk.inserted, chunk.skipped, chunk.bytes)
+    return rng
+
+
+def copy_whole_table(
+    src: psycopg.Connection,
+    tgt: psycopg.Connection,
+    table: Table,
+    rng: RangeState,
+    *,
+    binary: bool,
+    job_id: str | None,
+    on_chunk: ProgressCallback,
+) -> RangeState:
+    """A table without a primary key: emptied and refilled in one transaction, so a crash leaves the old rows."""
+    if rng.done:
+        return rng
+    with tgt.transaction():
+        if target_has_rows(tgt, table):
+            tgt.execute(sql.SQL("DELETE FROM ONLY {}").format(table_ident(table)))
+        chunk = copy_direct(src, tgt, table, sql.SQL("true"), [], binary)
+        rng = state.record_chunk(tgt, rng, None, chunk.inserted, 0, chunk.bytes, True, job_id)
+    on_chunk(chunk.inserted, 0, chunk.bytes)
+    return rng

@@ -1,0 +1,100 @@
+"""Every failure leaves the server as JSON ``{success: false, error, hint}`` with its status, never a traceback.
+
+A router cannot install exception handlers on the host app it is mounted in, so the conversion lives in the
+router's own route class (:class:`JsonErrorRoute`); ``create_app`` adds the same handlers for what happens outside
+any route (unknown paths, wrong methods).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pghaul.errors import PghaulError
+from pghaul.http.scrubbing import scrub_text
+
+log = logging.getLogger("pghaul.http")
+
+
+class ApiError(Exception):
+    """A refusal decided by the HTTP layer itself (locked, unconfigured, unauthorised, throttled)."""
+
+    def __init__(self, status: int, error: str, hint: str = "", headers: dict[str, str] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.hint = hint
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def error_response(status: int, error: str, hint: str = "", headers: dict[str, str] | None = None,
+                   extra: dict[str, Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"success": False, "error": scrub_text(error), "hint": scrub_text(hint)}
+    for key, value in (extra or {}).items():
+        body.setdefault(key, value)
+    response = JSONResponse(body, status_code=status, headers=headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "header", "body"))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid request"
+
+
+def response_for(exc: Exception) -> JSONResponse:
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.error, exc.hint, exc.headers, exc.extra)
+    if isinstance(exc, PghaulError):
+        extra: dict[str, Any] = {}
+        if hasattr(exc, "conflicts"):
+            extra["conflicts"] = [scrub_text(str(c)) for c in exc.conflicts]
+        if hasattr(exc, "valid_names"):
+            extra["validTables"] = list(exc.valid_names)
+        return error_response(exc.http_status, exc.message, exc.hint, extra=extra)
+    if isinstance(exc, RequestValidationError):
+        return error_response(
+            400, f"invalid request parameter: {_describe_validation(exc)}",
+            "check the parameter names and values against /api/admin/openapi.json or the migration guide",
+        )
+    if isinstance(exc, StarletteHTTPException):
+        return error_response(exc.status_code, str(exc.detail), "", dict(exc.headers or {}))
+    log.error("unexpected error in the admin API: %s", scrub_text(f"{type(exc).__name__}: {exc}"),
+              exc_info=exc)
+    return error_response(
+        500, "internal error in the migration server",
+        "see the server log for details, then retry; every step is safe to repeat",
+    )
+
+
+class JsonErrorRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:
+                return response_for(exc)
+
+        return handle
+
+
+def install_exception_handlers(app: Any) -> None:
+    async def handle(_: Request, exc: Exception) -> Response:
+        return response_for(exc)
+
+    for kind in (ApiError, PghaulError, RequestValidationError, StarletteHTTPException, Exception):
+        app.add_exception_handler(kind, handle)

@@ -1,0 +1,76 @@
+"""What the running job is doing right now, from its progress events: phase, rows, bytes, rates and ETAs.
+
+The durable record (job state, per-table checkpoints) is on the target (:mod:`pghaul.copy.state`); this is the
+fast-moving part that only the process running the job knows, kept in memory and merged into ``db-status``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pghaul import events
+
+
+@dataclass
+class TableLive:
+    rows_done: int = 0
+    rows_estimated: int = 0
+    bytes_done: int = 0
+    rate: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    finished: bool = False
+
+
+class LiveProgress:
+    """A listener for the engine's events that keeps the latest state of each table and phase."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.phase: str | None = None
+        self.tables: dict[str, TableLive] = {}
+        self.notices: list[dict[str, Any]] = []
+        self.indexes: dict[str, dict[str, Any]] = {}
+        self.started = time.monotonic()
+
+    def __call__(self, event: events.Event) -> None:
+        with self._lock:
+            if isinstance(event, events.PhaseStarted):
+                self.phase = event.phase
+            elif isinstance(event, events.TableStarted):
+                live = self.tables.setdefault(event.table, TableLive())
+                live.rows_estimated = max(live.rows_estimated, event.rows_estimated)
+            elif isinstance(event, events.TableProgress):
+                live = self.tables.setdefault(event.table, TableLive())
+                live.rows_done = event.rows_done
+                live.rows_estimated = max(live.rows_estimated, event.rows_estimated)
+                live.bytes_done = event.bytes_done
+                elapsed = time.monotonic() - live.started
+                live.rate = event.rows_per_second or (event.rows_done / elapsed if elapsed > 0 else 0.0)
+            elif isinstance(event, events.TableFinished):
+                live = self.tables.setdefault(event.table, TableLive())
+                live.rows_done = event.rows_copied + event.rows_skipped
+                live.bytes_done = event.bytes_done
+                live.rate = live.rows_done / event.seconds if event.seconds > 0 else live.rate
+                live.finished = True
+            elif isinstance(event, events.IndexProgress):
+                self.indexes[event.index] = {"phase": event.phase, "done": event.done, "total": event.total}
+            elif isinstance(event, events.Notice):
+                self.notices.append({"level": event.level, "message": event.message, "details": event.details})
+                del self.notices[:-50]
+
+    def table(self, name: str) -> TableLive | None:
+        with self._lock:
+            live = self.tables.get(name)
+            return None if live is None else TableLive(**live.__dict__)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "phase": self.phase,
+                "indexes": dict(self.indexes),
+                "notices": list(self.notices),
+                "elapsedSeconds": round(time.monotonic() - self.started, 1),
+            }

@@ -1,0 +1,162 @@
+"""The endpoints browser-only users need beyond the old three: the whole migration as a background job, its
+status, verification, preflight, and the post-data phase of the batch walk-through.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pghaul.http.jobs import Work
+from pghaul.http.runtime import Runtime
+
+MIGRATE = "migrate"
+POST_DATA = "post-data"
+
+
+# --- the whole migration ----------------------------------------------------------------------------------------
+
+
+def start_reply(rt: Runtime, dry_run: bool, batch_size: int) -> dict[str, Any]:
+    from pghaul.copy.state import new_job_id, read_status
+
+    if dry_run:
+        return {"success": True, "dryRun": True, **_plan_preview(rt)}
+    running = rt.work.current(MIGRATE)
+    if running is not None and running.running:
+        return {"success": True, "jobId": running.job_id, "state": "running", "started": False}
+    with rt.pools.target() as tgt:
+        status = read_status(tgt)
+    if status.state == "running":
+        # Another process (a second replica, or a CLI run) holds the migration: show it, start nothing.
+        return {"success": True, "jobId": status.job_id, "state": "running", "started": False}
+    if status.state == "done" and status.job_id is not None:
+        return {
+            "success": True, "jobId": status.job_id, "state": "done", "started": False,
+            "hint": "this migration is complete; see db-verify, or run `pghaul cleanup` to start over",
+        }
+    resumed = status.state == "failed" and status.job_id is not None
+    job_id = status.job_id if resumed and status.job_id else new_job_id()
+    work = rt.work.start(MIGRATE, job_id, lambda w, listener: _run_migration(rt, w, listener, batch_size))
+    return {"success": True, "jobId": work.job_id, "state": "running", "started": True, "resumed": resumed}
+
+
+def _plan_preview(rt: Runtime) -> dict[str, Any]:
+    from pghaul.engine import MigrateOptions, make_plan
+
+    plan = make_plan(rt.source_url, rt.target_url, MigrateOptions())
+    return {"plan": plan.to_dict(), "sql": plan.render_sql()}
+
+
+def _run_migration(rt: Runtime, work: Work, listener: Any, batch_size: int) -> dict[str, Any] | None:
+    from pghaul.engine import MigrateOptions, migrate
+
+    result = migrate(
+        rt.source_url, rt.target_url, MigrateOptions(batch_size=batch_size, job_id=work.job_id),
+        listener=listener, cancel=work.cancel,
+    )
+    return result.to_dict() if hasattr(result, "to_dict") else {}
+
+
+# --- the post-data phase of the batch walk-through ---------------------------------------------------------------
+
+
+def start_post_data(rt: Runtime) -> Work:
+    from pghaul.copy.state import new_job_id
+
+    return rt.work.start(POST_DATA, new_job_id(), lambda w, listener: _run_post_data(rt, w, listener))
+
+
+def _run_post_data(rt: Runtime, work: Work, listener: Any) -> dict[str, Any] | None:
+    from pghaul.engine import finish_post_data
+
+    result = finish_post_data(rt.source_url, rt.target_url, listener=listener, cancel=work.cancel)
+    return result.to_dict() if hasattr(result, "to_dict") else {}
+
+
+# --- status, verify, preflight -------------------------------------------------------------------------------------
+
+
+def _eta(rows_left: int, rate: float) -> float | None:
+    return round(rows_left / rate, 1) if rate > 0 and rows_left > 0 else (0.0 if rows_left <= 0 else None)
+
+
+def status_reply(rt: Runtime) -> dict[str, Any]:
+    from pghaul.copy.state import read_status
+
+    with rt.pools.target() as tgt:
+        status = read_status(tgt)
+    body = status.to_dict()
+    work = rt.work.current(MIGRATE)
+    errors: list[dict[str, Any]] = []
+    if status.error:
+        errors.append({"error": status.error, "hint": "start db-migrate-all again: it resumes where it stopped"})
+    live = work.live if work is not None else None
+    if work is not None and work.running:
+        body["state"] = "running"
+        body["jobId"] = work.job_id
+        body["phase"] = work.live.phase or body.get("phase")
+    elif work is not None and work.state == "failed" and (status.job_id != work.job_id or status.state != "failed"):
+        # Failed before the engine could record the job (e.g. preflight refused): only this process knows.
+        body.update(state="failed", jobId=work.job_id)
+        errors.append({"error": work.error, "hint": work.hint})
+    tables: dict[str, dict[str, Any]] = {}
+    for t in status.tables:
+        done_rows = t.rows_copied + t.rows_skipped
+        tables[t.table] = {
+            "table": t.table, "rowsDone": done_rows, "rowsTotal": max(t.rows_estimated, done_rows),
+            "bytes": t.bytes, "done": t.done, "rate": 0.0, "etaSeconds": 0.0 if t.done else None,
+        }
+    if live is not None:
+        for name, lt in live.tables.items():
+            row = tables.setdefault(name, {"table": name, "rowsDone": 0, "rowsTotal": 0, "bytes": 0, "done": False})
+            row["rowsDone"] = max(row["rowsDone"], lt.rows_done)
+            row["rowsTotal"] = max(row["rowsTotal"], lt.rows_estimated, row["rowsDone"])
+            row["bytes"] = max(row["bytes"], lt.bytes_done)
+            row["done"] = row["done"] or lt.finished
+            row["rate"] = round(lt.rate, 1) if not row["done"] else 0.0
+            row["etaSeconds"] = 0.0 if row["done"] else _eta(row["rowsTotal"] - row["rowsDone"], lt.rate)
+    rows_done = sum(t["rowsDone"] for t in tables.values())
+    rows_total = sum(t["rowsTotal"] for t in tables.values())
+    rate = sum(t.get("rate") or 0.0 for t in tables.values())
+    body.update(
+        success=True,
+        tables=sorted(tables.values(), key=lambda t: t["table"]),
+        rowsDone=rows_done,
+        rowsTotal=rows_total,
+        bytesDone=sum(t["bytes"] for t in tables.values()),
+        rate=round(rate, 1),
+        etaSeconds=_eta(rows_total - rows_done, rate) if body["state"] == "running" else None,
+        errors=errors,
+        verify=_verify_part(status.report) if body["state"] == "done" else None,
+        live=live.snapshot() if live is not None else None,
+    )
+    post = rt.work.current(POST_DATA)
+    body["postData"] = post.to_dict() if post is not None else None
+    if post is not None and post.state == "failed" and not post.running:
+        errors.append({"error": post.error, "hint": post.hint})
+    return body
+
+
+def _verify_part(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not report:
+        return None
+    return report.get("verify", report) if isinstance(report, dict) else None
+
+
+def verify_reply(rt: Runtime) -> dict[str, Any]:
+    from pghaul.verify import verify
+
+    started = time.monotonic()
+    report = verify(rt.source_url, rt.target_url)
+    return {"success": True, "ok": bool(report.ok), **report.to_dict(),
+            "seconds": round(time.monotonic() - started, 2)}
+
+
+def preflight_reply(rt: Runtime) -> dict[str, Any]:
+    from pghaul.preflight import preflight_report
+
+    with rt.pools.source() as src, rt.pools.target() as tgt:
+        report = preflight_report(src, tgt)
+    data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+    return {"success": True, **data}

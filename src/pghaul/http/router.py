@@ -1,0 +1,145 @@
+"""The admin API's routes: the three endpoints of the system pghaul replaces, and what browser-only users need.
+
+Handlers are thin: they check the request (``Guard``), borrow connections from the pools, and call the engine.
+No SQL here. Handlers are plain ``def`` so FastAPI runs them in its thread pool and blocking database calls never
+stall the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from pghaul import events
+from pghaul.http import legacy, migration
+from pghaul.http.errors import JsonErrorRoute
+from pghaul.http.guard import SECRET_HEADER, Guard, check_unlocked
+from pghaul.http.page import Page
+from pghaul.http.runtime import Runtime
+from pghaul.settings import Settings
+
+MIN_BATCH = 1
+MAX_BATCH = 50_000
+DEFAULT_BATCH = 1000
+
+DryRun = Annotated[bool, Query(alias="dryRun", description="true: show what would happen and write nothing")]
+TableParam = Annotated[
+    str | None, Query(max_length=300, description="table name as db-tables lists it (`name` or `schema.name`)")
+]
+
+
+def _reply(body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def create_router(settings: Settings, *, listener: events.Listener = events.ignore) -> APIRouter:
+    """The admin API; mount it with ``app.include_router(router, prefix="/api/admin")``.
+
+    The router brings its own lifespan (pools opened at startup, background jobs stopped and pools closed at
+    shutdown); FastAPI runs it as part of the host app's. ``listener`` also receives the background jobs' events.
+    """
+    runtime = Runtime(settings, listener)
+    guard = Guard(settings)
+    page = Page()
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        runtime.open()
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    router = APIRouter(route_class=JsonErrorRoute, lifespan=lifespan, tags=["migration"])
+
+    def authorised(
+        x_migration_secret: Annotated[
+            str | None, Header(alias=SECRET_HEADER, description="the value of MIGRATION_SECRET")
+        ] = None,
+        secret: Annotated[
+            str | None, Query(description="fallback for pasted URLs; prefer the X-Migration-Secret header")
+        ] = None,
+    ) -> None:
+        """Only documents the two ways to send the secret; ``Guard`` reads them from the request."""
+
+    secured = [Depends(authorised), Depends(guard)]
+
+    @router.get("/migrate", response_class=HTMLResponse, include_in_schema=False)
+    def migration_page() -> HTMLResponse:
+        # The page holds no data and no secret; it asks for the secret and sends it with each API call.
+        check_unlocked(settings)
+        return page.response()
+
+    @router.get("/db-tables", dependencies=secured, summary="Tables of the source, with their size and key")
+    def db_tables(
+        exact: Annotated[bool, Query(description="count rows exactly (slower on big tables)")] = True,
+    ) -> JSONResponse:
+        return _reply(legacy.tables_reply(runtime, exact))
+
+    @router.get("/db-schema", dependencies=secured, summary="Create the tables (pre-data) or the rest (post)")
+    def db_schema(
+        dry_run: DryRun = False,
+        table: TableParam = None,
+        phase: Annotated[Literal["pre", "post"], Query(description="pre: what data needs; post: the rest")] = "pre",
+    ) -> JSONResponse:
+        if phase == "post":
+            return _reply(legacy.post_data_reply(runtime, dry_run))
+        return _reply(legacy.schema_reply(runtime, dry_run, table))
+
+    @router.get("/db-migrate-data", dependencies=secured, summary="Copy one batch of one table")
+    def db_migrate_data(
+        table: Annotated[str, Query(max_length=300, description="table name as db-tables lists it")],
+        cursor: Annotated[str | None, Query(max_length=8192, description="nextCursor of the previous reply")] = None,
+        batch_size: Annotated[int, Query(alias="batchSize", ge=MIN_BATCH, le=MAX_BATCH)] = DEFAULT_BATCH,
+        dry_run: DryRun = False,
+    ) -> JSONResponse:
+        return _reply(legacy.batch_reply(runtime, table, cursor or None, batch_size, dry_run))
+
+    def migrate_all(
+        dry_run: DryRun = False,
+        batch_size: Annotated[int, Query(alias="batchSize", ge=MIN_BATCH, le=MAX_BATCH)] = 10_000,
+    ) -> JSONResponse:
+        return _reply(migration.start_reply(runtime, dry_run, batch_size))
+
+    for method in ("GET", "POST"):
+        router.add_api_route(
+            "/db-migrate-all", migrate_all, methods=[method], dependencies=secured,
+            operation_id=f"db_migrate_all_{method.lower()}",
+            summary="Start (or resume, or show) the whole migration as a background job",
+        )
+
+    @router.get("/db-status", dependencies=secured, summary="State of the migration job, per table")
+    def db_status() -> JSONResponse:
+        return _reply(migration.status_reply(runtime))
+
+    @router.get("/db-verify", dependencies=secured, summary="Compare source and target now")
+    def db_verify() -> JSONResponse:
+        return _reply(migration.verify_reply(runtime))
+
+    @router.get("/db-preflight", dependencies=secured, summary="What to check before migrating")
+    def db_preflight() -> JSONResponse:
+        return _reply(migration.preflight_reply(runtime))
+
+    return router
+
+
+def create_app(settings: Settings | None = None, *, listener: events.Listener = events.ignore) -> FastAPI:
+    """A standalone app with the admin API at ``/api/admin`` (what ``pghaul serve`` runs)."""
+    from pghaul import __version__
+    from pghaul.http.errors import install_exception_handlers
+
+    settings = settings if settings is not None else Settings()
+    app = FastAPI(
+        title="pghaul admin API",
+        version=__version__,
+        openapi_url="/api/admin/openapi.json",
+        docs_url=None,  # Swagger UI loads its scripts from a CDN; the API must work offline
+        redoc_url=None,
+    )
+    install_exception_handlers(app)
+    app.include_router(create_router(settings, listener=listener), prefix="/api/admin")
+    return app

@@ -1,0 +1,106 @@
+"""Keeping the migration secret and database passwords out of every log line.
+
+uvicorn's access log records the full path with its query string, so a pasted ``?secret=…`` URL would land in
+the platform's logs; exception messages may quote a connection URL. Scrubbing happens where records are born
+(a log record factory), so it covers every logger and every handler, including ones added later such as a
+host app's or pytest's, and also as a plain ``logging.Filter`` for handlers configured by uvicorn.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+from psycopg.conninfo import conninfo_to_dict
+
+from pghaul.urls import scrub
+
+_SECRET_QUERY = re.compile(r"(?i)(?P<key>(?:^|[?&\s;])secret=)(?P<value>[^&\s\"';]*)")
+_CONNINFO_PASSWORD = re.compile(r"(?i)(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s'\"]+)")
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_installed = False
+
+
+def secrets_of(*values: str | None) -> set[str]:
+    """The strings that must never be logged: the values themselves and any password inside a connection string."""
+    found: set[str] = set()
+    for value in values:
+        if not value:
+            continue
+        # Query strings reach the access log percent-encoded.
+        found.update({value, quote(value, safe=""), quote_plus(value)})
+        try:
+            password = conninfo_to_dict(value).get("password")
+        except Exception:
+            password = None
+        if password:
+            found.update({str(password), quote(str(password), safe=""), quote_plus(str(password))})
+    return found
+
+
+def scrub_text(text: str) -> str:
+    with _lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    out = _SECRET_QUERY.sub(lambda m: m.group("key") + "***", text)
+    out = _CONNINFO_PASSWORD.sub(lambda m: m.group("key") + "***", out)
+    return scrub(out, *known)
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, bytes | bytearray):
+        return value
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    # Objects are turned into text here, where we can still scrub what their str() says.
+    text = str(value)
+    cleaned = scrub_text(text)
+    return value if cleaned == text else cleaned
+
+
+def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
+    if isinstance(record.msg, str):
+        record.msg = scrub_text(record.msg)
+    elif record.msg is not None:
+        record.msg = _scrub_value(record.msg)
+    if isinstance(record.args, tuple):
+        record.args = tuple(_scrub_value(a) for a in record.args)
+    elif isinstance(record.args, dict):
+        record.args = {k: _scrub_value(v) for k, v in record.args.items()}
+    if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+        record.exc_text = scrub_text(logging.Formatter().formatException(record.exc_info))
+    elif record.exc_text:
+        record.exc_text = scrub_text(record.exc_text)
+    if record.stack_info:
+        record.stack_info = scrub_text(record.stack_info)
+    return record
+
+
+class ScrubFilter(logging.Filter):
+    """For handlers configured outside our control (uvicorn's dictConfig); never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub_record(record)
+        return True
+
+
+def install_log_scrubbing(*secrets: str | None) -> None:
+    """Register secrets to hide and, once per process, wrap the log record factory so every record is scrubbed."""
+    global _installed
+    with _lock:
+        _secrets.update(secrets_of(*secrets))
+        if _installed:
+            return
+        _installed = True
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return scrub_record(previous(*args, **kwargs))
+
+    logging.setLogRecordFactory(factory)

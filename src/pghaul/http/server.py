@@ -1,0 +1,62 @@
+"""``pghaul serve``: the standalone app under uvicorn, bound the way PaaS platforms expect."""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+from pghaul.settings import Settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+# A platform that sets PORT routes outside traffic to it, so the server must listen on every interface.
+PAAS_HOST = "0.0.0.0"
+
+
+def bind_address(host: str | None, port: int | None, environ: dict[str, str] | None = None) -> tuple[str, int]:
+    env = os.environ if environ is None else environ
+    env_port = (env.get("PORT") or "").strip()
+    if port is None and env_port:
+        try:
+            port = int(env_port)
+        except ValueError:
+            from pghaul.errors import UsageError
+
+            raise UsageError(f"PORT is not a number: {env_port[:20]!r}", "set PORT to the port to listen on") from None
+    if host is None:
+        host = PAAS_HOST if env_port else DEFAULT_HOST
+    return host, port if port is not None else DEFAULT_PORT
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, with the scrubbing filter on every handler (the access log records query strings)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["scrub"] = {"()": "pghaul.http.scrubbing.ScrubFilter"}
+    for handler in config.get("handlers", {}).values():
+        handler.setdefault("filters", []).append("scrub")
+    return config
+
+
+def build_server(host: str | None, port: int | None, settings: Settings) -> Any:
+    import uvicorn
+
+    from pghaul.http.router import create_app
+
+    bound_host, bound_port = bind_address(host, port)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=bound_host,
+        port=bound_port,
+        log_config=log_config(),
+        proxy_headers=True,
+        server_header=False,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(host: str | None = None, port: int | None = None, settings: Settings | None = None) -> None:
+    """Run the admin API and the page until interrupted; honours PORT and binds 0.0.0.0 when it is set."""
+    build_server(host, port, settings if settings is not None else Settings()).run()

@@ -1,0 +1,89 @@
+"""What a plan is made of: ordered steps of DDL, each with what the target already has."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pghaul.inspect.model import Table
+
+PRE_DATA = "pre-data"
+POST_DATA = "post-data"
+PHASES = (PRE_DATA, POST_DATA)
+
+CREATE = "create"  # missing on the target: the step will run
+EXISTS = "exists"  # identical on the target: skipped
+CONFLICT = "conflict"  # on the target with another definition: reported, never overwritten
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Which tables take part: fnmatch patterns on "schema.table" (empty include = every table)."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    phase: str  # PRE_DATA or POST_DATA
+    kind: str  # "extension", "schema", "table", "index", "foreign key", "view", …
+    name: str  # the object, for people: "public.items", "public.items.items_pkey"
+    sql: str  # one or more complete statements, each ending with ";"
+    # The table a post-data index or constraint belongs to, so it can be built as soon as that table's data is in.
+    # Foreign keys name none: they need the referenced table's data too, so they wait for all tables.
+    table: tuple[str, str] | None = None
+    status: str = CREATE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "kind": self.kind,
+            "name": self.name,
+            "sql": self.sql,
+            "table": list(self.table) if self.table else None,
+            "status": self.status,
+        }
+
+
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    # The tables selected for this run (partitioned parents included; only kind "r" tables hold rows).
+    tables: list[Table] = field(default_factory=list)
+
+    @property
+    def conflicts(self) -> list[Step]:
+        return [s for s in self.steps if s.status == CONFLICT]
+
+    def phase(self, phase: str) -> list[Step]:
+        return [s for s in self.steps if s.phase == phase]
+
+    def to_create(self, phase: str | None = None) -> list[Step]:
+        return [s for s in self.steps if s.status == CREATE and (phase is None or s.phase == phase)]
+
+    def render_sql(self, phase: str | None = None) -> str:
+        """The plan as one SQL script, grouped by phase; skipped and conflicting steps appear as comments."""
+        out: list[str] = []
+        for name in PHASES if phase is None else (phase,):
+            steps = self.phase(name)
+            if not steps:
+                continue
+            out.append(f"-- {name}\n")
+            for step in steps:
+                if step.status == CREATE:
+                    out.append(f"-- {step.kind} {step.name}\n{step.sql}\n")
+                elif step.status == EXISTS:
+                    out.append(f"-- {step.kind} {step.name}: already on the target, skipped\n")
+                else:
+                    out.append(f"-- CONFLICT {step.kind} {step.name}: on the target with another definition\n")
+        return "\n".join(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": [s.to_dict() for s in self.steps],
+            "notes": list(self.notes),
+            "conflicts": [s.name for s in self.conflicts],
+            "tables": [t.display_name for t in self.tables],
+        }

@@ -1,0 +1,133 @@
+"""Content checksums computed inside the database, per primary-key range.
+
+Each row hashes to a signed 64-bit number: the first 16 hex digits of md5 over the row's text, where the row's
+text is ``ROW(col1::text, col2::text, …)::text`` for the copied columns in the source's order. record_out quotes
+and escapes each field and prints NULL as nothing, so NULL, '' and 'NULL' hash differently. md5 rather than
+hashtextextended() because the latter's result depends on the server's byte order.
+
+A range's checksum is the exact (numeric) sum of its rows' hashes plus its row count: independent of row order,
+so no sort is needed, and sensitive to duplicates, so a table without a key is compared as a multiset.
+
+Range boundaries are primary-key values read from the source, every ``step``-th key in key order; the same
+boundaries are then used on both sides and compared in SQL, in the key columns' own types and collations.
+Range i holds the keys in (boundary[i-1], boundary[i]]; the first range has no lower bound, the last no upper.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from pghaul.inspect.model import Column, Table
+
+# Each boundary value travels as text and is cast back to the key column's type on the server: text output
+# of every key type reads back to the same value under the pinned output settings (see session.py).
+Boundary = tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class RangeSum:
+    rows: int
+    checksum: int
+
+
+@dataclass(frozen=True)
+class TableSums:
+    """Per-range sums of one side; ranges absent from ``ranges`` hold no rows."""
+
+    ranges: dict[int, RangeSum]
+
+    @property
+    def rows(self) -> int:
+        return sum(r.rows for r in self.ranges.values())
+
+    def range(self, index: int) -> RangeSum:
+        return self.ranges.get(index, RangeSum(0, 0))
+
+
+def _table_ident(table: Table) -> sql.Composable:
+    return sql.Identifier(table.schema, table.name)
+
+
+def _key_columns(table: Table) -> list[Column]:
+    return [table.column(name) for name in table.primary_key]
+
+
+def row_hash_expression(columns: tuple[Column, ...] | list[Column]) -> sql.Composable:
+    """A signed 64-bit hash of the row's copied columns, as numeric so that sums cannot overflow."""
+    if not columns:
+        return sql.SQL("0::numeric")
+    fields = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in columns)
+    return sql.SQL("('x' || left(md5(ROW({})::text), 16))::bit(64)::bigint::numeric").format(fields)
+
+
+def range_count(rows: int, rows_per_range: int, max_ranges: int) -> int:
+    if rows <= 0:
+        return 1
+    return max(1, min(max_ranges, math.ceil(rows / max(1, rows_per_range))))
+
+
+def choose_boundaries(conn: psycopg.Connection, table: Table, rows: int, ranges: int) -> list[Boundary]:
+    """Every ``step``-th primary key in key order: ``ranges - 1`` upper bounds splitting the table evenly."""
+    if not table.primary_key or ranges <= 1 or rows <= 1:
+        return []
+    step = math.ceil(rows / ranges)
+    keys = _key_columns(table)
+    aliases = [sql.Identifier(f"k{i}") for i in range(len(keys))]
+    query = sql.SQL(
+        "SELECT {outer} FROM (SELECT {inner}, row_number() OVER (ORDER BY {order}) AS rn FROM ONLY {table}) AS s "
+        "WHERE s.rn %% %s = 0 AND s.rn < %s ORDER BY s.rn"
+    ).format(
+        outer=sql.SQL(", ").join(sql.SQL("s.{}").format(a) for a in aliases),
+        inner=sql.SQL(", ").join(
+            sql.SQL("{}::text AS {}").format(sql.Identifier(c.name), a) for c, a in zip(keys, aliases, strict=True)
+        ),
+        order=sql.SQL(", ").join(sql.Identifier(c.name) for c in keys),
+        table=_table_ident(table),
+    )
+    return [tuple(row) for row in conn.execute(query, (step, rows)).fetchall()]
+
+
+def _key_at_most(keys: list[Column], boundary: Boundary) -> tuple[sql.Composable, list[str | None]]:
+    """``key <= boundary`` as a row comparison in the key's own types (and so its collations)."""
+    values = sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(c.type)) for c in keys)
+    columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in keys)
+    if len(keys) == 1:
+        return sql.SQL("{} <= {}").format(columns, values), list(boundary)
+    return sql.SQL("({}) <= ({})").format(columns, values), list(boundary)
+
+
+def range_sums(
+    conn: psycopg.Connection, source_table: Table, boundaries: list[Boundary]
+) -> TableSums:
+    """Row count and checksum per range, in one scan of the table.
+
+    ``source_table`` gives the columns and key types: the same composed query runs on both sides, so a
+    column missing on the target fails loudly rather than being skipped.
+    """
+    keys = _key_columns(source_table)
+    params: list[str | None] = []
+    if boundaries:
+        whens = []
+        for index, boundary in enumerate(boundaries):
+            condition, values = _key_at_most(keys, boundary)
+            whens.append(sql.SQL("WHEN {} THEN {}").format(condition, sql.Literal(index)))
+            params.extend(values)
+        bucket: sql.Composable = sql.SQL("CASE {} ELSE {} END").format(
+            sql.SQL(" ").join(whens), sql.Literal(len(boundaries))
+        )
+    else:
+        bucket = sql.SQL("0")
+    query = sql.SQL(
+        "SELECT r, count(*), coalesce(sum(h), 0)::text FROM "
+        "(SELECT {bucket} AS r, {hash} AS h FROM ONLY {table}) AS s GROUP BY r"
+    ).format(bucket=bucket, hash=row_hash_expression(source_table.copy_columns), table=_table_ident(source_table))
+    rows = conn.execute(query, params).fetchall()
+    return TableSums({int(r): RangeSum(int(n), int(h)) for r, n, h in rows})
+
+
+def differing_ranges(source: TableSums, target: TableSums, ranges: int) -> list[int]:
+    return [i for i in range(ranges) if source.range(i) != target.range(i)]

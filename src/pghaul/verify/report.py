@@ -1,0 +1,275 @@
+"""What verification found: one record per table, sequence, schema difference, extension and vector index.
+
+``VerifyReport.ok`` is true only when nothing differs; ``to_dict`` is the JSON form (the CLI's ``--json`` and
+the HTTP ``db-verify`` endpoint); ``differences`` lists every problem as one line for a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pghaul.verify.checksum import Boundary
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """A primary-key range whose rows differ: keys after ``after`` (exclusive) up to ``up_to`` (inclusive).
+
+    ``None`` means unbounded on that side. Values are the key columns' text output, in key column order.
+    """
+
+    index: int
+    after: Boundary | None
+    up_to: Boundary | None
+    rows_source: int
+    rows_target: int
+
+    def describe(self, key: tuple[str, ...]) -> str:
+        lower = f"{_key_text(key, self.after)} <" if self.after is not None else ""
+        upper = f"<= {_key_text(key, self.up_to)}" if self.up_to is not None else ""
+        span = " ".join(part for part in (lower, "key", upper) if part) if (lower or upper) else "all rows"
+        return f"range {self.index} ({span}): {self.rows_source} rows on source, {self.rows_target} on target"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "after": list(self.after) if self.after is not None else None,
+            "upTo": list(self.up_to) if self.up_to is not None else None,
+            "rowsSource": self.rows_source,
+            "rowsTarget": self.rows_target,
+        }
+
+
+def _key_text(key: tuple[str, ...], values: Boundary) -> str:
+    if len(values) == 1:
+        return repr(values[0])
+    return "(" + ", ".join(repr(v) for v in values) + ")"
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    table: str
+    primary_key: tuple[str, ...]
+    rows_source: int | None
+    rows_target: int | None
+    ranges: int = 1
+    checksum_match: bool = False
+    differing_ranges: tuple[KeyRange, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.checksum_match and self.rows_source == self.rows_target
+
+    def problems(self) -> list[str]:
+        if self.error is not None:
+            return [f"table {self.table}: {self.error}"]
+        lines = []
+        if self.rows_source != self.rows_target:
+            lines.append(f"table {self.table}: {self.rows_source} rows on source, {self.rows_target} on target")
+        if not self.checksum_match:
+            lines.append(
+                f"table {self.table}: content differs in {len(self.differing_ranges)} of {self.ranges} key ranges"
+            )
+            lines.extend(f"  {r.describe(self.primary_key)}" for r in self.differing_ranges)
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "primaryKey": list(self.primary_key),
+            "rowsSource": self.rows_source,
+            "rowsTarget": self.rows_target,
+            "ranges": self.ranges,
+            "checksumMatch": self.checksum_match,
+            "differingRanges": [r.to_dict() for r in self.differing_ranges],
+            "error": self.error,
+            "ok": self.ok,
+        }
+
+
+@dataclass(frozen=True)
+class SequencePosition:
+    last_value: int
+    is_called: bool
+
+    def describe(self) -> str:
+        return f"{self.last_value}{'' if self.is_called else ' (not yet called)'}"
+
+
+@dataclass(frozen=True)
+class SequenceCheck:
+    """The target must stand exactly where the source stood when read: behind collides, ahead means drift."""
+
+    sequence: str
+    source: SequencePosition | None
+    target: SequencePosition | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.source == self.target
+
+    def problems(self) -> list[str]:
+        if self.error is not None:
+            return [f"sequence {self.sequence}: {self.error}"]
+        if self.ok or self.source is None or self.target is None:
+            return []
+        if self.target.last_value < self.source.last_value:
+            where = "behind"
+        elif self.target.last_value > self.source.last_value:
+            where = "ahead of"
+        else:
+            where = "not at"
+        return [
+            f"sequence {self.sequence}: target is {where} the source "
+            f"(source {self.source.describe()}, target {self.target.describe()})"
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sequence": self.sequence,
+            "sourceLastValue": self.source.last_value if self.source else None,
+            "sourceIsCalled": self.source.is_called if self.source else None,
+            "targetLastValue": self.target.last_value if self.target else None,
+            "targetIsCalled": self.target.is_called if self.target else None,
+            "error": self.error,
+            "ok": self.ok,
+        }
+
+
+@dataclass(frozen=True)
+class SchemaDifference:
+    kind: str  # a Catalog kind: tables, indexes, constraints, …
+    name: str
+    change: str  # "missing on target" | "extra on target" | "differs"
+    fields: tuple[str, ...] = ()  # for "differs": which attributes differ
+
+    def describe(self) -> str:
+        what = self.kind.rstrip("s").replace("_", " ") if self.kind != "indexes" else "index"
+        detail = f" ({', '.join(self.fields)})" if self.fields else ""
+        return f"{what} {self.name}: {self.change}{detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "change": self.change, "fields": list(self.fields)}
+
+
+@dataclass(frozen=True)
+class ExtensionCheck:
+    name: str
+    source_version: str | None
+    target_version: str | None
+    status: str  # "same" | "newer on target" | "older on target" | "missing on target" | "only on target"
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("same", "newer on target", "only on target")
+
+    def describe(self) -> str:
+        return f"extension {self.name}: {self.status} (source {self.source_version}, target {self.target_version})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sourceVersion": self.source_version,
+            "targetVersion": self.target_version,
+            "status": self.status,
+            "ok": self.ok,
+        }
+
+
+@dataclass(frozen=True)
+class VectorCheck:
+    """Exact k-nearest-neighbour queries for sample rows, compared between source and target."""
+
+    table: str
+    column: str
+    index: str
+    operator: str
+    k: int
+    samples: int = 0
+    mismatches: tuple[str, ...] = ()  # one line per sample row whose neighbours differ
+    note: str | None = None  # why the check was not run (not a failure)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.mismatches
+
+    def problems(self) -> list[str]:
+        where = f"vector search on {self.table}.{self.column} ({self.operator}, index {self.index})"
+        if self.error is not None:
+            return [f"{where}: {self.error}"]
+        return [f"{where}: {m}" for m in self.mismatches]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "column": self.column,
+            "index": self.index,
+            "operator": self.operator,
+            "k": self.k,
+            "samples": self.samples,
+            "mismatches": list(self.mismatches),
+            "note": self.note,
+            "error": self.error,
+            "ok": self.ok,
+        }
+
+
+@dataclass
+class VerifyReport:
+    source: str  # describe_url of the source: never a password
+    target: str
+    tables: list[TableCheck] = field(default_factory=list)
+    sequences: list[SequenceCheck] = field(default_factory=list)
+    schema_diff: list[SchemaDifference] = field(default_factory=list)
+    extensions: list[ExtensionCheck] = field(default_factory=list)
+    vector_checks: list[VectorCheck] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return (
+            all(t.ok for t in self.tables)
+            and all(s.ok for s in self.sequences)
+            and not self.schema_diff
+            and all(e.ok for e in self.extensions)
+            and all(v.ok for v in self.vector_checks)
+        )
+
+    def differences(self) -> list[str]:
+        lines: list[str] = []
+        for t in self.tables:
+            lines.extend(t.problems())
+        for s in self.sequences:
+            lines.extend(s.problems())
+        lines.extend(f"schema: {d.describe()}" for d in self.schema_diff)
+        lines.extend(e.describe() for e in self.extensions if not e.ok)
+        for v in self.vector_checks:
+            lines.extend(v.problems())
+        return lines
+
+    def notes(self) -> list[str]:
+        """Facts worth showing that are not failures: a newer extension on the target, skipped vector checks."""
+        lines = [e.describe() for e in self.extensions if e.ok and e.status != "same"]
+        lines.extend(
+            f"vector search on {v.table}.{v.column} not checked: {v.note}" for v in self.vector_checks if v.note
+        )
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "source": self.source,
+            "target": self.target,
+            "tables": [t.to_dict() for t in self.tables],
+            "sequences": [s.to_dict() for s in self.sequences],
+            "schemaDiff": [d.to_dict() for d in self.schema_diff],
+            "extensions": [e.to_dict() for e in self.extensions],
+            "vectorChecks": [v.to_dict() for v in self.vector_checks],
+            "differences": self.differences(),
+            "notes": self.notes(),
+            "seconds": round(self.seconds, 3),
+        }

@@ -1,0 +1,193 @@
+"""verify() on real servers: two databases filled identically by hand, then made to differ one way at a time."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+
+from pghaul.verify import VerifyOptions, VerifyReport, verify
+from tests.conftest import run_sql
+
+SCHEMA = """
+CREATE TABLE public.items (
+    id bigint PRIMARY KEY, name text, price numeric, tags text[], doc jsonb, seen timestamptz
+);
+CREATE TABLE public.pairs (a text, b int, v text, PRIMARY KEY (a, b));
+CREATE TABLE public.events (kind text, payload text);
+CREATE TABLE public.notes (id serial PRIMARY KEY, body text);
+CREATE INDEX items_name_idx ON public.items (name);
+"""
+
+DATA = """
+INSERT INTO public.items
+SELECT g, 'item ' || g, g * 1.5, ARRAY['a', g::text], jsonb_build_object('n', g),
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '1 hour'
+FROM generate_series(1, 3000) AS g;
+INSERT INTO public.pairs SELECT chr(97 + g % 26) || g, g % 7, 'v' || g FROM generate_series(1, 1000) AS g;
+INSERT INTO public.events SELECT 'k' || (g % 5), 'payload ' || g FROM generate_series(1, 200) AS g;
+INSERT INTO public.notes (body) SELECT 'note ' || g FROM generate_series(1, 50) AS g;
+"""
+
+# Small ranges so a few thousand rows already split into several.
+FINE = VerifyOptions(rows_per_range=300)
+
+
+@pytest.fixture
+def twins(source_url: str, target_url: str) -> tuple[str, str]:
+    for url in (source_url, target_url):
+        run_sql(url, SCHEMA + DATA)
+    return source_url, target_url
+
+
+def _table(report: VerifyReport, name: str):  # type: ignore[no-untyped-def]
+    return next(t for t in report.tables if t.table == name)
+
+
+def _only_failing_tables(report: VerifyReport) -> list[str]:
+    return [t.table for t in report.tables if not t.ok]
+
+
+def test_identical_databases_verify_clean(twins: tuple[str, str]) -> None:
+    report = verify(*twins, FINE)
+    assert report.ok, report.differences()
+    assert report.differences() == []
+    items = _table(report, "public.items")
+    assert (items.rows_source, items.rows_target, items.ranges) == (3000, 3000, 10)
+    assert _table(report, "public.pairs").ranges > 1
+    assert _table(report, "public.events").ranges == 1  # no primary key: one multiset
+    assert [s.sequence for s in report.sequences] == ["public.notes_id_seq"]
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["ok"] is True
+    assert {"table", "rowsSource", "rowsTarget", "checksumMatch", "differingRanges", "ok"} <= set(data["tables"][0])
+    assert set(data) >= {"tables", "sequences", "schemaDiff", "extensions", "vectorChecks", "ok"}
+
+
+def test_one_changed_value_flags_only_its_range(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    run_sql(target_url, "UPDATE public.items SET price = price + 0.01 WHERE id = 1234")
+    report = verify(source_url, target_url, FINE)
+    assert not report.ok
+    assert _only_failing_tables(report) == ["public.items"]
+    items = _table(report, "public.items")
+    assert items.rows_source == items.rows_target == 3000
+    assert not items.checksum_match
+    [bad] = items.differing_ranges
+    assert bad.after is not None and bad.up_to is not None
+    assert int(bad.after[0]) < 1234 <= int(bad.up_to[0])
+    assert bad.rows_source == bad.rows_target
+    assert any("public.items" in line and "1 of 10" in line for line in report.differences())
+
+
+def test_changed_value_in_a_composite_key_table_is_narrowed(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    run_sql(target_url, "UPDATE public.pairs SET v = 'changed' WHERE a = 'z25' AND b = 4")
+    report = verify(source_url, target_url, FINE)
+    assert _only_failing_tables(report) == ["public.pairs"]
+    [bad] = _table(report, "public.pairs").differing_ranges
+    assert _table(report, "public.pairs").ranges == 4
+    assert bad.after is not None or bad.up_to is not None
+    # Boundaries are whole key values in key column order; the changed key lies inside the reported range.
+    assert _inside(source_url, ("z25", 4), bad.after, bad.up_to)
+
+
+def test_missing_row(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    run_sql(target_url, "DELETE FROM public.items WHERE id = 2999")
+    report = verify(source_url, target_url, FINE)
+    items = _table(report, "public.items")
+    assert (items.rows_source, items.rows_target) == (3000, 2999)
+    [bad] = items.differing_ranges
+    assert (bad.rows_source, bad.rows_target) == (bad.rows_source, bad.rows_source - 1)
+    assert any("3000 rows on source, 2999 on target" in line for line in report.differences())
+
+
+def test_extra_row_lands_in_the_last_range(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    run_sql(target_url, "INSERT INTO public.items (id, name) VALUES (99999, 'stray')")
+    report = verify(source_url, target_url, FINE)
+    items = _table(report, "public.items")
+    assert items.rows_target == 3001
+    [bad] = items.differing_ranges
+    assert bad.index == items.ranges - 1 and bad.up_to is None
+    assert _only_failing_tables(report) == ["public.items"]
+
+
+def test_duplicate_row_in_a_table_without_key(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    # Same multiset size either way: one row doubled, another one removed.
+    run_sql(
+        target_url,
+        "DELETE FROM public.events WHERE payload = 'payload 7';"
+        "INSERT INTO public.events VALUES ('k3', 'payload 8');",
+    )
+    report = verify(source_url, target_url, FINE)
+    events = _table(report, "public.events")
+    assert events.rows_source == events.rows_target == 200
+    assert not events.checksum_match and not events.ok
+    assert _only_failing_tables(report) == ["public.events"]
+
+
+def test_null_and_empty_string_are_different(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    run_sql(source_url, "UPDATE public.items SET name = NULL WHERE id = 10")
+    run_sql(target_url, "UPDATE public.items SET name = '' WHERE id = 10")
+    assert _only_failing_tables(verify(source_url, target_url, FINE)) == ["public.items"]
+
+
+def test_sequence_behind_on_target(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    run_sql(target_url, "SELECT setval('public.notes_id_seq', 7)")
+    report = verify(source_url, target_url, FINE)
+    assert not report.ok
+    assert all(t.ok for t in report.tables)
+    [seq] = report.sequences
+    assert not seq.ok
+    assert seq.source is not None and seq.target is not None
+    assert (seq.source.last_value, seq.target.last_value) == (50, 7)
+    assert any("notes_id_seq" in line and "behind" in line for line in report.differences())
+
+
+def test_missing_index_on_target_is_a_schema_difference(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    run_sql(target_url, "DROP INDEX public.items_name_idx")
+    report = verify(source_url, target_url, FINE)
+    assert not report.ok
+    assert all(t.ok for t in report.tables)
+    assert [(d.kind, d.name, d.change) for d in report.schema_diff] == [
+        ("indexes", "public.items_name_idx", "missing on target")
+    ]
+
+
+def test_missing_table_on_target(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    run_sql(target_url, "DROP TABLE public.events")
+    report = verify(source_url, target_url, FINE)
+    events = _table(report, "public.events")
+    assert events.error == "missing on target" and events.rows_source == 200
+    assert ("tables", "public.events", "missing on target") in [
+        (d.kind, d.name, d.change) for d in report.schema_diff
+    ]
+
+
+def test_include_and_exclude_patterns(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    run_sql(target_url, "DELETE FROM public.events")
+    report = verify(source_url, target_url, VerifyOptions(exclude=("public.events",)))
+    assert report.ok, report.differences()
+    assert "public.events" not in [t.table for t in report.tables]
+    report = verify(source_url, target_url, VerifyOptions(include=("public.it*",)))
+    assert [t.table for t in report.tables] == ["public.items"]
+
+
+def _inside(url: str, key: tuple[str, int], after: tuple[str, ...] | None, up_to: tuple[str, ...] | None) -> bool:
+    """Whether ``key`` lies in (after, up_to], compared by the server in the key's own types."""
+    with psycopg.connect(url) as conn:
+        above = after is None or conn.execute(
+            "SELECT (%s::text, %s::int) > (%s::text, %s::int)", (*key, *after)
+        ).fetchone()[0]  # type: ignore[index]
+        below = up_to is None or conn.execute(
+            "SELECT (%s::text, %s::int) <= (%s::text, %s::int)", (*key, *up_to)
+        ).fetchone()[0]  # type: ignore[index]
+    return bool(above and below)
