@@ -126,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             KeysetInsert(),
             BinaryStream(workers),
         ]
-        _measure_main(results, ctx, [m for m in methods if m.key not in skip], args.runs, "pghaul" in skip)
+        chosen = [m for m in methods if m.key not in skip]
+        _measure_main(results, ctx, chosen, args.runs, "pghaul" in skip, scale.label)
         if "batch" not in skip:
             _measure_batch_latency(results, source, target, scale)
         if "memory" not in skip and "pghaul" not in skip:
@@ -156,7 +157,9 @@ def _default_memory_scale(scale: Scale) -> Scale:
     return small if scale.factor > small.factor else scale.divided(10)
 
 
-def _measure_main(results: Results, ctx: Context, methods: list[Method], runs: int, pghaul_skipped: bool) -> None:
+def _measure_main(
+    results: Results, ctx: Context, methods: list[Method], runs: int, pghaul_skipped: bool, scale_label: str
+) -> None:
     # pghaul's own rows come first in both groups so the tables read from the reference down.
     results.row(E2E_GROUP, "pghaul", "pghaul migrate (default settings)", is_pghaul=True)
     data_row = results.row(DATA_GROUP, "pghaul", "pghaul migrate: its data phase (from its events)", is_pghaul=True)
@@ -183,8 +186,8 @@ def _measure_main(results: Results, ctx: Context, methods: list[Method], runs: i
     elif not data_row.seconds:
         data_row.skipped = "no PhaseStarted/PhaseFinished 'data' events from the engine"
     if rss:
-        results.figures[f"peak RSS at scale {_scale_of(ctx)}"] = max(rss)
-        results.separately.append(f"pghaul peak RSS at scale {_scale_of(ctx)}: {max(rss):.0f} MB (max of runs)")
+        results.figures[f"peak RSS at scale {scale_label}"] = max(rss)
+        results.separately.append(f"pghaul peak RSS at scale {scale_label}: {max(rss):.0f} MB (max of runs)")
     if hnsw:
         results.separately.append(
             f"HNSW build inside pghaul's migration: {statistics.median(hnsw):.1f} s (median; runs "
@@ -192,10 +195,6 @@ def _measure_main(results: Results, ctx: Context, methods: list[Method], runs: i
         )
     elif pghaul_row.seconds:
         results.separately.append("HNSW build inside pghaul's migration: no IndexProgress/StepApplied event for it")
-
-
-def _scale_of(ctx: Context) -> str:
-    return ctx.source_db.removeprefix("bench_source").strip("_") or "main"
 
 
 def _run_interleaved(

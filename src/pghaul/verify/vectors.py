@@ -35,7 +35,11 @@ _ABS_TOLERANCE = 1e-6
 _DISABLE_INDEXES = ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan")
 
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
-_INDEXED = re.compile(rf"USING \w+ \((?P<column>{_IDENT}) (?P<opclass>(?:{_IDENT}\.)?{_IDENT})(?:\)|\s)")
+_INDEXED = re.compile(rf"USING \w+ \((?P<column>{_IDENT})(?: (?P<opclass>(?:{_IDENT}\.)?{_IDENT}))?(?:\)|\s)")
+
+# pg_get_indexdef leaves out a default opclass: pgvector's default is the L2 one (Hamming for bit).
+_DEFAULT_OPCLASS = "default_l2_ops"
+_DEFAULT_BIT_OPCLASS = "bit_hamming_ops"
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,16 @@ def _unquote(identifier: str) -> str:
 
 
 def indexed_column(index: Index) -> tuple[str, str] | None:
-    """(column, opclass name without schema) of a single-column vector index; None for an expression index."""
+    """(column, opclass name without schema) of a single-column vector index; None for an expression index.
+
+    When the definition names no opclass the result is "default_l2_ops"; see :func:`default_opclass`.
+    """
     match = _INDEXED.search(index.definition)
     if match is None:
         return None
     opclass = match.group("opclass")
+    if opclass is None:
+        return _unquote(match.group("column")), _DEFAULT_OPCLASS
     opclass_name = opclass.rsplit(".", 1)[-1] if not opclass.endswith('"') else re.split(r'\.(?=")', opclass)[-1]
     return _unquote(match.group("column")), _unquote(opclass_name)
 
@@ -141,6 +150,8 @@ def check_vector_index(
     if parsed is None:
         return VectorCheck(table.display_name, "", name, "", k, note="expression index: only plain columns are checked")
     column, opclass = parsed
+    if opclass == _DEFAULT_OPCLASS and re.match(r"bit\b", table.column(column).type):
+        opclass = _DEFAULT_BIT_OPCLASS
     operator = operator_for(opclass)
     if operator is None:
         return VectorCheck(table.display_name, column, name, "", k, note=f"unknown operator class {opclass}")
