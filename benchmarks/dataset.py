@@ -18,8 +18,8 @@ PROBE_TABLE = "batch_probe"
 DIMENSIONS = 384  # appears literally in the DDL below: vector(384)
 
 # Rows at scale 1.0, chosen so the two tables and their indexes come to about 1 GB on disk.
-MIXED_ROWS_AT_1 = 800_000
-MEMORIES_ROWS_AT_1 = 120_000
+MIXED_ROWS_AT_1 = 1_000_000
+MEMORIES_ROWS_AT_1 = 135_000
 # The one-batch endpoint is judged on a 1M-row table; smaller scales shrink it so a smoke run stays short.
 PROBE_ROWS_AT_1 = 1_000_000
 MIN_PROBE_ROWS = 20_000

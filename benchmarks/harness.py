@@ -28,7 +28,7 @@ from benchmarks.methods.binary_stream import BinaryStream
 from benchmarks.methods.dump_psql import DumpPsql
 from benchmarks.methods.dump_restore import DumpRestore
 from benchmarks.methods.keyset_insert import KeysetInsert
-from benchmarks.methods.pgcopydb_clone import PgcopydbClone
+from benchmarks.methods.pgcopydb_clone import PgcopydbClone, pgcopydb_problem
 from benchmarks.methods.pghaul_migrate import (
     DATA_SECONDS,
     HNSW_SECONDS,
@@ -86,7 +86,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     scale: Scale = args.scale_value
-    workers, workers_origin = (args.workers, "--workers") if args.workers else default_workers()
     root = servers.make_root()
     work_dir = root / "work"
     work_dir.mkdir()
@@ -97,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         started.append(source)
         target = servers.start_embedded(root, "target")
         started.append(target)
+        if args.workers:
+            workers, workers_origin = args.workers, "--workers"
+        else:
+            workers, workers_origin = default_workers(source.url("postgres"), target.url("postgres"))
         results = Results(
             command=" ".join(["python", *map(shlex.quote, sys.argv)]),
             date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -309,7 +312,7 @@ def _measure_pg15(
     pghaul = PghaulMigrate(via=args.pghaul_via, workers=args.workers)
     pghaul.label = "pghaul migrate (default settings), PostgreSQL 15 pair"
     pg15_missing = servers.debian_pg15_available()
-    reason = pg15_missing or clone.unavailable(None)  # type: ignore[arg-type]
+    reason = pg15_missing or pgcopydb_problem()
     if reason:
         results.row(PG15_GROUP, "pghaul", pghaul.label, is_pghaul=True).skipped = reason
         results.row(PG15_GROUP, clone.key, clone.label).skipped = reason

@@ -10,6 +10,7 @@ from pathlib import Path
 E2E_GROUP = "End to end into an empty target (PostgreSQL 18; verify excluded)"
 DATA_GROUP = "Data phase only (rows into tables pre-created with their primary keys)"
 PG15_GROUP = "PostgreSQL 15 pair, tables without vectors, end to end"
+_FAILURE_CHARS = 240  # the whole message is in the JSON output and in the run's log lines
 
 
 @dataclass
@@ -71,7 +72,7 @@ def _status(row: Row) -> str:
     if row.skipped:
         return f"skipped: {row.skipped}"
     if row.failed:
-        return f"failed: {row.failed}"
+        return f"failed: {row.failed[:_FAILURE_CHARS]}"
     return " ".join(_seconds(s) for s in row.seconds)
 
 

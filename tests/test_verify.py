@@ -7,7 +7,8 @@ import json
 import psycopg
 import pytest
 
-from pghaul.verify import VerifyOptions, VerifyReport, verify
+from pghaul.events import Event, PhaseFinished, PhaseStarted
+from pghaul.verify import TableVerified, VerifyOptions, VerifyReport, verify
 from tests.conftest import run_sql
 
 SCHEMA = """
@@ -50,7 +51,8 @@ def _only_failing_tables(report: VerifyReport) -> list[str]:
 
 
 def test_identical_databases_verify_clean(twins: tuple[str, str]) -> None:
-    report = verify(*twins, FINE)
+    seen: list[Event] = []
+    report = verify(*twins, FINE, seen.append)
     assert report.ok, report.differences()
     assert report.differences() == []
     items = _table(report, "public.items")
@@ -62,6 +64,9 @@ def test_identical_databases_verify_clean(twins: tuple[str, str]) -> None:
     assert data["ok"] is True
     assert {"table", "rowsSource", "rowsTarget", "checksumMatch", "differingRanges", "ok"} <= set(data["tables"][0])
     assert set(data) >= {"tables", "sequences", "schemaDiff", "extensions", "vectorChecks", "ok"}
+    assert isinstance(seen[0], PhaseStarted) and seen[0].phase == "verify"
+    assert [e.table for e in seen if isinstance(e, TableVerified)] == [t.table for t in report.tables]
+    assert isinstance(seen[-1], PhaseFinished)
 
 
 def test_one_changed_value_flags_only_its_range(twins: tuple[str, str]) -> None:
@@ -191,3 +196,42 @@ def _inside(url: str, key: tuple[str, int], after: tuple[str, ...] | None, up_to
             "SELECT (%s::text, %s::int) <= (%s::text, %s::int)", (*key, *up_to)
         ).fetchone()[0]  # type: ignore[index]
     return bool(above and below)
+
+
+def _has_en_us_locale() -> bool:
+    import subprocess
+
+    found = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=False).stdout.lower().split()
+    return "en_us.utf8" in found or "en_us.utf-8" in found
+
+
+def test_text_key_ranges_follow_the_key_collation(source_url: str, target_url: str) -> None:
+    if not _has_en_us_locale():
+        pytest.skip("the en_US.UTF-8 locale is not installed (locale-gen en_US.UTF-8)")
+    setup = """
+    CREATE COLLATION public.en_us (provider = libc, locale = 'en_US.utf8');
+    CREATE TABLE public.words (w text COLLATE public.en_us PRIMARY KEY, n int);
+    INSERT INTO public.words
+    SELECT s, g FROM generate_series(1, 1200) AS g,
+         LATERAL (SELECT (ARRAY['a', 'B', '_', 'b', 'A', 'é', 'Z', 'z'])[1 + g % 8] || g AS s) AS x;
+    """
+    run_sql(source_url, setup)
+    run_sql(target_url, setup + "UPDATE public.words SET n = -1 WHERE w = 'B1';")
+    report = verify(source_url, target_url, FINE)
+    words = _table(report, "public.words")
+    assert words.ranges == 4 and words.rows_source == words.rows_target == 1200
+    [bad] = words.differing_ranges
+    # The reported range holds 'B1' when compared as the column compares: in en_US, not byte order.
+    with psycopg.connect(source_url) as conn:
+        inside = conn.execute(
+            "SELECT (%s::text IS NULL OR 'B1' COLLATE public.en_us > %s) "
+            "AND (%s::text IS NULL OR 'B1' COLLATE public.en_us <= %s)",
+            (
+                bad.after and bad.after[0],
+                bad.after and bad.after[0],
+                bad.up_to and bad.up_to[0],
+                bad.up_to and bad.up_to[0],
+            ),
+        ).fetchone()
+    assert inside is not None and inside[0] is True
+    assert _only_failing_tables(report) == ["public.words"]

@@ -46,6 +46,10 @@ def test_indexed_column_and_operator_from_the_index_definition() -> None:
     quoted = _index('CREATE INDEX i ON public.t USING ivfflat ("My ""Vec""" extensions.halfvec_l2_ops)')
     assert indexed_column(quoted) == ('My "Vec"', "halfvec_l2_ops")
     assert indexed_column(_index("CREATE INDEX i ON public.t USING hnsw (((v)::public.halfvec(3)) x_ops)")) is None
+    assert indexed_column(_index("CREATE INDEX i ON public.t USING ivfflat (embedding) WITH (lists='4')")) == (
+        "embedding",
+        "default_l2_ops",
+    )
     assert [operator_for(o) for o in ("vector_l2_ops", "sparsevec_ip_ops", "halfvec_l1_ops", "bit_jaccard_ops")] == [
         "<->",
         "<#>",
@@ -61,7 +65,8 @@ def _catalog(**versions: str) -> Catalog:
 
 
 def test_extension_versions_newer_on_target_is_not_a_failure() -> None:
-    checks = {c.name: c for c in compare_extensions(_catalog(vector="0.6.2", x="1.10"), _catalog(vector="0.8.6", x="1.9"))}
+    compared = compare_extensions(_catalog(vector="0.6.2", x="1.10"), _catalog(vector="0.8.6", x="1.9"))
+    checks = {c.name: c for c in compared}
     assert (checks["vector"].status, checks["vector"].ok) == ("newer on target", True)
     assert (checks["x"].status, checks["x"].ok) == ("older on target", False)
     missing = compare_extensions(_catalog(hstore="1.8"), _catalog())
@@ -74,4 +79,32 @@ def test_report_wording() -> None:
     uncalled = SequenceCheck("public.s", SequencePosition(1, True), SequencePosition(1, False))
     assert "not at" in uncalled.problems()[0] and "not yet called" in uncalled.problems()[0]
     key_range = KeyRange(2, ("a", "1"), ("c", "3"), 10, 9)
-    assert key_range.describe(("name", "n")) == "range 2 (('a', '1') < key <= ('c', '3')): 10 rows on source, 9 on target"
+    assert key_range.describe(("name", "n")) == (
+        "range 2 (('a', '1') < key <= ('c', '3')): 10 rows on source, 9 on target"
+    )
+
+
+def test_render_shows_every_part_of_the_report() -> None:
+    from rich.console import Console
+
+    from pghaul.verify.render import render_report
+    from pghaul.verify.report import ExtensionCheck, SchemaDifference, TableCheck, VerifyReport
+
+    report = VerifyReport(
+        "u@h/src",
+        "u@h/dst",
+        tables=[
+            TableCheck("public.a", ("id",), 10, 10, 2, True),
+            TableCheck("public.b", ("id",), 10, 9, 2, False, (KeyRange(1, ("5",), None, 5, 4),)),
+        ],
+        sequences=[SequenceCheck("public.a_id_seq", SequencePosition(10, True), SequencePosition(10, True))],
+        schema_diff=[SchemaDifference("indexes", "public.b_idx", "missing on target")],
+        extensions=[ExtensionCheck("vector", "0.6.2", "0.8.6", "newer on target")],
+    )
+    console = Console(record=True, width=140)
+    for part in render_report(report):
+        console.print(part)
+    text = console.export_text()
+    for expected in ("public.a", "public.b", "DIFFERS", "1 of 2", "public.a_id_seq", "0.8.6", "newer on target",
+                     "index public.b_idx: missing on target", "range 1 ('5' < key)"):
+        assert expected in text

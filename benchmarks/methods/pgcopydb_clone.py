@@ -9,6 +9,12 @@ from benchmarks.methods import END_TO_END, Context, Outcome
 from benchmarks.methods.commands import run_timed
 
 
+def pgcopydb_problem() -> str | None:
+    if shutil.which("pgcopydb") is None:
+        return "pgcopydb is not on PATH (Debian: apt-get install pgcopydb postgresql-15)"
+    return None
+
+
 class PgcopydbClone:
     key = "pgcopydb"
     measures = END_TO_END
@@ -18,9 +24,7 @@ class PgcopydbClone:
         self.label = f"pgcopydb clone --table-jobs {workers} --index-jobs {workers}"
 
     def unavailable(self, ctx: Context) -> str | None:
-        if shutil.which("pgcopydb") is None:
-            return "pgcopydb is not on PATH (Debian: apt-get install pgcopydb postgresql-15)"
-        return None
+        return pgcopydb_problem()
 
     def prepare(self, ctx: Context) -> None:
         pass

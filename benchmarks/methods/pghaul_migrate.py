@@ -22,7 +22,7 @@ from benchmarks.pghaul_child import ENGINE_MISSING
 
 CHILD = Path(__file__).resolve().parent.parent / "pghaul_child.py"
 DEFAULT_WORKERS_IF_UNKNOWN = 2
-_STDERR_TAIL = 800
+_ERROR_LINES = 3  # a traceback's last lines name the exception; earlier ones are mostly warnings and frames
 
 DATA_SECONDS = "data phase seconds"
 HNSW_SECONDS = "HNSW build seconds"
@@ -37,14 +37,20 @@ def engine_problem() -> str | None:
     return None
 
 
-def default_workers() -> tuple[int, str]:
-    """pghaul's own default worker count, so the parallel dump gets the same; and where the number came from."""
+def default_workers(source_url: str, target_url: str) -> tuple[int, str]:
+    """pghaul's own default worker count for these servers, so the parallel dump gets the same; and its origin."""
     if engine_problem() is None:
-        from pghaul.engine import MigrateOptions
+        from pghaul import engine
 
-        workers = getattr(MigrateOptions(), "workers", None)
+        workers = getattr(engine.MigrateOptions(), "workers", None)
         if isinstance(workers, int) and workers > 0:
             return workers, "pghaul's default"
+        choose = getattr(engine, "default_workers", None)
+        if callable(choose):
+            from pghaul.connect import connect_source, connect_target
+
+            with connect_source(source_url) as src, connect_target(target_url) as tgt:
+                return int(choose(src, tgt)), "pghaul's default for these servers"
     return DEFAULT_WORKERS_IF_UNKNOWN, "pghaul's default not readable; assumed"
 
 
@@ -83,7 +89,7 @@ class PghaulMigrate:
         if exit_code == ENGINE_MISSING and self.via == "engine":
             raise MethodSkipped(out.strip() or "pghaul.engine.migrate is not available")
         if exit_code != 0:
-            raise RuntimeError(f"pghaul exited with {exit_code}: {(err or out)[-_STDERR_TAIL:].strip()}")
+            raise RuntimeError(f"pghaul exited with {exit_code}: {_last_lines(err or out)}")
         extras: dict[str, float] = {PEAK_RSS_MB: peak_kb / 1024}
         if events.exists():
             extras.update(_figures_from_events(_read_events(events)))
@@ -126,6 +132,11 @@ def _run_measured(argv: list[str], work_dir: Path) -> tuple[float, int, int, str
     )
 
 
+def _last_lines(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(lines[-_ERROR_LINES:])
+
+
 def _read_events(path: Path) -> list[dict[str, Any]]:
     events = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -161,12 +172,18 @@ def _phase_seconds(events: list[dict[str, Any]], phase: str) -> float | None:
 
 
 def _hnsw_seconds(events: list[dict[str, Any]]) -> float | None:
-    """From the index's progress events when the engine emits them, else from the step that created it."""
+    """From the first progress poll of the index to the step that reports it built; without progress events,
+    the gap before that step (steps run one after the other)."""
     progress = [e["t"] for e in events if e["event"] == "IndexProgress" and HNSW_INDEX_NAME in str(e.get("index"))]
-    if len(progress) >= 2:
-        return float(max(progress) - min(progress))
-    for i, event in enumerate(events):
-        if event["event"] == "StepApplied" and HNSW_INDEX_NAME in str(event.get("name")) and i > 0:
-            # The step's own duration is not in the event: the gap since the event before it bounds it.
-            return float(event["t"] - events[i - 1]["t"])
+    applied = [
+        (i, e["t"])
+        for i, e in enumerate(events)
+        if e["event"] == "StepApplied" and HNSW_INDEX_NAME in str(e.get("name"))
+    ]
+    if progress:
+        end = max([*progress, *(t for _, t in applied)])
+        return float(end - min(progress))
+    if applied and applied[0][0] > 0:
+        i, t = applied[0]
+        return float(t - events[i - 1]["t"])
     return None

@@ -97,6 +97,10 @@ class BackgroundWork:
             runs = list(self._current.values())
         for work in runs:
             work.cancel.set()
+            if work.running:
+                # Tells watchers (the page's log, a test holding the job at a chunk boundary) why it stops.
+                self._listener(events.Notice(f"stopping {work.kind} job {work.job_id}: the server is shutting down",
+                                             level="warning"))
         for work in runs:
             if work.thread is not None:
                 work.thread.join(wait)

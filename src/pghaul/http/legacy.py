@@ -6,13 +6,15 @@ are extra keys only.
 
 from __future__ import annotations
 
+import glob
 from typing import Any
 
-from pghaul.errors import SchemaConflict
+from pghaul.errors import SafetyError, SchemaConflict
 from pghaul.http import migration
 from pghaul.http.names import api_name, find_table
 from pghaul.http.runtime import Runtime
 from pghaul.inspect.model import Table
+from pghaul.plan.steps import Plan, Step
 
 # Key types whose values the old API called numeric (its guide used them to pick a batching strategy).
 _NUMERIC_TYPES = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
@@ -54,18 +56,17 @@ def tables_reply(rt: Runtime, exact: bool) -> dict[str, Any]:
     }
 
 
-def _plan(rt: Runtime, table: Table | None) -> Any:
-    from pghaul.inspect import inspect_catalog
+def _plan(rt: Runtime, table: Table | None) -> Plan:
     from pghaul.plan import PlanOptions, build_plan
 
     source = rt.source_catalog(fresh=True)
-    with rt.pools.target() as tgt:
-        target = inspect_catalog(tgt)
-    options = PlanOptions(include=(f"{table.schema}.{table.name}",)) if table is not None else PlanOptions()
-    return source, build_plan(source, target, options)
+    target = rt.target_catalog(fresh=True)
+    # The name is a pattern to the planner: escaped, so a table called "a*" selects only itself.
+    options = PlanOptions(include=(glob.escape(f"{table.schema}.{table.name}"),)) if table else PlanOptions()
+    return build_plan(source, target, options)
 
 
-def _refuse_conflicts(plan: Any, phase: str) -> None:
+def _refuse_conflicts(plan: Plan, phase: str) -> None:
     conflicts = [s for s in plan.conflicts if s.phase == phase]
     if conflicts:
         raise SchemaConflict(
@@ -75,7 +76,7 @@ def _refuse_conflicts(plan: Any, phase: str) -> None:
         )
 
 
-def _table_step(plan: Any, table: Table) -> Any | None:
+def _table_step(plan: Plan, table: Table) -> Step | None:
     for step in plan.steps:
         if step.kind == "table" and (step.table == table.key or step.name == table.display_name):
             return step
@@ -86,7 +87,7 @@ def schema_reply(rt: Runtime, dry_run: bool, requested: str | None) -> dict[str,
     from pghaul.apply import apply_steps
 
     table = find_table(rt.source_catalog(fresh=True).tables.values(), requested) if requested else None
-    source, plan = _plan(rt, table)
+    plan = _plan(rt, table)
     pre = [s for s in plan.steps if s.phase == "pre-data"]
     post = [s for s in plan.steps if s.phase == "post-data"]
     _refuse_conflicts(plan, "pre-data")
@@ -94,9 +95,7 @@ def schema_reply(rt: Runtime, dry_run: bool, requested: str | None) -> dict[str,
     if not dry_run:
         with rt.pools.target() as tgt:
             result = apply_steps(tgt, [s for s in pre if s.status == "create"])
-        applied = {s.name for s in getattr(result, "applied", [])} if hasattr(result, "applied") else {
-            s.name for s in pre if s.status == "create"
-        }
+        applied = {s.name for s in result.applied}
     results = []
     for t in plan.tables:
         step = _table_step(plan, t)
@@ -121,13 +120,12 @@ def schema_reply(rt: Runtime, dry_run: bool, requested: str | None) -> dict[str,
     }
     if dry_run:
         reply["postData"] = {"steps": [s.to_dict() for s in post], "sql": plan.render_sql("post-data")}
-    del source
     return reply
 
 
 def post_data_reply(rt: Runtime, dry_run: bool) -> dict[str, Any]:
     if dry_run:
-        _, plan = _plan(rt, None)
+        plan = _plan(rt, None)
         post = [s for s in plan.steps if s.phase == "post-data"]
         return {
             "success": True, "dryRun": True, "phase": "post",
@@ -138,12 +136,21 @@ def post_data_reply(rt: Runtime, dry_run: bool) -> dict[str, Any]:
 
 
 def batch_reply(rt: Runtime, requested: str, cursor: str | None, batch_size: int, dry_run: bool) -> dict[str, Any]:
-    from pghaul.copy.batch import move_batch
-
     catalog = rt.source_catalog()
     table = find_table(catalog.copyable_tables(), requested)
+    from pghaul.copy.batch import move_batch
+
+    target_table = rt.target_catalog().tables.get(table.key)
+    if target_table is None:
+        target_table = rt.target_catalog(fresh=True).tables.get(table.key)
+    if target_table is None:
+        raise SafetyError(
+            f"table {api_name(table.schema, table.name)} does not exist on the target yet",
+            "create the schema first: open db-schema (or db-schema?table=NAME), then retry this batch",
+        )
     with rt.pools.source() as src, rt.pools.target() as tgt:
-        result = move_batch(src, tgt, table, cursor, batch_size, dry_run=dry_run, cursor_key=rt.cursor_key)
+        result = move_batch(src, tgt, table, cursor, batch_size, dry_run=dry_run, cursor_key=rt.cursor_key,
+                            target_table=target_table)
     reply: dict[str, Any] = {
         "success": True,
         "table": api_name(table.schema, table.name),

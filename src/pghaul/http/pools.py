@@ -34,6 +34,7 @@ class Pools:
         self._pools: dict[str, ConnectionPool] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._reached: set[str] = set()
 
     def open(self) -> None:
         for role, url in self._urls.items():
@@ -80,6 +81,11 @@ class Pools:
     @contextmanager
     def connection(self, role: str) -> Iterator[psycopg.Connection]:
         pool = self._pool(role)
+        if role not in self._reached:
+            # Until a first connection succeeded, a pool would only say "timeout" after waiting the full
+            # timeout; one direct attempt fails fast with the reason (wrong password, unknown database, …).
+            self._diagnose(role)
+            self._reached.add(role)
         try:
             with pool.connection() as conn:
                 yield conn

@@ -101,7 +101,9 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
 
     def migrate_all(
         dry_run: DryRun = False,
-        batch_size: Annotated[int, Query(alias="batchSize", ge=MIN_BATCH, le=MAX_BATCH)] = 10_000,
+        batch_size: Annotated[
+            int | None, Query(alias="batchSize", ge=MIN_BATCH, le=MAX_BATCH, description="rows per committed chunk")
+        ] = None,
     ) -> JSONResponse:
         return _reply(migration.start_reply(runtime, dry_run, batch_size))
 

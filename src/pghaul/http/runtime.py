@@ -26,7 +26,7 @@ class Runtime:
         install_log_scrubbing(settings.secret, settings.source_url, settings.target_url)
         self.pools = Pools(settings.source_url, settings.target_url, settings.pool_size, settings.connect_timeout)
         self.work = BackgroundWork(listener)
-        self._catalog: tuple[float, Catalog] | None = None
+        self._catalogs: dict[str, tuple[float, Catalog]] = {}
         self._lock = threading.Lock()
         # Tables whose last batch the legacy walk-through copied, so the post-data phase can start by itself.
         self.tables_finished: set[QualifiedName] = set()
@@ -52,16 +52,23 @@ class Runtime:
         secret = (self.settings.secret or "").encode("utf-8", "surrogatepass")
         return hmac.new(secret, b"pghaul batch cursor v1", hashlib.sha256).digest()
 
-    def source_catalog(self, fresh: bool = False) -> Catalog:
+    def catalog(self, role: str, fresh: bool = False) -> Catalog:
+        """The source's or target's catalog, inspected at most every CATALOG_TTL_SECONDS unless ``fresh``."""
         from pghaul.inspect import inspect_catalog
 
         now = time.monotonic()
         with self._lock:
-            cached = self._catalog
+            cached = self._catalogs.get(role)
         if not fresh and cached is not None and now - cached[0] < CATALOG_TTL_SECONDS:
             return cached[1]
-        with self.pools.source() as conn:
+        with self.pools.connection(role) as conn:
             catalog = inspect_catalog(conn)
         with self._lock:
-            self._catalog = (time.monotonic(), catalog)
+            self._catalogs[role] = (time.monotonic(), catalog)
         return catalog
+
+    def source_catalog(self, fresh: bool = False) -> Catalog:
+        return self.catalog("source", fresh)
+
+    def target_catalog(self, fresh: bool = False) -> Catalog:
+        return self.catalog("target", fresh)

@@ -22,6 +22,8 @@ class Extension:
     name: str
     version: str
     schema: str
+    # Extensions this one requires (created first).
+    requires: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> str:
@@ -45,6 +47,23 @@ class Schema:
     @property
     def key(self) -> str:
         return self.name
+
+
+@dataclass(frozen=True)
+class Collation:
+    """A user-defined collation (CREATE COLLATION); columns and domains may use it."""
+
+    schema: str
+    name: str
+    provider: str  # c = libc, i = icu, b = builtin (PostgreSQL 17+)
+    deterministic: bool
+    lc_collate: str | None  # libc
+    lc_ctype: str | None  # libc
+    locale: str | None  # icu and builtin
+
+    @property
+    def key(self) -> QualifiedName:
+        return (self.schema, self.name)
 
 
 @dataclass(frozen=True)
@@ -361,6 +380,7 @@ class Catalog:
     server: ServerInfo
     extensions: dict[str, Extension] = field(default_factory=dict)
     schemas: dict[str, Schema] = field(default_factory=dict)
+    collations: dict[QualifiedName, Collation] = field(default_factory=dict)
     enums: dict[QualifiedName, EnumType] = field(default_factory=dict)
     domains: dict[QualifiedName, Domain] = field(default_factory=dict)
     composites: dict[QualifiedName, CompositeType] = field(default_factory=dict)
@@ -379,8 +399,22 @@ class Catalog:
     available_extensions: dict[str, AvailableExtension] = field(default_factory=dict)
 
     KINDS = (
-        "extensions", "schemas", "enums", "domains", "composites", "ranges", "sequences", "tables",
-        "constraints", "indexes", "views", "materialized_views", "functions", "triggers", "policies",
+        "extensions",
+        "schemas",
+        "collations",
+        "enums",
+        "domains",
+        "composites",
+        "ranges",
+        "sequences",
+        "tables",
+        "constraints",
+        "indexes",
+        "views",
+        "materialized_views",
+        "functions",
+        "triggers",
+        "policies",
         "comments",
     )
 

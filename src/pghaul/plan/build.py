@@ -1,13 +1,15 @@
 """Two catalogs -> the ordered steps that make the target's schema the source's. Pure: no I/O.
 
 Order, and why:
-pre-data:  schemas (an extension may live in one, e.g. Supabase's ``extensions``) -> extensions -> types ->
-           functions whose signature needs no table -> sequences -> tables with their primary keys
-           (parents before partitions and children) -> OWNED BY -> functions that need a table's row type
+pre-data:  schemas (an extension may live in one, e.g. Supabase's ``extensions``) -> extensions (the ones
+           they require first) -> collations, types -> functions whose signature needs no table -> sequences
+           -> tables with their primary keys (parents before partitions and children) -> OWNED BY ->
+           functions that need a table (row type in the signature, or a SQL-standard body reading it)
 post-data: other indexes, unique/check/exclusion constraints -> foreign keys (after every table, so cycles
-           are fine) -> views and materialized views (views on views in dependency order) -> indexes on
-           materialized views -> refresh -> triggers (after the data, so none fires during the copy) ->
-           row-level security and policies -> replica identity -> comments
+           are fine) -> views and materialized views (views on views in dependency order) -> functions
+           whose SQL-standard body reads a view -> indexes on materialized views -> refresh -> triggers
+           (after the data, so none fires during the copy) -> row-level security and policies -> replica
+           identity -> comments
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from fnmatch import fnmatchcase
 from typing import Any
 
-from pghaul.inspect.model import Catalog, Constraint, MaterializedView, Table, View, qualified
+from pghaul.inspect.model import Catalog, Constraint, Function, MaterializedView, Table, View, qualified
 from pghaul.plan import ddl
 from pghaul.plan.order import dependency_order
 from pghaul.plan.steps import CONFLICT, CREATE, EXISTS, POST_DATA, PRE_DATA, Plan, PlanOptions, Step
@@ -89,7 +91,9 @@ class _Planner:
             self.add(PRE_DATA, "schema", name, ddl.schema(name), _status(schema, self.target.schemas.get(name)))
 
     def extensions(self) -> None:
-        for name, ext in self.source.extensions.items():
+        ordered = dependency_order(self.source.extensions.values(), lambda e: e.name, lambda e: e.requires)
+        for ext in ordered:
+            name = ext.name
             on_target = self.target.extensions.get(name)
             # Another version on the target is fine (the safety check refuses an older one); another schema is not:
             # every type and operator class would print with a different name.
@@ -99,6 +103,8 @@ class _Planner:
 
     def types(self) -> None:
         s, t = self.source, self.target
+        for key, coll in s.collations.items():
+            self.add(PRE_DATA, "collation", _name(*key), ddl.collation(coll), _status(coll, t.collations.get(key)))
         for key, e in s.enums.items():
             self.add(PRE_DATA, "type", _name(*key), ddl.enum(e), _status(e, t.enums.get(key)))
         for key, r in s.ranges.items():
@@ -112,13 +118,20 @@ class _Planner:
                 sql = ddl.composite(obj)
                 self.add(PRE_DATA, "type", _name(*obj.key), sql, _status(obj, t.composites.get(obj.key)))
 
-    def functions(self, need_tables: bool) -> None:
+    def _function_stage(self, f: Function) -> str:
+        views = set(self.source.views) | set(self.source.materialized_views)
+        if any(d in views for d in f.depends_on_tables):
+            return "after views"  # a SQL-standard body (BEGIN ATOMIC) that reads a view
+        return "after tables" if f.depends_on_tables else "first"
+
+    def functions(self, stage: str) -> None:
+        phase = POST_DATA if stage == "after views" else PRE_DATA
         for key, f in self.source.functions.items():
-            if bool(f.depends_on_tables) != need_tables:
+            if self._function_stage(f) != stage:
                 continue
             name = f"{_name(f.schema, f.name)}({f.identity_arguments})"
             kind = "procedure" if f.kind == "p" else "function"
-            self.add(PRE_DATA, kind, name, ddl.function(f), _status(f, self.target.functions.get(key)))
+            self.add(phase, kind, name, ddl.function(f), _status(f, self.target.functions.get(key)))
 
     def _sequence_selected(self, owned_by: tuple[str, str, str] | None) -> bool:
         return owned_by is None or (owned_by[0], owned_by[1]) in self.tables
@@ -162,12 +175,14 @@ class _Planner:
 
     def indexes_and_constraints(self) -> None:
         s, t = self.source, self.target
-        for key, index in s.indexes.items():
+        # An index on a partitioned table prints as "ON ONLY": each partition's index is created by its own step
+        # (keeping its name) and attached to its parent's, the way pg_dump does it.
+        indexes = [i for i in s.indexes.values() if (i.table_schema, i.table) in self.tables]
+        for index in dependency_order(indexes, lambda i: i.key, lambda i: [i.parent_index] if i.parent_index else []):
             table = (index.table_schema, index.table)
-            if index.parent_index is not None or table not in self.tables:
-                continue  # built by the partitioned parent's index, or its table is not part of this run
             kind = "vector index" if index.is_vector else "index"
-            self.add(POST_DATA, kind, _name(*key), ddl.index(index), _status(index, t.indexes.get(key)), table=table)
+            status = _status(index, t.indexes.get(index.key))
+            self.add(POST_DATA, kind, _name(*index.key), ddl.index(index), status, table=table)
         for key, con in s.constraints.items():
             if con.type not in ("u", "c", "x") or not self._own_constraint(con):
                 continue
@@ -234,7 +249,9 @@ class _Planner:
     def triggers(self) -> None:
         for key, trig in self.source.triggers.items():
             if self._on_selected_relation(trig.schema, trig.table):
-                self.add(POST_DATA, "trigger", _name(*key), ddl.trigger(trig), _status(trig, self.target.triggers.get(key)))
+                self.add(
+                    POST_DATA, "trigger", _name(*key), ddl.trigger(trig), _status(trig, self.target.triggers.get(key))
+                )
 
     def row_security(self) -> None:
         for key, table in self.tables.items():
@@ -246,9 +263,16 @@ class _Planner:
                 )
                 status = EXISTS if same else CREATE
                 self.add(POST_DATA, "row security", table.display_name, ddl.row_security(table), status, table=key)
+        roles = set()
         for key, pol in self.source.policies.items():
             if (pol.schema, pol.table) in self.tables:
+                roles.update(r for r in pol.roles if r != "public")
                 self.add(POST_DATA, "policy", _name(*key), ddl.policy(pol), _status(pol, self.target.policies.get(key)))
+        if roles:
+            self.notes.append(
+                "row-level security policies name roles that must already exist on the target: "
+                + ", ".join(sorted(roles))
+            )
 
     def replica_identities(self) -> None:
         by_index = []
@@ -261,8 +285,9 @@ class _Planner:
             elif table.replica_identity == "i":
                 by_index.append(table.display_name)
         if by_index:
-            self.notes.append("REPLICA IDENTITY USING INDEX is not copied (set it again on the target): "
-                              + ", ".join(by_index))
+            self.notes.append(
+                "REPLICA IDENTITY USING INDEX is not copied (set it again on the target): " + ", ".join(by_index)
+            )
 
     def comments(self) -> None:
         for key, c in self.source.comments.items():
@@ -292,14 +317,15 @@ def build_plan(source: Catalog, target: Catalog, options: PlanOptions = PlanOpti
     p.schemas()
     p.extensions()
     p.types()
-    p.functions(need_tables=False)
+    p.functions("first")
     p.sequences()
     p.tables_()
     p.sequence_owners()
-    p.functions(need_tables=True)
+    p.functions("after tables")
     p.indexes_and_constraints()
     p.foreign_keys()
     matviews = p.views()
+    p.functions("after views")
     p.matview_indexes(matviews)
     p.refreshes(matviews)
     p.triggers()

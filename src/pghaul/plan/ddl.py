@@ -11,6 +11,7 @@ from psycopg import sql
 
 from pghaul.inspect.model import (
     AvailableExtension,
+    Collation,
     Column,
     Comment,
     CompositeType,
@@ -61,6 +62,17 @@ def extension(ext: Extension, available: AvailableExtension | None) -> str:
 
 def schema(name: str) -> str:
     return render(Q("CREATE SCHEMA {}").format(I(name)))
+
+
+def collation(c: Collation) -> str:
+    options = [Q("provider = {}").format(Q({"c": "libc", "i": "icu", "b": "builtin"}.get(c.provider, "libc")))]
+    if c.provider == "c":
+        options.append(Q("lc_collate = {}, lc_ctype = {}").format(L(c.lc_collate or ""), L(c.lc_ctype or "")))
+    else:
+        options.append(Q("locale = {}").format(L(c.locale or "")))
+    if not c.deterministic:
+        options.append(Q("deterministic = false"))
+    return render(Q("CREATE COLLATION {} ({})").format(I(c.schema, c.name), _join(options)))
 
 
 def enum(t: EnumType) -> str:
@@ -201,7 +213,10 @@ def constraint(c: Constraint) -> str:
 
 
 def index(i: Index) -> str:
-    return render(trusted(i.definition))
+    statements: list[sql.Composable] = [trusted(i.definition)]
+    if i.parent_index is not None:
+        statements.append(Q("ALTER INDEX {} ATTACH PARTITION {}").format(I(*i.parent_index), I(i.schema, i.name)))
+    return render(*statements)
 
 
 def view(v: View) -> str:

@@ -1,4 +1,7 @@
-"""The event verification emits per table; the rest of its progress uses the shared events in pghaul.events."""
+"""The event verification emits per table; the phase itself is announced with the shared events in pghaul.events.
+
+Verification does not reuse TableStarted/TableFinished: those describe copying, and listeners count their rows.
+"""
 
 from __future__ import annotations
 

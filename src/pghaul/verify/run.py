@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 
 from pghaul.connect import connect_source, connect_target
-from pghaul.events import Listener, PhaseFinished, PhaseStarted, TableStarted, ignore
+from pghaul.events import Listener, PhaseFinished, PhaseStarted, ignore
 from pghaul.inspect import inspect_catalog
 from pghaul.inspect.model import Catalog
 from pghaul.urls import describe_url
@@ -43,12 +43,14 @@ def verify(
         _prepare(target)
         source_catalog = inspect_catalog(source)
         target_catalog = inspect_catalog(target)
-        _check_tables(source, target, source_catalog, target_catalog, options, listener, report)
-        report.sequences = _check_sequences(source, target, source_catalog, target_catalog, options)
-        if options.schema:
-            report.schema_diff = diff_schemas(source_catalog, target_catalog, options.wants)
-        report.extensions = compare_extensions(source_catalog, target_catalog)
-        report.vector_checks = _check_vectors(source, target, source_catalog, target_catalog, options)
+        # One worker: the target's side of each comparison runs there while this thread does the source's.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pghaul-verify") as pool:
+            _check_tables(source, target, source_catalog, target_catalog, options, listener, report, pool)
+            report.sequences = _check_sequences(source, target, source_catalog, target_catalog, options)
+            if options.schema:
+                report.schema_diff = diff_schemas(source_catalog, target_catalog, options.wants)
+            report.extensions = compare_extensions(source_catalog, target_catalog)
+            report.vector_checks = _check_vectors(source, target, source_catalog, target_catalog, options, pool)
     report.seconds = time.monotonic() - started
     listener(PhaseFinished("verify", report.seconds))
     return report
@@ -62,35 +64,33 @@ def _check_tables(
     options: VerifyOptions,
     listener: Listener,
     report: VerifyReport,
+    pool: ThreadPoolExecutor,
 ) -> None:
     tables = sorted(
         (t for t in source_catalog.copyable_tables() if options.wants(t.schema, t.name)), key=lambda t: t.key
     )
-    # One worker: the target's scan of a table runs while this thread scans the same table on the source.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pghaul-verify") as pool:
-        for table in tables:
-            began = time.monotonic()
-            listener(TableStarted(table.display_name, table.rows_estimated, table.size_bytes))
-            check = check_table(
-                source,
-                target,
-                table,
-                table.key in target_catalog.tables,
-                pool,
-                options.rows_per_range,
-                options.max_ranges,
+    for table in tables:
+        began = time.monotonic()
+        check = check_table(
+            source,
+            target,
+            table,
+            table.key in target_catalog.tables,
+            pool,
+            options.rows_per_range,
+            options.max_ranges,
+        )
+        report.tables.append(check)
+        listener(
+            TableVerified(
+                check.table,
+                check.rows_source,
+                check.rows_target,
+                check.ok,
+                len(check.differing_ranges),
+                time.monotonic() - began,
             )
-            report.tables.append(check)
-            listener(
-                TableVerified(
-                    check.table,
-                    check.rows_source,
-                    check.rows_target,
-                    check.ok,
-                    len(check.differing_ranges),
-                    time.monotonic() - began,
-                )
-            )
+        )
 
 
 def _check_sequences(
@@ -118,6 +118,7 @@ def _check_vectors(
     source_catalog: Catalog,
     target_catalog: Catalog,
     options: VerifyOptions,
+    pool: ThreadPoolExecutor,
 ) -> list[VectorCheck]:
     out = []
     for _key, index in sorted(source_catalog.indexes.items()):
@@ -136,6 +137,7 @@ def _check_vectors(
                 table_key in target_catalog.tables,
                 options.vector_samples,
                 options.vector_k,
+                pool,
             )
         )
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg
@@ -143,6 +144,7 @@ def check_vector_index(
     on_target: bool,
     samples: int,
     k: int,
+    pool: ThreadPoolExecutor,
 ) -> VectorCheck:
     table = source_catalog.tables[(index.table_schema, index.table)]
     name = qualified(index.schema, index.name)
@@ -171,9 +173,13 @@ def check_vector_index(
         with source.transaction():
             probes = [row[0] for row in source.execute(sample_query, (samples,)).fetchall()]
         for number, probe in enumerate(probes, start=1):
-            problem = same_neighbours(
-                _exact_neighbours(source, query, probe), _exact_neighbours(target, query, probe), k
-            )
+            on_target = pool.submit(_exact_neighbours, target, query, probe)
+            try:
+                on_source = _exact_neighbours(source, query, probe)
+            finally:
+                # Never leave the target's query running behind an error on the source.
+                target_answer = on_target.result()
+            problem = same_neighbours(on_source, target_answer, k)
             if problem is not None:
                 mismatches.append(f"sample {number}: {problem}")
     except psycopg.Error as exc:

@@ -27,4 +27,7 @@ WHERE p.prokind IN ('f', 'p', 'w')
   AND n.nspname !~ '^pg_(toast|temp)'
   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend AS dep
                   WHERE dep.classid = 'pg_catalog.pg_proc'::regclass AND dep.objid = p.oid AND dep.deptype = 'e')
+  -- a range type's constructor functions come with the type
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend AS dep
+                  WHERE dep.classid = 'pg_catalog.pg_proc'::regclass AND dep.objid = p.oid AND dep.deptype = 'i')
 ORDER BY n.nspname, p.proname, 3

@@ -1,0 +1,50 @@
+"""Running a plan's steps on the target: each step in its own transaction, so a crash leaves whole steps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import psycopg
+
+from pghaul.errors import PghaulError
+from pghaul.events import Listener, StepApplied, ignore
+from pghaul.plan.steps import CONFLICT, CREATE, Step
+
+
+@dataclass
+class ApplyResult:
+    applied: list[Step] = field(default_factory=list)
+    skipped: list[Step] = field(default_factory=list)  # already on the target, or conflicting (never touched)
+
+
+class StepFailed(PghaulError):
+    """A DDL step was refused by the target; the steps before it are in place, this one left nothing behind."""
+
+    def __init__(self, step: Step, reason: str) -> None:
+        super().__init__(
+            f"could not create {step.kind} {step.name} on the target: {reason}",
+            "fix the cause on the target (missing role, extension or permission) and run again; "
+            "steps already applied are skipped",
+        )
+        self.step = step
+
+
+def apply_steps(conn: psycopg.Connection, steps: Iterable[Step], listener: Listener = ignore) -> ApplyResult:
+    """Run every ``create`` step of ``steps`` on ``conn`` (the target), in order; skip the rest."""
+    result = ApplyResult()
+    for step in steps:
+        if step.status != CREATE:
+            result.skipped.append(step)
+            outcome = "conflict" if step.status == CONFLICT else "skipped"
+            listener(StepApplied(phase=step.phase, kind=step.kind, name=step.name, outcome=outcome))
+            continue
+        try:
+            with conn.transaction():
+                conn.execute(step.sql.encode())  # bytes: the statements are complete, no parameters in them
+        except psycopg.Error as exc:
+            reason = (exc.diag.message_primary or str(exc)).strip()
+            raise StepFailed(step, reason) from exc
+        result.applied.append(step)
+        listener(StepApplied(phase=step.phase, kind=step.kind, name=step.name, outcome="applied"))
+    return result

@@ -1,0 +1,101 @@
+"""The compatible one-batch contract: move the rows after a cursor, return inserted/skipped/next cursor/has more.
+
+The client holds the position (an HMAC-signed cursor), so each call is independent: a batch goes through a
+staging table and ``INSERT … ON CONFLICT DO NOTHING``, which makes re-sending the same cursor insert nothing
+twice. Each batch is found by keyset from the cursor's key through the primary key index, so the thousandth
+batch of a large table costs what the first does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from pghaul.copy.cursor import decode_cursor, encode_cursor
+from pghaul.copy.keyset import Keyset, table_ident
+from pghaul.copy.stream import binary_compatible
+from pghaul.copy.table_data import copy_direct, copy_staged, target_has_rows
+from pghaul.errors import UsageError
+from pghaul.inspect.model import Table
+
+MIN_BATCH_SIZE = 1
+MAX_BATCH_SIZE = 50_000
+DEFAULT_BATCH_SIZE = 1_000
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    inserted: int
+    skipped: int
+    next_cursor: str | None
+    has_more: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "insertedCount": self.inserted, "skippedCount": self.skipped,
+            "nextCursor": self.next_cursor, "hasMore": self.has_more,
+        }
+
+
+def check_batch_size(batch_size: int) -> int:
+    if not MIN_BATCH_SIZE <= batch_size <= MAX_BATCH_SIZE:
+        raise UsageError(
+            f"batch size {batch_size} is out of range",
+            f"use a batch size from {MIN_BATCH_SIZE} to {MAX_BATCH_SIZE:,} (default {DEFAULT_BATCH_SIZE:,})",
+        )
+    return batch_size
+
+
+def move_batch(
+    src_conn: psycopg.Connection,
+    tgt_conn: psycopg.Connection,
+    table: Table,
+    cursor: str | None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    dry_run: bool = False,
+    *,
+    cursor_key: bytes,
+    target_table: Table | None = None,
+) -> BatchResult:
+    """Copy up to ``batch_size`` rows of ``table`` after ``cursor`` (None: from the start).
+
+    A table without a primary key is copied whole (emptied, then filled, in one transaction): ``has_more`` is
+    False. With ``dry_run`` the target transaction is rolled back, so the counts say what would happen.
+    Binary COPY is used when ``target_table`` is given and has the same column types; text otherwise.
+    """
+    check_batch_size(batch_size)
+    name = table.display_name
+    binary = binary_compatible(
+        table, target_table, src_conn.info.server_version, tgt_conn.info.server_version
+    )
+    if not table.primary_key:
+        if cursor:
+            decode_cursor(cursor, name, 0, cursor_key)  # a cursor is never issued for such a table
+        return _whole_table(src_conn, tgt_conn, table, binary, dry_run)
+    keyset = Keyset.of(table)
+    after = decode_cursor(cursor, name, keyset.width, cursor_key) if cursor else None
+    with src_conn.transaction():
+        end = keyset.chunk_end(src_conn, after, None, batch_size)
+        if end is None:
+            return BatchResult(0, 0, cursor, False)
+        where, params = keyset.where(after, end)
+        with tgt_conn.transaction() as tx:
+            chunk = copy_staged(src_conn, tgt_conn, table, where, params, binary)
+            if dry_run:
+                raise psycopg.Rollback(tx)
+        has_more = keyset.exists_after(src_conn, end)
+    return BatchResult(chunk.inserted, chunk.skipped, encode_cursor(name, end, cursor_key), has_more)
+
+
+def _whole_table(
+    src_conn: psycopg.Connection, tgt_conn: psycopg.Connection, table: Table, binary: bool, dry_run: bool
+) -> BatchResult:
+    with src_conn.transaction(), tgt_conn.transaction() as tx:
+        if target_has_rows(tgt_conn, table):
+            tgt_conn.execute(sql.SQL("DELETE FROM ONLY {}").format(table_ident(table)))
+        chunk = copy_direct(src_conn, tgt_conn, table, sql.SQL("true"), [], binary)
+        if dry_run:
+            raise psycopg.Rollback(tx)
+    return BatchResult(chunk.inserted, 0, None, False)

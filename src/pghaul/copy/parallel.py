@@ -1,0 +1,348 @@
+"""The data phase: N workers take key ranges (largest tables first) and, as each table's data is complete,
+that table's post-data steps (its indexes and constraints), so index builds overlap the copy of other tables.
+
+Every worker reads the one exported snapshot; every chunk commits with its checkpoint. The first failure stops
+all workers between chunks and is raised: a run never reports partial success.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from pghaul.connect import connect_target
+from pghaul.copy.indexes import VectorBuildSettings, is_vector_index_step, session_settings, watch_index_build
+from pghaul.copy.snapshot import open_reader
+from pghaul.copy.state import RangeState
+from pghaul.copy.table_data import CopyCancelled, copy_range
+from pghaul.events import Listener, Notice, TableFinished, TableProgress, TableStarted
+from pghaul.inspect.model import QualifiedName, Table
+
+
+@dataclass(frozen=True)
+class TableJob:
+    """One table to copy: the source's definition, the ranges recorded for it, and the stream format."""
+
+    table: Table
+    ranges: tuple[RangeState, ...]
+    binary: bool
+    rows_estimated: int
+
+    @property
+    def done(self) -> bool:
+        return all(r.done for r in self.ranges)
+
+
+@dataclass
+class TableStats:
+    table: str
+    rows_copied: int = 0
+    rows_skipped: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    rows_estimated: int = 0
+    ranges: int = 1
+    binary: bool = True
+    # Finished by an earlier run: nothing was read or written for it now.
+    already_done: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table, "rowsCopied": self.rows_copied, "rowsSkipped": self.rows_skipped,
+            "bytes": self.bytes, "seconds": round(self.seconds, 3), "rowsEstimated": self.rows_estimated,
+            "ranges": self.ranges, "format": "binary" if self.binary else "text", "alreadyDone": self.already_done,
+        }
+
+
+@dataclass(frozen=True)
+class StepBatch:
+    """Post-data steps of one table, run in plan order by one worker (a vector index is a batch of its own)."""
+
+    owner: QualifiedName
+    steps: tuple[Any, ...]  # pghaul.plan.Step
+    vector: bool = False
+
+
+@dataclass(frozen=True)
+class DataPhaseOptions:
+    workers: int = 2
+    chunk_rows: int = 50_000
+    vector_settings: VectorBuildSettings | None = None
+
+
+@dataclass
+class DataPhaseResult:
+    stats: dict[QualifiedName, TableStats]
+    steps_run: list[Any] = field(default_factory=list)
+    snapshot_imported: bool = True
+
+
+ApplySteps = Callable[[psycopg.Connection, list[Any], Listener], Any]
+
+
+class _Tracker:
+    """Per-table counters shared by the workers; emits the table events."""
+
+    def __init__(self, jobs: list[TableJob], listener: Listener) -> None:
+        self.lock = threading.Lock()
+        self.listener = listener
+        self.stats: dict[QualifiedName, TableStats] = {}
+        self.remaining: dict[QualifiedName, int] = {}
+        self.started: dict[QualifiedName, float] = {}
+        self.estimates: dict[QualifiedName, int] = {}
+        for job in jobs:
+            key = job.table.key
+            self.stats[key] = TableStats(
+                job.table.display_name, rows_estimated=job.rows_estimated, ranges=len(job.ranges),
+                binary=job.binary, already_done=job.done,
+            )
+            self.remaining[key] = sum(1 for r in job.ranges if not r.done)
+            self.estimates[key] = job.rows_estimated
+
+    def begin(self, table: Table) -> None:
+        with self.lock:
+            if table.key in self.started:
+                return
+            self.started[table.key] = time.monotonic()
+            stats = self.stats[table.key]
+        self.listener(TableStarted(table.display_name, stats.rows_estimated, table.size_bytes))
+
+    def chunk(self, table: Table, inserted: int, skipped: int, nbytes: int) -> None:
+        with self.lock:
+            stats = self.stats[table.key]
+            stats.rows_copied += inserted
+            stats.rows_skipped += skipped
+            stats.bytes += nbytes
+            elapsed = time.monotonic() - self.started[table.key]
+            stats.seconds = elapsed
+            done_rows = stats.rows_copied + stats.rows_skipped
+            event = TableProgress(
+                table.display_name, done_rows, max(stats.rows_estimated, done_rows), stats.bytes,
+                done_rows / elapsed if elapsed > 0 else 0.0,
+            )
+        self.listener(event)
+
+    def range_done(self, table: Table) -> bool:
+        """Count one finished range; True when it was the table's last."""
+        with self.lock:
+            self.remaining[table.key] -= 1
+            finished = self.remaining[table.key] == 0
+            stats = self.stats[table.key]
+            if finished:
+                stats.seconds = time.monotonic() - self.started[table.key]
+        if finished:
+            self.listener(TableFinished(table.display_name, stats.rows_copied, stats.rows_skipped, stats.bytes,
+                                        stats.seconds))
+        return finished
+
+
+class _Scheduler:
+    """Hands out work: post-data steps first (they unblock nothing but free the table), vector index builds one
+    at a time, then copy ranges largest table first."""
+
+    def __init__(
+        self, jobs: list[TableJob], step_batches: dict[QualifiedName, list[StepBatch]],
+        owners: dict[QualifiedName, set[QualifiedName]],
+    ) -> None:
+        self.cond = threading.Condition()
+        self.copies: deque[tuple[TableJob, RangeState]] = deque(
+            (job, rng)
+            for job in sorted(jobs, key=lambda j: (-j.rows_estimated, -j.table.size_bytes, j.table.key))
+            for rng in job.ranges
+            if not rng.done
+        )
+        self.steps: deque[StepBatch] = deque()
+        self.vector_steps: deque[StepBatch] = deque()
+        self.vector_busy = False
+        self.in_flight = 0
+        self.failed: BaseException | None = None
+        self.stop = threading.Event()
+        self.pending_batches = step_batches
+        # owner (the table a step names) -> copyable tables whose data it waits for; done ones removed as they end
+        self.waiting = {owner: set(tables) for owner, tables in owners.items()}
+        self.done_tables: set[QualifiedName] = {j.table.key for j in jobs if j.done}
+        for owner in list(self.waiting):
+            self.waiting[owner] -= self.done_tables
+        self._release_ready()
+
+    def _release_ready(self) -> None:
+        for owner, tables in list(self.waiting.items()):
+            if not tables:
+                del self.waiting[owner]
+                for batch in self.pending_batches.pop(owner, []):
+                    (self.vector_steps if batch.vector else self.steps).append(batch)
+
+    def table_done(self, key: QualifiedName) -> None:
+        with self.cond:
+            self.done_tables.add(key)
+            for tables in self.waiting.values():
+                tables.discard(key)
+            self._release_ready()
+            self.cond.notify_all()
+
+    def next(self) -> tuple[TableJob, RangeState] | StepBatch | None:
+        with self.cond:
+            while True:
+                if self.stop.is_set():
+                    return None
+                task: tuple[TableJob, RangeState] | StepBatch | None = None
+                if self.steps:
+                    task = self.steps.popleft()
+                elif self.vector_steps and not self.vector_busy:
+                    task = self.vector_steps.popleft()
+                    self.vector_busy = True
+                elif self.copies:
+                    task = self.copies.popleft()
+                if task is not None:
+                    self.in_flight += 1
+                    return task
+                if self.in_flight == 0 and not self.vector_steps:
+                    return None
+                self.cond.wait()
+
+    def finished(self, task: tuple[TableJob, RangeState] | StepBatch, error: BaseException | None) -> None:
+        with self.cond:
+            self.in_flight -= 1
+            if isinstance(task, StepBatch) and task.vector:
+                self.vector_busy = False
+            if error is not None and self.failed is None:
+                self.failed = error
+                self.stop.set()
+            self.cond.notify_all()
+
+
+def run_data_phase(
+    source_url: str,
+    target_url: str,
+    jobs: list[TableJob],
+    *,
+    step_batches: dict[QualifiedName, list[StepBatch]],
+    owners: dict[QualifiedName, set[QualifiedName]],
+    apply: ApplySteps,
+    snapshot_id: str | None,
+    options: DataPhaseOptions,
+    job_id: str | None,
+    listener: Listener,
+    cancel: threading.Event | None = None,
+) -> DataPhaseResult:
+    """Copy every range of ``jobs`` and run each owner's step batches once its tables' data is complete."""
+    tracker = _Tracker(jobs, listener)
+    scheduler = _Scheduler(jobs, step_batches, owners)
+    result = DataPhaseResult(tracker.stats)
+    result_lock = threading.Lock()
+
+    def watch_cancel() -> None:
+        if cancel is None:
+            return
+        while not scheduler.stop.is_set():
+            if cancel.wait(0.2):
+                scheduler.stop.set()
+                with scheduler.cond:
+                    scheduler.cond.notify_all()
+                return
+
+    def work() -> None:
+        src: psycopg.Connection | None = None
+        tgt: psycopg.Connection | None = None
+        try:
+            while (task := scheduler.next()) is not None:
+                error: BaseException | None = None
+                try:
+                    if tgt is None:
+                        tgt = connect_target(target_url)
+                        # Safe for exactly-once: a lost commit loses the chunk and its checkpoint together.
+                        tgt.execute("SET synchronous_commit = off")
+                    if isinstance(task, StepBatch):
+                        _run_steps(task, tgt, target_url, apply, options.vector_settings, listener)
+                        with result_lock:
+                            result.steps_run.extend(task.steps)
+                    else:
+                        if src is None:
+                            src, imported = open_reader(source_url, snapshot_id)
+                            if not imported:
+                                with result_lock:
+                                    result.snapshot_imported = False
+                        job, rng = task
+                        tracker.begin(job.table)
+                        copy_range(
+                            src, tgt, job.table, rng, binary=job.binary, chunk_rows=options.chunk_rows,
+                            job_id=job_id, cancel=scheduler.stop,
+                            on_chunk=lambda i, s, b, t=job.table: tracker.chunk(t, i, s, b),
+                        )
+                        if tracker.range_done(job.table):
+                            scheduler.table_done(job.table.key)
+                except BaseException as exc:  # handed to the main thread, which raises it
+                    error = exc
+                scheduler.finished(task, error)
+        finally:
+            for conn in (src, tgt):
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except psycopg.Error:
+                        pass
+
+    count = max(1, options.workers)
+    threads = [threading.Thread(target=work, name=f"pghaul-worker-{i}", daemon=True) for i in range(count)]
+    watcher = threading.Thread(target=watch_cancel, name="pghaul-cancel-watch", daemon=True)
+    watcher.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    scheduler.stop.set()
+    watcher.join(timeout=1)
+    if scheduler.failed is not None:
+        raise scheduler.failed
+    if cancel is not None and cancel.is_set():
+        raise CopyCancelled(
+            "stopped on request", "run the same command again to continue from the last committed chunk"
+        )
+    if not result.snapshot_imported and snapshot_id:
+        listener(Notice("a worker could not import the exported snapshot; its tables were read at a later moment",
+                        level="warning"))
+    return result
+
+
+def _run_steps(
+    batch: StepBatch,
+    tgt: psycopg.Connection,
+    target_url: str,
+    apply: ApplySteps,
+    vector_settings: VectorBuildSettings | None,
+    listener: Listener,
+) -> None:
+    if not batch.vector:
+        apply(tgt, list(batch.steps), listener)
+        return
+    settings = vector_settings.settings() if vector_settings else []
+    with session_settings(tgt, settings), watch_index_build(target_url, tgt.info.backend_pid, batch.steps[0].name,
+                                                             listener):
+        apply(tgt, list(batch.steps), listener)
+
+
+def batches_for(
+    steps: list[Any], owner_of: Callable[[QualifiedName], QualifiedName] = lambda key: key
+) -> dict[QualifiedName, list[StepBatch]]:
+    """Group post-data steps that name a table into per-owner batches (plan order kept inside each); each vector
+    index becomes its own batch. ``owner_of`` maps a partition to its root, whose index steps it attaches to."""
+    grouped: dict[QualifiedName, list[Any]] = {}
+    vector: dict[QualifiedName, list[StepBatch]] = {}
+    for step in steps:
+        if step.table is None:
+            continue
+        owner = owner_of(tuple(step.table))
+        if step.kind == "vector index" or is_vector_index_step(step.sql):
+            vector.setdefault(owner, []).append(StepBatch(owner, (step,), vector=True))
+        else:
+            grouped.setdefault(owner, []).append(step)
+    out: dict[QualifiedName, list[StepBatch]] = {}
+    for owner in {*grouped, *vector}:
+        out[owner] = ([StepBatch(owner, tuple(grouped[owner]))] if owner in grouped else []) + vector.get(owner, [])
+    return out

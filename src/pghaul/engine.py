@@ -1,0 +1,513 @@
+"""The one orchestrator: preflight -> pre-data -> data -> post-data -> sequences -> verify.
+
+Read it as numbered stages. Every stage writes only to the target, each step in a transaction whose failure
+leaves the previous good state; the job and the per-range checkpoints are recorded on the target (``pghaul``
+schema) so a killed run is continued by the next one, and a status page can read where it stands.
+Any failure fails the run: it is recorded as failed and raised, never reported as partial success.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pghaul.apply import apply_steps
+from pghaul.connect import connect_source, connect_target
+from pghaul.copy import state
+from pghaul.copy.indexes import choose_vector_settings
+from pghaul.copy.keyset import table_ident
+from pghaul.copy.parallel import DataPhaseOptions, TableJob, TableStats, batches_for, run_data_phase
+from pghaul.copy.ranges import estimate_rows, split_points
+from pghaul.copy.sequences import apply_positions, read_positions, selected_sequences, setval_statements
+from pghaul.copy.snapshot import SnapshotHolder, open_reader, snapshot_importable
+from pghaul.copy.stream import binary_compatible
+from pghaul.copy.table_data import target_has_rows
+from pghaul.errors import PghaulError, SafetyError, SchemaConflict, UsageError
+from pghaul.events import Event, Listener, Notice, PhaseFinished, PhaseStarted, ignore
+from pghaul.inspect import inspect_catalog
+from pghaul.inspect.model import Catalog, QualifiedName, Table
+from pghaul.plan import CREATE, POST_DATA, PRE_DATA, Plan, PlanOptions, Step, build_plan
+from pghaul.urls import scrub
+
+DEFAULT_CHUNK_ROWS = 50_000
+MAX_CHUNK_ROWS = 1_000_000
+# Tables estimated above this many rows are split into key ranges that workers copy in parallel.
+DEFAULT_SPLIT_ROWS = 500_000
+MAX_DEFAULT_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class MigrateOptions:
+    batch_size: int = DEFAULT_CHUNK_ROWS  # rows per committed chunk (and checkpoint)
+    include: tuple[str, ...] = ()  # fnmatch patterns on "schema.table"
+    exclude: tuple[str, ...] = ()
+    schema_only: bool = False
+    data_only: bool = False
+    workers: int | None = None  # None: from the machine's cores and the servers' free connections
+    verify: bool = True
+    job_id: str | None = None
+    split_rows: int = DEFAULT_SPLIT_ROWS
+    maintenance_work_mem_kb: int | None = None  # for vector index builds; None: chosen from the target
+    analyze: bool = True
+
+
+@dataclass
+class MigrationResult:
+    job_id: str
+    plan: Plan
+    tables: list[TableStats] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    # False when a resumed run read the rest of the data at a later moment than the rows copied before.
+    snapshot_reused: bool = True
+    resumed: bool = False
+    sequences_set: int = 0
+    workers: int = 0
+    verify_report: Any | None = None  # pghaul.verify.VerifyReport
+    seconds: float = 0.0
+    ok: bool = True
+
+    @property
+    def rows_copied(self) -> int:
+        return sum(t.rows_copied for t in self.tables)
+
+    @property
+    def rows_skipped(self) -> int:
+        return sum(t.rows_skipped for t in self.tables)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "jobId": self.job_id, "ok": self.ok, "seconds": round(self.seconds, 3), "resumed": self.resumed,
+            "snapshotReused": self.snapshot_reused, "workers": self.workers, "rowsCopied": self.rows_copied,
+            "rowsSkipped": self.rows_skipped, "sequencesSet": self.sequences_set,
+            "tables": [t.to_dict() for t in self.tables], "notices": list(self.notices),
+            "plan": {"notes": list(self.plan.notes), "steps": len(self.plan.steps)},
+            "verify": self.verify_report.to_dict() if self.verify_report is not None else None,
+        }
+
+
+@dataclass
+class PostDataResult:
+    applied: list[str] = field(default_factory=list)
+    sequences_set: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"applied": list(self.applied), "sequencesSet": self.sequences_set}
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _serialized(listener: Listener) -> Listener:
+    """Workers emit from their threads; listeners (rich, the HTTP live state) see one event at a time."""
+    lock = threading.Lock()
+
+    def emit(event: Event) -> None:
+        with lock:
+            listener(event)
+
+    return emit
+
+
+@contextmanager
+def _phase(listener: Listener, phase: str, detail: str = "") -> Iterator[None]:
+    started = time.monotonic()
+    listener(PhaseStarted(phase, detail))
+    yield
+    listener(PhaseFinished(phase, time.monotonic() - started))
+
+
+def _check_options(options: MigrateOptions) -> None:
+    if options.schema_only and options.data_only:
+        raise UsageError("schema-only and data-only exclude each other", "pick one, or neither for a full migration")
+    if not 1 <= options.batch_size <= MAX_CHUNK_ROWS:
+        raise UsageError(
+            f"batch size {options.batch_size} is out of range", f"use 1 to {MAX_CHUNK_ROWS:,} rows per chunk"
+        )
+    if options.workers is not None and options.workers < 1:
+        raise UsageError("workers must be at least 1", "pass --workers 1 or more, or leave it out")
+
+
+def _free_connections(conn: psycopg.Connection) -> int:
+    row = conn.execute(
+        "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"
+        " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+    ).fetchone()
+    return int(row[0]) if row else 1
+
+
+def default_workers(src: psycopg.Connection, tgt: psycopg.Connection) -> int:
+    """One per core, at most 8, leaving the servers half of their free connections (each worker takes one on
+    each side, plus one for index progress)."""
+    cores = os.cpu_count() or 2
+    free = min(_free_connections(src), _free_connections(tgt)) // 2
+    return max(1, min(cores, MAX_DEFAULT_WORKERS, free))
+
+
+def _error_text(exc: BaseException, *urls: str) -> str:
+    text = str(exc) if isinstance(exc, PghaulError) else f"{type(exc).__name__}: {exc}"
+    return scrub(text, *urls)
+
+
+def _preflight(src: psycopg.Connection, tgt: psycopg.Connection, source_catalog: Catalog | None) -> None:
+    try:
+        from pghaul import preflight
+    except ImportError:  # the safety checks are built separately; until then only the basic one runs here
+        preflight = None  # type: ignore[assignment]
+    if preflight is not None:
+        if source_catalog is None:
+            preflight.check_target_is_not_source(src, tgt)
+        else:
+            preflight.check_extensions(source_catalog, tgt)
+        return
+    if source_catalog is None:
+        a = src.execute("SELECT system_identifier, current_database() FROM pg_control_system()").fetchone()
+        b = tgt.execute("SELECT system_identifier, current_database() FROM pg_control_system()").fetchone()
+        if a == b:
+            raise SafetyError("the target is the source database", "point --target at another database")
+
+
+def _plan(src: psycopg.Connection, tgt: psycopg.Connection, options: MigrateOptions) -> tuple[Catalog, Plan]:
+    source_catalog = inspect_catalog(src)
+    plan = build_plan(source_catalog, inspect_catalog(tgt), PlanOptions(options.include, options.exclude))
+    return source_catalog, plan
+
+
+def _raise_conflicts(plan: Plan) -> None:
+    if plan.conflicts:
+        names = [f"{s.kind} {s.name}" for s in plan.conflicts]
+        raise SchemaConflict(
+            f"{len(names)} object(s) exist on the target with another definition: " + ", ".join(names[:10])
+            + (" …" if len(names) > 10 else ""),
+            "drop or rename them on the target (or leave their tables out with --exclude); pghaul never overwrites",
+            names,
+        )
+
+
+def make_plan(source_url: str | None, target_url: str | None, options: MigrateOptions = MigrateOptions()) -> Plan:
+    """The dry run: the plan ``migrate`` would follow, with the sequence positions it would set. Writes nothing."""
+    _check_options(options)
+    with connect_source(source_url) as src, connect_target(target_url) as tgt:
+        source_catalog, plan = _plan(src, tgt, options)
+        if not options.schema_only:
+            tables = {t.key for t in plan.tables}
+            positions = read_positions(src, selected_sequences(source_catalog, tables))
+            for position, statement in zip(positions, setval_statements(positions), strict=True):
+                plan.steps.append(Step(POST_DATA, "sequence position", position.display_name, statement))
+    return plan
+
+
+# --- the data phase ----------------------------------------------------------------------------------------------
+
+
+def _partition_root(catalog: Catalog, key: QualifiedName) -> QualifiedName:
+    table = catalog.tables.get(key)
+    while table is not None and table.partition_of is not None and table.partition_of in catalog.tables:
+        table = catalog.tables[table.partition_of]
+    return table.key if table is not None else key
+
+
+def _copy_tree(catalog: Catalog) -> dict[QualifiedName, set[QualifiedName]]:
+    """For every table: the tables holding its rows (itself, or a partitioned table's leaf partitions)."""
+    children: dict[QualifiedName, list[QualifiedName]] = {}
+    for t in catalog.tables.values():
+        if t.partition_of is not None:
+            children.setdefault(t.partition_of, []).append(t.key)
+
+    def leaves(key: QualifiedName) -> set[QualifiedName]:
+        table = catalog.tables[key]
+        out = {key} if table.kind == "r" else set()
+        for child in children.get(key, []):
+            out |= leaves(child)
+        return out
+
+    return {key: leaves(key) for key in catalog.tables}
+
+
+def _table_jobs(
+    reader: psycopg.Connection,
+    tgt: psycopg.Connection,
+    tables: list[Table],
+    target_catalog: Catalog,
+    options: MigrateOptions,
+    workers: int,
+    job_id: str,
+) -> list[TableJob]:
+    """Existing checkpoints, or new ranges recorded before any row moves (so a resumed run uses the same ones)."""
+    jobs = []
+    src_version, tgt_version = reader.info.server_version, tgt.info.server_version
+    for table in tables:
+        target_table = target_catalog.tables.get(table.key)
+        if target_table is None:
+            raise UsageError(
+                f"table {table.display_name} does not exist on the target",
+                "run without --data-only so pghaul creates the schema first",
+            )
+        binary = binary_compatible(table, target_table, src_version, tgt_version)
+        ranges = state.load_ranges(tgt, table)
+        if ranges:
+            estimate = sum(r.rows_estimated for r in ranges) or table.rows_estimated
+        else:
+            estimate = estimate_rows(reader, table)
+            parts = 1
+            if table.primary_key and workers > 1 and estimate > options.split_rows:
+                parts = min(workers * 4, max(2, estimate // options.split_rows))
+            bounds = split_points(reader, table, estimate, parts)
+            overlap = bool(table.primary_key) and target_has_rows(tgt, table)
+            with tgt.transaction():
+                ranges = state.create_ranges(tgt, table, bounds, overlap, estimate, job_id)
+        jobs.append(TableJob(table, tuple(ranges), binary, estimate))
+    return jobs
+
+
+def _analyze(tgt: psycopg.Connection, tables: list[Table]) -> None:
+    for table in tables:
+        tgt.execute(sql.SQL("ANALYZE {}").format(table_ident(table)))
+
+
+# --- migrate ------------------------------------------------------------------------------------------------------
+
+
+def migrate(
+    source_url: str | None,
+    target_url: str | None,
+    options: MigrateOptions = MigrateOptions(),
+    listener: Listener = ignore,
+    cancel: threading.Event | None = None,
+) -> MigrationResult:
+    """Copy schema and rows from source to target, set sequences and verify; resumes an interrupted run."""
+    _check_options(options)
+    emit = _serialized(listener)
+    started = time.monotonic()
+    with connect_source(source_url) as src, connect_target(target_url) as tgt:
+        assert source_url is not None and target_url is not None
+        with _phase(emit, "preflight"):
+            _preflight(src, tgt, None)
+            state.ensure_state(tgt)
+            if not state.try_lock_migration(tgt):
+                raise SafetyError(
+                    "another pghaul migration into this target is running",
+                    "wait for it to finish (see `db-status`), or stop it before starting again",
+                )
+            state.fail_stale_jobs(tgt)
+            job_id = options.job_id or state.new_job_id()
+            state.start_job(tgt, job_id)
+        try:
+            result = _migrate(src, tgt, source_url, target_url, options, emit, cancel, job_id)
+        except BaseException as exc:
+            try:
+                state.finish_job(tgt, job_id, "failed", _error_text(exc, source_url, target_url), None)
+            except psycopg.Error:
+                pass  # the target itself went away: the job shows as interrupted (nobody holds its lock)
+            raise
+        result.seconds = time.monotonic() - started
+        report = result.to_dict()
+        state.finish_job(tgt, job_id, "done" if result.ok else "failed",
+                         None if result.ok else "verification found differences", report)
+        return result
+
+
+def _migrate(
+    src: psycopg.Connection,
+    tgt: psycopg.Connection,
+    source_url: str,
+    target_url: str,
+    options: MigrateOptions,
+    emit: Listener,
+    cancel: threading.Event | None,
+    job_id: str,
+) -> MigrationResult:
+    def notice(message: str, level: str = "info", details: list[str] | None = None) -> None:
+        result.notices.append(message)
+        emit(Notice(message, level, details or []))
+
+    def stage(name: str) -> Any:
+        state.set_job_phase(tgt, job_id, name)
+        return _phase(emit, name)
+
+    source_catalog, plan = _plan(src, tgt, options)
+    result = MigrationResult(job_id, plan)
+    _preflight(src, tgt, source_catalog)
+    for note in plan.notes:
+        notice(note)
+    if options.data_only and plan.conflicts:
+        # No DDL runs: rows go into the target's own definitions (in text format where a column type differs).
+        notice("objects differ on the target; --data-only copies rows into them as they are", "warning",
+               [f"{s.kind} {s.name}" for s in plan.conflicts])
+    else:
+        _raise_conflicts(plan)
+
+    # 1. pre-data: extensions, schemas, types, functions, sequences, tables with their primary keys
+    if not options.data_only:
+        with stage(PRE_DATA):
+            apply_steps(tgt, plan.phase(PRE_DATA), emit)
+    target_catalog = inspect_catalog(tgt)
+    post_steps = [] if options.data_only else plan.phase(POST_DATA)
+    copy_tables = [t for t in plan.tables if t.kind == "r"]
+
+    # 2. data, with each table's indexes and constraints built as soon as its rows are in
+    steps_run: list[Step] = []
+    if not options.schema_only:
+        workers = options.workers or default_workers(src, tgt)
+        result.workers = workers
+        with stage("data"):
+            data = _data_phase(
+                source_url, target_url, src, tgt, source_catalog, target_catalog, copy_tables, post_steps,
+                options, workers, job_id, emit, cancel, notice, result,
+            )
+        steps_run = data
+    if cancel is not None and cancel.is_set():
+        from pghaul.copy.table_data import CopyCancelled
+
+        raise CopyCancelled("stopped on request", "run the same command again to continue where it stopped")
+
+    # 3. post-data: what is left (foreign keys after all data, views, triggers, refreshes, policies, comments)
+    if not options.data_only:
+        done = {id(s) for s in steps_run}
+        with stage(POST_DATA):
+            apply_steps(tgt, [s for s in post_steps if id(s) not in done], emit)
+            if options.analyze and not options.schema_only:
+                _analyze(tgt, copy_tables)
+
+    # 4. sequence positions, read after the data so they never stand behind a copied row
+    if not options.schema_only:
+        with stage("sequences"):
+            positions = read_positions(src, selected_sequences(source_catalog, {t.key for t in plan.tables}))
+            result.sequences_set = apply_positions(tgt, positions)
+
+    # 5. verify
+    if options.verify:
+        from pghaul.verify import VerifyOptions, verify
+
+        state.set_job_phase(tgt, job_id, "verify")
+        report = verify(source_url, target_url, VerifyOptions(include=options.include, exclude=options.exclude), emit)
+        result.verify_report = report
+        result.ok = bool(report.ok)
+    return result
+
+
+def _data_phase(
+    source_url: str,
+    target_url: str,
+    src: psycopg.Connection,
+    tgt: psycopg.Connection,
+    source_catalog: Catalog,
+    target_catalog: Catalog,
+    copy_tables: list[Table],
+    post_steps: list[Step],
+    options: MigrateOptions,
+    workers: int,
+    job_id: str,
+    emit: Listener,
+    cancel: threading.Event | None,
+    notice: Any,
+    result: MigrationResult,
+) -> list[Step]:
+    """Copy every selected table; returns the post-data steps already run (per-table indexes and constraints)."""
+    # Work from an earlier run that is not complete: the rest is read at a later moment unless the original
+    # snapshot can still be imported (only while the process that exported it is alive).
+    earlier = {t.key: state.load_ranges(tgt, t) for t in copy_tables}
+    started_before = any(r.done or r.rows_copied or r.rows_skipped for rs in earlier.values() for r in rs)
+    unfinished = any(not rs or not all(r.done for r in rs) for rs in earlier.values())
+    result.resumed = started_before
+    old_snapshot = state.last_snapshot(tgt) if started_before and unfinished else None
+    holder: SnapshotHolder | None = None
+    try:
+        if old_snapshot and snapshot_importable(source_url, old_snapshot):
+            snapshot_id: str | None = old_snapshot
+        else:
+            holder = SnapshotHolder(source_url)
+            snapshot_id = holder.snapshot_id
+            state.set_job_snapshot(tgt, job_id, snapshot_id)
+            if started_before and unfinished:
+                result.snapshot_reused = False
+                notice(
+                    "resumed from the checkpoints of an earlier run, whose snapshot of the source is gone: the rest "
+                    "of the rows are read as of now",
+                    "warning",
+                    [
+                        "rows changed on the source between the two runs, in the parts already copied, are not "
+                        "copied again; verify shows them, and a later sync can bring them over",
+                    ],
+                )
+            if snapshot_id is None:
+                notice("the source did not export a snapshot: each worker reads its tables at its own moment",
+                       "warning")
+        reader, _ = open_reader(source_url, snapshot_id)
+        try:
+            jobs = _table_jobs(reader, tgt, copy_tables, target_catalog, options, workers, job_id)
+        finally:
+            reader.rollback()
+            reader.close()
+        already = [j.table.display_name for j in jobs if j.done]
+        if already:
+            notice(
+                f"{len(already)} table(s) were already copied by an earlier run and are left as they are",
+                details=already[:50] + (["…"] if len(already) > 50 else []) + [
+                    "run `pghaul cleanup` on the target to copy them again from scratch"
+                ],
+            )
+        tree = _copy_tree(source_catalog)
+        copied = {t.key for t in copy_tables}
+        # A partition's indexes attach to its parent's, so they are built with the partition tree's root.
+        batches = batches_for(post_steps, lambda key: _partition_root(source_catalog, key))
+        owners = {owner: tree.get(owner, set()) & copied for owner in batches}
+        early = {o: b for o, b in batches.items() if owners[o]}
+        owners = {o: ts for o, ts in owners.items() if ts}
+        vector_settings = None
+        if any(b.vector for bs in early.values() for b in bs):
+            vector_settings = choose_vector_settings(tgt, options.maintenance_work_mem_kb)
+        data = run_data_phase(
+            source_url, target_url, jobs, step_batches=early, owners=owners, apply=apply_steps,
+            snapshot_id=snapshot_id,
+            options=DataPhaseOptions(workers, options.batch_size, vector_settings),
+            job_id=job_id, listener=emit, cancel=cancel,
+        )
+        result.tables = [data.stats[j.table.key] for j in jobs]
+        return list(data.steps_run)
+    finally:
+        if holder is not None:
+            holder.close()
+
+
+def finish_post_data(
+    source_url: str | None,
+    target_url: str | None,
+    listener: Listener = ignore,
+    cancel: threading.Event | None = None,
+    options: MigrateOptions = MigrateOptions(),
+) -> PostDataResult:
+    """The post-data phase on its own, for the batch walk-through: indexes, constraints, foreign keys, views,
+    triggers, refreshes, then sequence positions and ANALYZE. Steps already on the target are skipped."""
+    emit = _serialized(listener)
+    out = PostDataResult()
+    with connect_source(source_url) as src, connect_target(target_url) as tgt:
+        source_catalog, plan = _plan(src, tgt, options)
+        _raise_conflicts(plan)
+        with _phase(emit, POST_DATA):
+            steps = [s for s in plan.phase(POST_DATA) if s.status == CREATE]
+            vector = [s for s in steps if s.kind == "vector index"]
+            settings = choose_vector_settings(tgt, options.maintenance_work_mem_kb) if vector else None
+            for step in steps:
+                if cancel is not None and cancel.is_set():
+                    raise PghaulError("stopped on request", "call the post-data phase again to finish it")
+                if step in vector and settings is not None:
+                    from pghaul.copy.indexes import session_settings
+
+                    with session_settings(tgt, settings.settings()):
+                        apply_steps(tgt, [step], emit)
+                else:
+                    apply_steps(tgt, [step], emit)
+                out.applied.append(step.name)
+            _analyze(tgt, [t for t in plan.tables if t.kind == "r"])
+        with _phase(emit, "sequences"):
+            positions = read_positions(src, selected_sequences(source_catalog, {t.key for t in plan.tables}))
+            out.sequences_set = apply_positions(tgt, positions)
+    return out

@@ -1,0 +1,81 @@
+"""The verify report for a terminal: rich tables, green where source and target agree, red where they do not."""
+
+from __future__ import annotations
+
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from pghaul.verify.report import VerifyReport
+
+_OK = Text("ok", style="bold green")
+_BAD = Text("DIFFERS", style="bold red")
+
+
+def _mark(ok: bool) -> Text:
+    return _OK if ok else _BAD
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def render_report(report: VerifyReport) -> list[RenderableType]:
+    """Everything in the report, in order: ``for part in render_report(report): console.print(part)``."""
+    parts: list[RenderableType] = []
+
+    tables = Table(title="Tables", title_justify="left", expand=False)
+    for header, justify in (("table", "left"), ("rows source", "right"), ("rows target", "right"),
+                            ("checksum", "left"), ("differing ranges", "right"), ("", "left")):
+        tables.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for t in report.tables:
+        checksum = Text(t.error, style="red") if t.error else _mark(t.checksum_match)
+        ranges = f"{len(t.differing_ranges)} of {t.ranges}"
+        tables.add_row(t.table, _count(t.rows_source), _count(t.rows_target), checksum, ranges, _mark(t.ok))
+    parts.append(tables)
+
+    if report.sequences:
+        sequences = Table(title="Sequences", title_justify="left")
+        for header in ("sequence", "source", "target", ""):
+            sequences.add_column(header)
+        for s in report.sequences:
+            sequences.add_row(
+                s.sequence,
+                s.source.describe() if s.source else "—",
+                s.target.describe() if s.target else (s.error or "—"),
+                _mark(s.ok),
+            )
+        parts.append(sequences)
+
+    extensions = Table(title="Extensions", title_justify="left")
+    for header in ("extension", "source", "target", "status"):
+        extensions.add_column(header)
+    for e in report.extensions:
+        style = "green" if e.status == "same" else ("yellow" if e.ok else "red")
+        extensions.add_row(e.name, e.source_version or "—", e.target_version or "—", Text(e.status, style=style))
+    parts.append(extensions)
+
+    if report.vector_checks:
+        vectors = Table(title="Vector search (exact nearest neighbours)", title_justify="left")
+        for header in ("table.column", "index", "operator", "samples × k", ""):
+            vectors.add_column(header)
+        for v in report.vector_checks:
+            status = Text(f"skipped: {v.note}", style="yellow") if v.note else _mark(v.ok)
+            vectors.add_row(f"{v.table}.{v.column}", v.index, v.operator, f"{v.samples} × {v.k}", status)
+        parts.append(vectors)
+
+    if report.schema_diff:
+        parts.append(Text("Schema differences", style="bold"))
+        parts.extend(Text(f"  {d.describe()}", style="red") for d in report.schema_diff)
+    else:
+        parts.append(Text("Schema: identical", style="green"))
+
+    for note in report.notes():
+        parts.append(Text(f"note: {note}", style="yellow"))
+    differences = report.differences()
+    if report.ok:
+        parts.append(Text(f"Verified: source and target match ({report.seconds:.1f} s)", style="bold green"))
+    else:
+        parts.append(Text(f"{len(differences)} difference(s):", style="bold red"))
+        parts.extend(Text(f"  {line}", style="red") for line in differences)
+    return parts

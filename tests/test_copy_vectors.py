@@ -1,0 +1,33 @@
+"""PostgreSQL 16 + pgvector 0.6 to PostgreSQL 18 + pgvector 0.8: embeddings and nearest neighbours equal."""
+
+from __future__ import annotations
+
+import psycopg
+
+from pghaul import events
+from pghaul.engine import MigrateOptions, migrate
+from tests.fixtures_data import VECTOR_TABLE, fill, has_state_schema, table_digest
+
+NEAREST = (
+    "SELECT array_agg(m.id ORDER BY m.embedding <=> q.probe, m.id) FROM public.memories m,"
+    " (SELECT embedding AS probe FROM public.memories WHERE id = %s) q"
+    " WHERE m.id IN (SELECT n.id FROM public.memories n ORDER BY n.embedding <=> q.probe, n.id LIMIT 5)"
+)
+
+
+def test_embeddings_and_neighbours_equal_across_versions(pg16_source_url: str, target_url: str) -> None:
+    fill(pg16_source_url, VECTOR_TABLE)
+    seen: list[events.Event] = []
+    result = migrate(pg16_source_url, target_url, MigrateOptions(batch_size=64, workers=2), listener=seen.append)
+    assert result.ok, result.verify_report.differences() if result.verify_report else result.notices
+    assert table_digest(target_url, "public.memories") == table_digest(pg16_source_url, "public.memories")
+    assert not has_state_schema(pg16_source_url)
+    applied = [e.name for e in seen if isinstance(e, events.StepApplied) and e.outcome == "applied"]
+    assert "public.memories_embedding" in applied
+    with psycopg.connect(pg16_source_url) as src, psycopg.connect(target_url) as tgt:
+        for probe in (1, 77, 300):
+            assert tgt.execute(NEAREST, (probe,)).fetchone() == src.execute(NEAREST, (probe,)).fetchone()
+        method = tgt.execute(
+            "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam WHERE c.relname = 'memories_embedding'"
+        ).fetchone()
+        assert method == ("hnsw",)

@@ -1,0 +1,205 @@
+"""Who may use the admin API, and how every refusal looks: each rule on real servers, the target left unchanged."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from pghaul.http import create_app
+from pghaul.http.page import content_security_policy
+from pghaul.sample import fill_sample_database
+from pghaul.settings import Settings
+from tests.test_http_helpers import AUTH, PASSWORD, SECRET, make_settings, user_relations
+
+ENDPOINTS = [
+    ("GET", "/api/admin/db-tables"),
+    ("GET", "/api/admin/db-schema"),
+    ("GET", "/api/admin/db-schema?phase=post"),
+    ("GET", "/api/admin/db-migrate-data?table=users"),
+    ("GET", "/api/admin/db-migrate-all"),
+    ("POST", "/api/admin/db-migrate-all"),
+    ("GET", "/api/admin/db-status"),
+    ("GET", "/api/admin/db-verify"),
+    ("GET", "/api/admin/db-preflight"),
+]
+WRITING = [e for e in ENDPOINTS if "db-schema" in e[1] or "migrate" in e[1]]
+
+
+@pytest.fixture
+def source(source_url: str) -> str:
+    fill_sample_database(source_url, users=4, memories_per_user=2)
+    return source_url
+
+
+def assert_error(response, status: int, *words: str) -> dict:  # type: ignore[no-untyped-def]
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"] and isinstance(body["hint"], str)
+    text = body["error"] + " " + body["hint"]
+    for word in words:
+        assert word in text, (word, body)
+    assert "Traceback" not in response.text and SECRET not in response.text and PASSWORD not in response.text
+    return body
+
+
+def test_locked_api_answers_403_with_how_to_unlock(source: str, target_url: str) -> None:
+    app = create_app(make_settings(source, target_url, allow_db_migration=False))
+    with TestClient(app) as client:
+        for method, path in [*ENDPOINTS, ("GET", "/api/admin/migrate")]:
+            response = client.request(method, path, headers=AUTH)
+            assert_error(response, 403, "locked", "ALLOW_DB_MIGRATION=true")
+    assert user_relations(target_url) == []
+
+
+@pytest.mark.parametrize(("value", "unlocked"), [("true", True), ("TRUE", True), ("yes", False), ("1", False),
+                                                  ("", False), ("false", False)])
+def test_only_the_word_true_unlocks(monkeypatch: pytest.MonkeyPatch, value: str, unlocked: bool) -> None:
+    monkeypatch.setenv("ALLOW_DB_MIGRATION", value)
+    assert Settings().allow_db_migration is unlocked
+
+
+def test_settings_read_the_contract_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://a:pw1@h1/db1")
+    monkeypatch.setenv("NEW_DATABASE_URL", "postgresql://b:pw2@h2/db2")
+    monkeypatch.setenv("MIGRATION_SECRET", SECRET)
+    monkeypatch.setenv("ALLOW_DB_MIGRATION", "true")
+    settings = Settings()
+    assert settings.source_url == "postgresql://a:pw1@h1/db1"
+    assert settings.target_url == "postgresql://b:pw2@h2/db2"
+    assert settings.secret == SECRET and settings.allow_db_migration
+    assert settings.pool_size == 5 and settings.connect_timeout == 10
+    assert "pw1" not in repr(settings) and SECRET not in repr(settings)
+
+
+def test_missing_or_short_secret_answers_503_naming_the_variable(source: str, target_url: str) -> None:
+    for secret in (None, "", "too-short-15chr"):
+        app = create_app(make_settings(source, target_url, migration_secret=secret))
+        with TestClient(app) as client:
+            for method, path in ENDPOINTS:
+                response = client.request(method, path, headers={"X-Migration-Secret": secret or "x"})
+                assert_error(response, 503, "MIGRATION_SECRET")
+    assert user_relations(target_url) == []
+
+
+def test_missing_database_url_answers_503_naming_it(source: str, target_url: str) -> None:
+    cases = (("DATABASE_URL", {"database_url": None}), ("NEW_DATABASE_URL", {"new_database_url": ""}))
+    for missing, overrides in cases:
+        app = create_app(make_settings(source, target_url, **overrides))
+        with TestClient(app) as client:
+            for method, path in ENDPOINTS:
+                body = assert_error(client.request(method, path, headers=AUTH), 503, missing)
+                assert body["error"].startswith(missing)
+    assert user_relations(target_url) == []
+
+
+def test_secret_in_header_or_query_and_401_otherwise(source: str, target_url: str) -> None:
+    app = create_app(make_settings(source, target_url))
+    with TestClient(app) as client:
+        assert client.get("/api/admin/db-status", headers=AUTH).status_code == 200
+        assert client.get("/api/admin/db-status", params={"secret": SECRET}).status_code == 200
+        # The header wins over the query string when both are given.
+        wrong_header = client.get("/api/admin/db-status", params={"secret": SECRET},
+                                  headers={"X-Migration-Secret": "wrong-wrong-wrong-wrong"})
+        assert_error(wrong_header, 401, "X-Migration-Secret")
+        assert_error(client.get("/api/admin/db-schema"), 401, "missing")
+        assert_error(client.get("/api/admin/db-schema", headers={"X-Migration-Secret": SECRET[:-1]}), 401, "wrong")
+        response = client.get("/api/admin/db-migrate-all", params={"secret": SECRET + "x"})
+        assert_error(response, 401, "wrong")
+    assert user_relations(target_url) == []
+
+
+def test_repeated_failures_from_one_client_are_slowed_down(source: str, target_url: str) -> None:
+    app = create_app(make_settings(source, target_url))
+    with TestClient(app) as client:
+        for attempt in range(5):
+            response = client.get("/api/admin/db-schema", headers={"X-Migration-Secret": f"guess-number-{attempt:04d}"})
+            assert response.status_code == 401
+        throttled = client.get("/api/admin/db-schema", headers={"X-Migration-Secret": "guess-number-9999"})
+        assert_error(throttled, 429, "wait")
+        assert int(throttled.headers["Retry-After"]) > 0
+        # While throttled even the right secret is refused: otherwise guessing would simply go on.
+        assert client.get("/api/admin/db-schema", headers=AUTH).status_code == 429
+    assert user_relations(target_url) == []
+
+
+def test_a_table_must_be_one_inspection_found(source: str, target_url: str) -> None:
+    app = create_app(make_settings(source, target_url))
+    with TestClient(app) as client:
+        client.get("/api/admin/db-schema", headers=AUTH).raise_for_status()
+        before = user_relations(target_url)
+        for name in ["nope", "users; DROP TABLE users", 'public."users"', "pg_catalog.pg_class", "pghaul.jobs"]:
+            for path in ("/api/admin/db-migrate-data", "/api/admin/db-schema"):
+                body = assert_error(client.get(path, params={"table": name}, headers=AUTH), 404, "users")
+                assert {"users", "sessions", "audit_log"} <= set(body["validTables"])
+        assert user_relations(target_url) == before
+        with psycopg.connect(target_url) as conn:
+            assert conn.execute("SELECT count(*) FROM public.users").fetchone() == (0,)
+
+
+def test_bad_parameters_answer_400_as_json(source: str, target_url: str) -> None:
+    app = create_app(make_settings(source, target_url))
+    with TestClient(app) as client:
+        for query in ("batchSize=0", "batchSize=50001", "batchSize=abc", "dryRun=maybe", "phase=during"):
+            path = "/api/admin/db-schema" if query.startswith("phase") else "/api/admin/db-migrate-data"
+            assert_error(client.get(f"{path}?table=users&{query}", headers=AUTH), 400, "invalid")
+    assert user_relations(target_url) == []
+
+
+def test_unreachable_database_is_a_json_error_without_the_password(source: str, target_url: str) -> None:
+    bad_target = re.sub(r"dbname=\S+", "dbname=no_such_database", target_url)
+    app = create_app(make_settings(source, bad_target, connect_timeout=2))
+    with TestClient(app) as client:
+        response = client.get("/api/admin/db-status", headers=AUTH)
+        body = assert_error(response, 502, "no_such_database")
+        assert "password" in body["hint"]  # the hint says what to check, without giving it
+
+
+def test_unexpected_errors_answer_500_generically_and_log_scrubbed(
+    source: str, target_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pghaul.http import migration
+
+    def explode(_: object) -> dict:
+        raise RuntimeError(f"boom with secret={SECRET} and postgresql://u:{PASSWORD}@h/db")
+
+    monkeypatch.setattr(migration, "status_reply", explode)
+    app = create_app(make_settings(source, target_url))
+    with caplog.at_level("DEBUG"), TestClient(app) as client:
+        body = assert_error(client.get("/api/admin/db-status", headers=AUTH), 500, "internal error")
+        assert "boom" not in body["error"]
+        assert_error(client.get("/api/admin/no-such-endpoint", headers=AUTH), 404)
+    assert "boom" in caplog.text  # logged, for the operator …
+    assert SECRET not in caplog.text and PASSWORD not in caplog.text  # … without what must stay secret
+
+
+def test_the_page_is_served_under_a_strict_policy(source: str, target_url: str) -> None:
+    app = create_app(make_settings(source, target_url))
+    with TestClient(app) as client:
+        response = client.get("/api/admin/migrate")  # the page itself holds nothing secret
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+    for tag in ("script", "style"):
+        for body in re.findall(rf"<{tag}\b[^>]*>(.*?)</{tag}>", response.text, re.DOTALL | re.IGNORECASE):
+            digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+            assert f"'sha256-{digest}'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_policy_allows_exactly_the_inline_blocks() -> None:
+    html = "<style>b{}</style><script>go()</script><script src='/x.js'></script>"
+    csp = content_security_policy(html)
+    for body in ("b{}", "go()"):
+        assert base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() in csp
+    assert csp.count("sha256-") == 2
+    assert "script-src 'none'" in content_security_policy("<p>no script</p>")

@@ -1,0 +1,127 @@
+"""The old browser walk-through, unchanged, on pghaul: db-tables → db-schema (dry run, then real) → db-migrate-data
+batch after batch → the post-data phase starts by itself → the target equals the source."""
+
+from __future__ import annotations
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from pghaul.http import create_app
+from pghaul.sample import SAMPLE_TABLES, fill_sample_database
+from tests.test_http_helpers import AUTH, count_rows, make_settings, poll_status, user_relations
+
+BATCH = 7
+
+
+def _index_methods(url: str) -> set[tuple[str, str]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT i.relname, am.amname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+            " JOIN pg_am am ON am.oid = i.relam JOIN pg_namespace n ON n.oid = i.relnamespace"
+            " WHERE n.nspname = 'public'"
+        ).fetchall()
+    return {(r[0], r[1]) for r in rows}
+
+
+def _foreign_keys(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _sequence_position(url: str) -> tuple[int, bool]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT last_value, is_called FROM public.users_id_seq").fetchone()
+    assert row is not None
+    return int(row[0]), bool(row[1])
+
+
+def test_the_old_walk_through_end_to_end(source_url: str, target_url: str) -> None:
+    fill_sample_database(source_url, users=6, memories_per_user=3)
+    app = create_app(make_settings(source_url, target_url))
+    with TestClient(app) as client:
+        listing = client.get("/api/admin/db-tables", headers=AUTH)
+        assert listing.status_code == 200, listing.text
+        body = listing.json()
+        tables = {t["name"]: t for t in body["tables"]}
+        assert set(SAMPLE_TABLES) <= set(tables)
+        assert body["totalTables"] == len(body["tables"])
+        assert body["totalRows"] == sum(t["rowCount"] for t in body["tables"])
+        assert tables["users"]["rowCount"] == count_rows(source_url, "public.users")
+        assert tables["sessions"]["primaryKey"] == "user_id, session_no"
+        assert tables["sessions"]["primaryKeyColumns"] == ["user_id", "session_no"]
+        assert tables["users"]["pkIsNumeric"] is True and tables["conversations"]["pkIsNumeric"] is False
+        assert tables["conversations"]["pkDataType"] == "uuid"
+        assert tables["audit_log"]["primaryKey"] is None
+        assert not any(t["existsInNewDB"] for t in tables.values())
+
+        dry = client.get("/api/admin/db-schema", params={"dryRun": "true"}, headers=AUTH).json()
+        assert dry["success"] and dry["dryRun"] is True
+        assert {r["table"] for r in dry["results"]} >= set(SAMPLE_TABLES)
+        assert all("CREATE TABLE" in r["sql"] and r["created"] is False for r in dry["results"])
+        assert "hnsw" in dry["postData"]["sql"] and "FOREIGN KEY" in dry["postData"]["sql"]
+        assert user_relations(target_url) == []  # the dry run wrote nothing
+
+        real = client.get("/api/admin/db-schema", headers=AUTH).json()
+        assert real["success"] and real["dryRun"] is False
+        assert all(r["created"] and r["success"] for r in real["results"])
+        assert not any(m == "hnsw" for _, m in _index_methods(target_url))  # post-data waits for the data
+        again = client.get("/api/admin/db-schema", headers=AUTH).json()
+        assert not any(r["created"] for r in again["results"])  # idempotent: nothing twice
+        relisted = client.get("/api/admin/db-tables", headers=AUTH).json()
+        assert all(t["existsInNewDB"] for t in relisted["tables"])
+
+        post_data_started = []
+        for name in tables:
+            dry_batch = client.get(
+                "/api/admin/db-migrate-data", params={"table": name, "batchSize": BATCH, "dryRun": "true"},
+                headers=AUTH,
+            ).json()
+            assert dry_batch["success"] and dry_batch["table"] == name
+            assert count_rows(target_url, f"public.{name}") == 0  # a dry batch writes nothing
+
+            cursor: str | None = None
+            first_cursor: str | None = None
+            while True:
+                params: dict[str, str | int] = {"table": name, "batchSize": BATCH}
+                if cursor is not None:
+                    params["cursor"] = cursor
+                reply = client.get("/api/admin/db-migrate-data", params=params, headers=AUTH)
+                assert reply.status_code == 200, reply.text
+                batch = reply.json()
+                assert batch["success"] and batch["batchSize"] == BATCH
+                if tables[name]["primaryKey"] is not None:
+                    assert batch["insertedCount"] <= BATCH
+                if batch.get("postData") == "started":
+                    post_data_started.append(name)
+                if not batch["hasMore"]:
+                    break
+                cursor = batch["nextCursor"]
+                assert cursor
+                first_cursor = first_cursor or cursor
+            assert count_rows(target_url, f"public.{name}") == count_rows(source_url, f"public.{name}")
+            if first_cursor is not None:
+                # Re-sending a cursor moves nothing twice; a tampered one is refused.
+                repeat = client.get("/api/admin/db-migrate-data",
+                                    params={"table": name, "batchSize": BATCH, "cursor": first_cursor},
+                                    headers=AUTH).json()
+                assert repeat["insertedCount"] == 0 and repeat["skippedCount"] > 0
+                tampered = first_cursor[:-2] + ("AA" if not first_cursor.endswith("AA") else "BB")
+                bad = client.get("/api/admin/db-migrate-data",
+                                 params={"table": name, "cursor": tampered}, headers=AUTH)
+                assert bad.status_code == 400 and bad.json()["success"] is False
+                assert count_rows(target_url, f"public.{name}") == count_rows(source_url, f"public.{name}")
+
+        assert post_data_started == [list(tables)[-1]]  # only the very last batch starts it
+        status = poll_status(client, lambda s: bool(s["postData"]) and s["postData"]["state"] != "running")
+        assert status["postData"]["state"] == "done", status
+
+        assert ("persistent_memories_embedding_idx", "hnsw") in _index_methods(target_url)
+        assert _foreign_keys(target_url) == _foreign_keys(source_url) != set()
+        assert _sequence_position(target_url) == _sequence_position(source_url) == (6, True)
+
+        verdict = client.get("/api/admin/db-verify", headers=AUTH)
+        assert verdict.status_code == 200, verdict.text
+        assert verdict.json()["ok"] is True, verdict.json().get("differences", verdict.json())

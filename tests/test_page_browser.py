@@ -1,0 +1,300 @@
+"""The migration page in a real headless Chromium against a real server and two real databases.
+
+Debian's ``chromium`` driven by Playwright for Python (``apt-get install -y chromium``; ``pip install playwright``);
+Playwright's own browser download is not used. The page runs under the strict Content-Security-Policy the server
+sends, so the tests wait with locators (run by Playwright outside the page) rather than ``wait_for_function``,
+which would need ``eval`` inside it.
+
+The screenshots land in docs/screenshots/, where docs/MIGRATION_GUIDE.md shows them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from pghaul import events
+from pghaul.http import create_app, create_router
+from pghaul.sample import SAMPLE_TABLES, fill_sample_database
+from pghaul.settings import Settings
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SECRET = "page-test-Secret-7f3a9c2e41"
+WRONG_SECRET = "not-the-secret-at-all-123"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1000, "height": 800}
+PHONE = {"width": 390, "height": 844}
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+WAIT_MS = 120_000
+
+
+def _settings(source_url: str, target_url: str) -> Settings:
+    return Settings(
+        database_url=source_url, new_database_url=target_url, migration_secret=SECRET, allow_db_migration=True
+    )
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """The app under uvicorn in a thread, on an ephemeral port of 127.0.0.1; yields the origin."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="page-test-server", daemon=True)
+    thread.start()
+    try:
+        for _ in range(600):
+            if server.started or not thread.is_alive():
+                break
+            threading.Event().wait(0.05)
+        assert server.started, "the test server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright for Python is missing: pip install playwright (its browsers are not needed)")
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.fail("Debian's chromium is missing: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+class Watch:
+    """Everything the page asked for and complained about."""
+
+    def __init__(self, page: Any) -> None:
+        self.requests: list[Any] = []
+        self.console: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.requests.append(r))
+        page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def assert_clean(self, origin: str, typed: tuple[str, ...] = (SECRET,)) -> None:
+        netlocs = {urlsplit(r.url).netloc for r in self.requests}
+        assert netlocs == {urlsplit(origin).netloc}, f"requests left the page's own server: {sorted(netlocs)}"
+        schemes = {urlsplit(r.url).scheme for r in self.requests}
+        assert schemes == {"http"}, schemes
+        api_calls = [r for r in self.requests if r.resource_type in ("fetch", "xhr")]
+        assert api_calls, "the page made no API call"
+        for request in api_calls:
+            assert not any(secret in request.url for secret in typed), "a secret went into a URL"
+            assert request.headers.get("x-migration-secret") in typed, request.url
+        assert not self.errors, self.errors
+        violations = [m for m in self.console if "Content Security Policy" in m or "Refused to" in m]
+        assert not violations, violations
+
+
+def shot(target: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    target.screenshot(path=str(SCREENSHOTS / name), animations="disabled")
+
+
+def unlock(page: Any, secret: str) -> None:
+    page.fill("#secret", secret)
+    page.press("#secret", "Enter")
+
+
+class PauseAfterFirstTable:
+    """A listener that holds the engine once the first table is fully copied, until the test lets it go.
+
+    That makes "the middle of the migration" a state the test controls rather than a moment it must catch.
+    """
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, event: events.Event) -> None:
+        if isinstance(event, events.TableFinished) and not self.reached.is_set():
+            self.reached.set()
+            self.release.wait(WAIT_MS / 1000)
+
+
+def test_the_page_migrates_survives_a_reload_and_shows_verify_green(
+    browser: Any, source_url: str, target_url: str
+) -> None:
+    from playwright.sync_api import expect
+
+    fill_sample_database(source_url, users=30, memories_per_user=4)
+    pause = PauseAfterFirstTable()
+    app = create_app(_settings(source_url, target_url), listener=pause)
+    with serving(app) as origin:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        watch = Watch(page)
+        try:
+            page.goto(origin + "/api/admin/migrate")
+            expect(page.locator("#unlock")).to_be_visible()
+            expect(page.locator("#secret")).to_be_focused()
+            shot(page.locator("#unlock"), "01-secret.png")
+
+            # A wrong secret: a clear sentence, the form stays, nothing else shows.
+            unlock(page, WRONG_SECRET)
+            expect(page.locator("#secret-error")).to_contain_text("That secret is not right")
+            expect(page.locator("#app")).to_be_hidden()
+            shot(page.locator("#unlock"), "02-wrong-secret.png")
+
+            unlock(page, SECRET)
+            expect(page.locator("#app")).to_be_visible()
+            expect(page.locator("#unlock")).to_be_hidden()
+
+            # 1. Check
+            page.click("#run-check")
+            result = page.locator("#check-result")
+            expect(result.locator(".notice")).to_be_visible(timeout=WAIT_MS)
+            expect(result).to_contain_text("Current database (source): reachable")
+            expect(result).to_contain_text("New database (target): reachable")
+            expect(result).to_contain_text("Extension vector")
+            expect(result.locator(".badge.bad")).to_have_count(0)
+            shot(page.locator("#step-check"), "03-check.png")
+
+            # 2. Preview: the tables and the SQL, nothing written.
+            page.click("#run-preview")
+            preview = page.locator("#preview-result")
+            expect(preview.locator("table")).to_be_visible(timeout=WAIT_MS)
+            for name in SAMPLE_TABLES:
+                expect(preview.locator("tbody th", has_text=re.compile(rf"^{name}$"))).to_have_count(1)
+            sql = preview.locator("pre")
+            expect(sql).to_be_hidden()  # collapsed until asked for
+            preview.locator("summary").click()
+            expect(sql).to_contain_text("CREATE TABLE")
+            expect(sql).to_contain_text("hnsw")
+            shot(page.locator("#step-preview"), "04-preview.png")
+            preview.locator("summary").click()
+
+            # 3. Migrate, held in the middle after the first table.
+            page.click("#start")
+            assert pause.reached.wait(WAIT_MS / 1000), "the migration never finished a table"
+            progress = page.locator("#table-progress")
+            expect(progress.locator("li", has_text="done").first).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#job-state")).to_contain_text("Running")
+            expect(page.locator("#phases li[aria-current]")).to_have_text("Data")
+            done_before = progress.locator("li", has_text="done").count()
+            assert 1 <= done_before < len(SAMPLE_TABLES)
+            shot(page.locator("#step-migrate"), "05-progress.png")
+
+            # A reload in the middle: no secret asked again, no Start button, the same progress.
+            page.reload()
+            expect(page.locator("#progress")).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#unlock")).to_be_hidden()
+            expect(page.locator("#start")).to_be_hidden()
+            expect(page.locator("#job-state")).to_contain_text("Running")
+            expect(progress.locator("li", has_text="done")).to_have_count(done_before, timeout=WAIT_MS)
+            assert not pause.release.is_set()
+
+            # 4. Verify: green for every table once the job is let go.
+            pause.release.set()
+            verdict = page.locator("#verify-result")
+            expect(verdict.locator(".notice.ok")).to_be_visible(timeout=WAIT_MS)
+            expect(verdict).to_contain_text("Everything matches")
+            expect(page.locator("#stat-percent")).to_have_text("100%")
+            expect(progress.locator("li", has_text="done")).to_have_count(len(SAMPLE_TABLES))
+            rows = verdict.locator("table").first.locator("tbody tr")
+            expect(rows).to_have_count(len(SAMPLE_TABLES))
+            for i in range(len(SAMPLE_TABLES)):
+                expect(rows.nth(i)).to_have_class("ok")
+                expect(rows.nth(i).locator("td.verdict")).to_have_text("✓ OK")
+            expect(verdict.locator("li", has_text="Vector search on public.persistent_memories.embedding")
+                   .locator(".badge.ok")).to_be_visible()
+            expect(verdict.locator(".badge.bad")).to_have_count(0)
+            expect(page.locator("#steps li[aria-current]")).to_have_text("Next steps")
+            expect(page.locator("#resume")).to_be_hidden()
+            shot(page.locator("#step-verify"), "06-verify.png")
+            shot(page.locator("#step-next"), "07-next-steps.png")
+
+            # Usable on a phone: nothing wider than the screen.
+            page.set_viewport_size(PHONE)
+            page.locator("#step-migrate").scroll_into_view_if_needed()
+            widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            assert widths[0] <= widths[1], widths
+            page.screenshot(path=str(SCREENSHOTS / "08-phone.png"))
+
+            watch.assert_clean(origin, (SECRET, WRONG_SECRET))
+        finally:
+            pause.release.set()
+            context.close()
+
+
+def test_the_page_talks_only_to_its_own_server_under_any_prefix_and_works_by_keyboard(
+    browser: Any, source_url: str, target_url: str
+) -> None:
+    from playwright.sync_api import expect
+
+    fill_sample_database(source_url, users=3, memories_per_user=2)
+    host = FastAPI()
+    host.include_router(create_router(_settings(source_url, target_url)), prefix="/ops/db-tools")
+    with serving(host) as origin:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        watch = Watch(page)
+        try:
+            response = page.goto(origin + "/ops/db-tools/migrate")
+            assert response is not None and response.ok
+            csp = response.headers.get("content-security-policy", "")
+            assert "script-src 'sha256-" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+
+            # Keyboard only: the secret field has focus, Enter submits, Tab reaches every step's button.
+            expect(page.locator("#secret")).to_be_focused()
+            page.keyboard.type(SECRET)
+            page.keyboard.press("Enter")
+            expect(page.locator("#app")).to_be_visible()
+            for button, done in (("#run-check", "#check-result .notice"), ("#run-preview", "#preview-result table")):
+                for _ in range(30):
+                    if page.evaluate("() => document.activeElement && document.activeElement.id") == button[1:]:
+                        break
+                    page.keyboard.press("Tab")
+                expect(page.locator(button)).to_be_focused()
+                page.keyboard.press("Enter")
+                expect(page.locator(done)).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#start")).to_be_enabled()
+
+            # Every control has a name a screen reader can say.
+            for control in page.locator("button:visible, input:visible").all():
+                assert control.evaluate("e => (e.labels && e.labels.length) || e.textContent.trim().length") > 0
+
+            # An old bookmark with ?secret=: taken into the tab, then out of the address bar.
+            page.goto(origin + "/ops/db-tools/migrate?secret=" + SECRET)
+            expect(page.locator("#app")).to_be_visible()
+            assert SECRET not in page.url
+
+            docs = [r for r in watch.requests if r.resource_type == "document"]
+            assert all(urlsplit(r.url).path == "/ops/db-tools/migrate" for r in docs)
+            api = {urlsplit(r.url).path for r in watch.requests if r.resource_type in ("fetch", "xhr")}
+            assert api >= {"/ops/db-tools/db-status", "/ops/db-tools/db-preflight", "/ops/db-tools/db-schema"}, api
+            watch.assert_clean(origin)
+        finally:
+            context.close()

@@ -1,0 +1,30 @@
+"""An object that exists on the target with another definition is reported and never overwritten."""
+
+from __future__ import annotations
+
+from pghaul.apply import apply_steps
+from pghaul.connect import connect_source, connect_target
+from pghaul.events import Event, StepApplied
+from pghaul.inspect import inspect_catalog
+from pghaul.plan import CONFLICT, EXISTS, build_plan
+from tests.conftest import run_sql
+
+
+def test_conflicting_table_is_reported_and_left_alone(source_url: str, target_url: str) -> None:
+    run_sql(source_url, "CREATE TABLE t (id int PRIMARY KEY, v text); CREATE TABLE same (id int PRIMARY KEY);")
+    run_sql(target_url, "CREATE TABLE t (id int PRIMARY KEY, v integer); CREATE TABLE same (id int PRIMARY KEY);")
+    events: list[Event] = []
+
+    with connect_source(source_url) as src, connect_target(target_url) as tgt:
+        plan = build_plan(inspect_catalog(src), inspect_catalog(tgt))
+        before = inspect_catalog(tgt).tables[("public", "t")]
+        result = apply_steps(tgt, plan.steps, events.append)
+        after = inspect_catalog(tgt).tables[("public", "t")]
+
+    status = {s.name: s.status for s in plan.steps if s.kind == "table"}
+    assert status == {"public.t": CONFLICT, "public.same": EXISTS}
+    assert [s.name for s in plan.conflicts] == ["public.t"]
+    assert after == before and after.column("v").type == "integer"
+    assert result.applied == []
+    outcomes = {e.name: e.outcome for e in events if isinstance(e, StepApplied)}
+    assert outcomes["public.t"] == "conflict" and outcomes["public.same"] == "skipped"
