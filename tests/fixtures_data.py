@@ -28,30 +28,32 @@ CREATE TABLE awkward (
     b bytea, txt text, vc varchar(12), ch char(3),
     m mood, dom positive_int, comp pair, r int4range, fr floatrange, mr int4multirange,
     v vector(3), hv halfvec(3), sv sparsevec(5), bits bit(4), vb varbit,
-    u uuid, inet_ inet, money_ money, bool_ boolean, tsv tsvector, pt point,
+    u uuid, inet_ inet, money_ money, bool_ boolean, tsv tsvector, pt point, moods mood[], pairs pair[],
     gen text GENERATED ALWAYS AS (txt || '!') STORED
 );
 INSERT INTO awkward (id, n, f8, f4, ts, t, d, iv, arr, arr2, j, jb, b, txt, vc, ch, m, dom, comp, r, fr, mr,
-                     v, hv, sv, bits, vb, u, inet_, money_, bool_, tsv, pt) VALUES
+                     v, hv, sv, bits, vb, u, inet_, money_, bool_, tsv, pt, moods, pairs) VALUES
  (1, 'NaN', 'Infinity', '-Infinity', '4713-01-01 00:00:00+00 BC', '294276-12-31 23:59:59.999999',
   'infinity', '-178000000 years 1 mon -2 days 04:05:06.789', '{1,NULL,3}', '{{"a","b"},{"c\\"d",NULL}}',
   '{"a": 1, "a": 2,   "b" :[1,2 ]  }', '{"z": [1, 2.50, null], "a": {"nested": "\\u00e9"}}',
   '\\x00ff00', E'tab\\there\\nnewline \\\\ backslash \\\\N \\N', 'short', 'ab', 'with space', 7,
   ROW('x,y"z', '-0'::float8), '[1,10)', '[1.5,2.5]', '{[1,3),[7,9)}',
   '[1,-2.5,3e-7]', '[0.5,-1,2]', '{1:1.5,5:-2}/5', B'1010', B'101', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
-  '2001:db8::1/64', '12.34', true, 'fat:1 cat:2', '(1.5,-2)'),
+  '2001:db8::1/64', '12.34', true, 'fat:1 cat:2', '(1.5,-2)',
+  '{sad,NULL,"with space"}', ARRAY[ROW('a', 1)::pair, NULL]),
  (2, '-0.000000000000000000001', '-0', '1.17549435e-38', 'infinity', '-infinity', '-infinity', '0',
   '{{1,2},{3,4}}', '{}', '[]', '[]', '\\x', '', '', '   ', 'sad', 1, ROW(NULL, 'NaN'), 'empty', '(,)', '{}',
   '[0,0,0]', '[0,0,0]', '{}/5', B'0000', B'', '00000000-0000-0000-0000-000000000000', '0.0.0.0', '-0.01',
-  false, '', '(0,0)'),
+  false, '', '(0,0)', '{}', '{}'),
  (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
  (4, '123456789012345678901234567890.123456789', '1e308', '3.4e38', '2000-02-29 12:00:00.000001+14',
   '1999-12-31 23:59:59', '2000-02-29', '1 day -1 microsecond', '{{{1}},{{2}}}', '{{NULL}}',
   '"\\u0000-less string with \\"quotes\\""', '"just a string"', decode(repeat('00', 300), 'hex'),
   E'\\\\N', 'x', 'x', 'ok', 2147483647, ROW('', 0), '(,5]', '(-Infinity,Infinity)', '{(,)}',
   '[1e-45,-1e38,0]', '[65504,-65504,0]', '{2:1}/5', B'1111', B'1', 'ffffffff-ffff-ffff-ffff-ffffffffffff',
-  '255.255.255.255/32', '92233720368547758.07', NULL, 'a:1A', '(1e300,-1e-300)');
+  '255.255.255.255/32', '92233720368547758.07', NULL, 'a:1A', '(1e300,-1e-300)',
+  '{{ok,happy},{sad,"quote''s"}}', '{"(\\"x\\",NaN)"}');
 """
 
 KEY_TABLES = """

@@ -105,7 +105,10 @@ def test_tables_json_lists_keys_and_target_presence(source_url: str, target_url:
     code, out = invoke("tables", "--source", source_url, "--target", target_url, "--json", "--exact")
     assert code == 0, out
     rows = {f"{r['schema']}.{r['name']}": r for r in json.loads(out)}
-    assert rows["public.sessions"]["primary_key"] == ["user_id", "session_no"]
+    assert rows["public.sessions"]["primary_key"] == [
+        {"column": "user_id", "type": "bigint"},
+        {"column": "session_no", "type": "integer"},
+    ]
     assert rows["public.audit_log"]["primary_key"] == []
     assert rows["public.users"]["rows_exact"] == 2
     assert all(r["exists_on_target"] is False for r in rows.values())

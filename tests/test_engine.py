@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import psycopg
+import pytest
 
 from pghaul import events
+from pghaul.copy.state import MIGRATION_LOCK_KEY, read_status
+from pghaul.copy.table_data import CopyCancelled
 from pghaul.engine import MigrateOptions, make_plan, migrate
+from pghaul.errors import SafetyError
+from tests.conftest import run_sql
 from tests.fixtures_data import (
     KEY_TABLES,
     SEQUENCE_TABLES,
@@ -13,6 +20,7 @@ from tests.fixtures_data import (
     database_digest,
     fill,
     has_state_schema,
+    table_digest,
 )
 
 
@@ -53,3 +61,83 @@ def test_make_plan_shows_sequence_positions_and_writes_nothing(source_url: str, 
     assert "setval" in script and "standalone_seq" in script
     assert database_digest(target_url) == {}
     assert not has_state_schema(target_url)
+
+
+def test_status_records_the_job_and_per_table_progress(source_url: str, target_url: str) -> None:
+    fill(source_url, KEY_TABLES)
+    with psycopg.connect(target_url, autocommit=True) as conn:
+        assert read_status(conn).state == "idle"
+    result = migrate(source_url, target_url, MigrateOptions(batch_size=100, job_id="job-one"))
+    with psycopg.connect(target_url, autocommit=True) as conn:
+        status = read_status(conn)
+    assert (status.job_id, status.state, status.phase, status.error) == ("job-one", "done", "verify", None)
+    assert status.report is not None and status.report["rowsCopied"] == result.rows_copied
+    assert status.report["verify"]["ok"] is True
+    tables = {t.table: t for t in status.tables}
+    assert tables["public.k_uuid"].rows_copied == 300 and tables["public.k_uuid"].done
+    assert status.to_dict()["tables"]
+
+
+def test_cancel_stops_between_chunks_and_the_next_run_continues(source_url: str, target_url: str) -> None:
+    fill(source_url, KEY_TABLES)
+    before = database_digest(source_url)
+    cancel = threading.Event()
+    chunks: list[int] = []
+
+    def stop_after_two_chunks(event: events.Event) -> None:
+        if isinstance(event, events.TableProgress):
+            chunks.append(event.rows_done)
+            if len(chunks) == 2:
+                cancel.set()
+
+    with pytest.raises(CopyCancelled):
+        migrate(source_url, target_url, MigrateOptions(batch_size=20, workers=1), stop_after_two_chunks, cancel)
+    with psycopg.connect(target_url, autocommit=True) as conn:
+        status = read_status(conn)
+        assert status.state == "failed" and "stopped" in (status.error or "")
+        assert 40 <= sum(t.rows_copied for t in status.tables) < 1900
+    result = migrate(source_url, target_url, MigrateOptions(batch_size=20))
+    assert result.ok and result.resumed
+    assert database_digest(target_url) == before
+
+
+def test_a_second_migration_into_the_same_target_is_refused_while_one_runs(
+    source_url: str, target_url: str
+) -> None:
+    fill(source_url, KEY_TABLES)
+    with psycopg.connect(target_url, autocommit=True) as holder:
+        holder.execute(
+            "CREATE SCHEMA pghaul; SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,)
+        )
+        with pytest.raises(SafetyError, match="another pghaul migration"):
+            migrate(source_url, target_url, MigrateOptions())
+    assert database_digest(target_url) == {}
+
+
+def test_every_table_is_read_at_one_moment(source_url: str, target_url: str) -> None:
+    fill(source_url, KEY_TABLES)
+    late_writes: list[int] = []
+
+    def write_to_the_source_once_copying(event: events.Event) -> None:
+        # Rows written after the snapshot was taken, into tables not copied yet: none of them may arrive.
+        if isinstance(event, events.TableStarted) and not late_writes:
+            with psycopg.connect(source_url, autocommit=True) as conn:
+                conn.execute("INSERT INTO public.k_int SELECT i, 'late' FROM generate_series(1000, 1009) i;"
+                             "INSERT INTO public.no_key VALUES (99, 'late'); DELETE FROM public.k_text")
+            late_writes.append(1)
+
+    result = migrate(source_url, target_url, MigrateOptions(batch_size=50, workers=2, verify=False),
+                     write_to_the_source_once_copying)
+    assert late_writes and result.snapshot_reused
+    assert table_digest(target_url, "public.k_int")[0] == 400
+    assert table_digest(target_url, "public.no_key")[0] == 50
+    assert table_digest(target_url, "public.k_text")[0] == 300
+
+
+def test_large_values_stream_through(source_url: str, target_url: str) -> None:
+    run_sql(source_url, "CREATE TABLE big (id int PRIMARY KEY, body text, blob bytea);"
+                        "INSERT INTO big SELECT i, repeat(md5(i::text), 5 * 1024 * 1024 / 32),"
+                        " decode(repeat(md5(i::text), 1024 * 64), 'hex') FROM generate_series(1, 3) i;")
+    result = migrate(source_url, target_url, MigrateOptions(batch_size=1, verify=False))
+    assert result.rows_copied == 3 and result.tables[0].bytes > 15 * 1024 * 1024
+    assert table_digest(target_url, "public.big") == table_digest(source_url, "public.big")

@@ -24,6 +24,14 @@ def test_migrate_all_runs_in_the_background_and_verifies_green(source_url: str, 
         idle = client.get("/api/admin/db-status", headers=AUTH).json()
         assert idle["success"] and idle["state"] == "idle"
 
+        preflight = client.get("/api/admin/db-preflight", headers=AUTH).json()
+        assert preflight["success"] and preflight["ok"] is True and preflight["targetIsSource"] is False
+        assert preflight["targetEmpty"] is True and preflight["tablesWithoutPrimaryKey"] == ["audit_log"]
+        assert [e["name"] for e in preflight["extensions"]] == ["vector"] and preflight["extensions"][0]["ok"]
+        assert preflight["source"]["versionNum"] >= 160000 and preflight["totalBytes"] > 0
+        assert preflight["vectorIndexes"] == ["public.persistent_memories_embedding_idx"]
+        assert any("audit_log" in w for w in preflight["warnings"])
+
         preview = client.post("/api/admin/db-migrate-all", params={"dryRun": "true"}, headers=AUTH).json()
         assert preview["dryRun"] is True and "CREATE TABLE" in preview["sql"]
         assert user_relations(target_url) == []

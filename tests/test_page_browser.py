@@ -55,10 +55,14 @@ def _settings(source_url: str, target_url: str) -> Settings:
 
 
 @contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """The app under uvicorn in a thread, on an ephemeral port of 127.0.0.1; yields the origin."""
+def serving(app: Any, port: int = 0) -> Iterator[str]:
+    """The app under uvicorn in a thread on 127.0.0.1 (an ephemeral port unless given); yields the origin.
+
+    Leaving the block shuts the server down the way a redeploy does: lifespan shutdown, background jobs told to stop.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="page-test-server", daemon=True)
@@ -142,6 +146,8 @@ class PauseAfterFirstTable:
         if isinstance(event, events.TableFinished) and not self.reached.is_set():
             self.reached.set()
             self.release.wait(WAIT_MS / 1000)
+        if isinstance(event, events.Notice) and "shutting down" in event.message:
+            self.release.set()  # the server stops: let the job reach its chunk boundary and stop there
 
 
 def test_the_page_migrates_survives_a_reload_and_shows_verify_green(
@@ -298,3 +304,56 @@ def test_the_page_talks_only_to_its_own_server_under_any_prefix_and_works_by_key
             watch.assert_clean(origin)
         finally:
             context.close()
+
+
+def test_a_server_restarted_mid_migration_is_noticed_and_resumed_from_the_page(
+    browser: Any, source_url: str, target_url: str
+) -> None:
+    from playwright.sync_api import expect
+
+    fill_sample_database(source_url, users=10, memories_per_user=2)
+    settings = _settings(source_url, target_url)
+    pause = PauseAfterFirstTable()
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    watch = Watch(page)
+    try:
+        with serving(create_app(settings, listener=pause)) as origin:
+            page.goto(origin + "/api/admin/migrate")
+            unlock(page, SECRET)
+            page.click("#run-check")
+            expect(page.locator("#check-result .notice")).to_be_visible(timeout=WAIT_MS)
+            page.click("#run-preview")
+            expect(page.locator("#preview-result table")).to_be_visible(timeout=WAIT_MS)
+            page.click("#start")
+            assert pause.reached.wait(WAIT_MS / 1000), "the migration never finished a table"
+            expect(page.locator("#table-progress li", has_text="done").first).to_be_visible(timeout=WAIT_MS)
+        # The server is gone (as in a redeploy): the page says so and keeps trying.
+        expect(page.locator("#page-problem")).to_contain_text("Lost contact", timeout=WAIT_MS)
+        expect(page.locator("#progress")).to_be_visible()
+
+        port = int(urlsplit(origin).port or 0)
+        with serving(create_app(settings), port=port):
+            # The new server finds the stopped job on the target: the page explains it and offers Resume.
+            expect(page.locator("#resume")).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#page-problem")).to_be_hidden()
+            problem = page.locator("#job-problem")
+            expect(problem).to_be_visible()
+            expect(problem.locator(".msg")).not_to_be_empty()
+            expect(problem.locator(".hint")).not_to_be_empty()
+            assert "Traceback" not in page.locator("main").inner_text() and "{" not in problem.inner_text()
+            expect(page.locator("#job-state")).to_contain_text("Resume")
+            shot(page.locator("#step-migrate"), "09-stopped-resume.png")
+
+            page.click("#resume")
+            verdict = page.locator("#verify-result")
+            expect(verdict.locator(".notice.ok")).to_be_visible(timeout=WAIT_MS)
+            rows = verdict.locator("table").first.locator("tbody tr")
+            expect(rows).to_have_count(len(SAMPLE_TABLES))
+            expect(verdict.locator("tbody tr.bad")).to_have_count(0)
+            expect(page.locator("#job-problem")).to_be_hidden()
+            expect(page.locator("#resume")).to_be_hidden()
+        watch.assert_clean(origin)
+    finally:
+        pause.release.set()
+        context.close()

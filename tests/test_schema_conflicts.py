@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pghaul.apply import apply_steps
+import pytest
+
+from pghaul.apply import StepFailed, apply_steps
 from pghaul.connect import connect_source, connect_target
 from pghaul.events import Event, StepApplied
 from pghaul.inspect import inspect_catalog
-from pghaul.plan import CONFLICT, EXISTS, build_plan
+from pghaul.plan import CONFLICT, EXISTS, PRE_DATA, Step, build_plan
 from tests.conftest import run_sql
 
 
@@ -28,3 +30,16 @@ def test_conflicting_table_is_reported_and_left_alone(source_url: str, target_ur
     assert result.applied == []
     outcomes = {e.name: e.outcome for e in events if isinstance(e, StepApplied)}
     assert outcomes["public.t"] == "conflict" and outcomes["public.same"] == "skipped"
+
+
+def test_a_failing_step_leaves_the_steps_before_it_and_nothing_of_itself(target_url: str) -> None:
+    good = Step(PRE_DATA, "table", "public.good", "CREATE TABLE public.good (id int);")
+    bad = Step(
+        PRE_DATA, "table", "public.half", "CREATE TABLE public.half (id int);\nCREATE TABLE public.half (x int);"
+    )
+    with connect_target(target_url) as tgt:
+        with pytest.raises(StepFailed) as caught:
+            apply_steps(tgt, [good, bad])
+        tables = set(inspect_catalog(tgt).tables)
+    assert tables == {("public", "good")}
+    assert "public.half" in caught.value.message and "already exists" in caught.value.message

@@ -70,7 +70,12 @@ def response_for(exc: Exception) -> JSONResponse:
             "check the parameter names and values against /api/admin/openapi.json or the migration guide",
         )
     if isinstance(exc, StarletteHTTPException):
-        return error_response(exc.status_code, str(exc.detail), "", dict(exc.headers or {}))
+        hints = {
+            404: "the endpoints are listed in /api/admin/openapi.json; the page is at /api/admin/migrate",
+            405: "this endpoint does not take that method: use GET (db-migrate-all also takes POST)",
+        }
+        return error_response(exc.status_code, str(exc.detail).lower(), hints.get(exc.status_code, ""),
+                              dict(exc.headers or {}))
     log.error("unexpected error in the admin API: %s", scrub_text(f"{type(exc).__name__}: {exc}"),
               exc_info=exc)
     return error_response(

@@ -86,6 +86,11 @@ def _eta(rows_left: int, rate: float) -> float | None:
     return round(rows_left / rate, 1) if rate > 0 and rows_left > 0 else (0.0 if rows_left <= 0 else None)
 
 
+def _api_name(qualified_name: str) -> str:
+    schema, _, name = qualified_name.partition(".")
+    return api_name(schema, name) if name else qualified_name
+
+
 def status_reply(rt: Runtime) -> dict[str, Any]:
     from pghaul.copy.state import read_status
 
@@ -94,27 +99,33 @@ def status_reply(rt: Runtime) -> dict[str, Any]:
     body = status.to_dict()
     work = rt.work.current(MIGRATE)
     errors: list[dict[str, Any]] = []
-    if status.error:
-        errors.append({"error": status.error, "hint": "start db-migrate-all again: it resumes where it stopped"})
     live = work.live if work is not None else None
     if work is not None and work.running:
-        body["state"] = "running"
-        body["jobId"] = work.job_id
-        body["phase"] = work.live.phase or body.get("phase")
+        # The engine may not have recorded this run yet: what this process knows is newer.
+        body.update(state="running", jobId=work.job_id, phase=work.live.phase or body.get("phase"), error=None)
     elif work is not None and work.state == "failed" and (status.job_id != work.job_id or status.state != "failed"):
         # Failed before the engine could record the job (e.g. preflight refused): only this process knows.
-        body.update(state="failed", jobId=work.job_id)
+        body.update(state="failed", jobId=work.job_id, error=work.error)
         errors.append({"error": work.error, "hint": work.hint})
+    elif status.error:
+        hint = (
+            "open db-verify to see each difference" if "verif" in status.error
+            else "start db-migrate-all again: it resumes from the last committed chunk"
+        )
+        errors.append({"error": status.error, "hint": hint})
     tables: dict[str, dict[str, Any]] = {}
     for t in status.tables:
         done_rows = t.rows_copied + t.rows_skipped
         tables[t.table] = {
-            "table": t.table, "rowsDone": done_rows, "rowsTotal": max(t.rows_estimated, done_rows),
+            "table": t.table, "name": _api_name(t.table),
+            "rowsDone": done_rows, "rowsTotal": max(t.rows_estimated, done_rows),
             "bytes": t.bytes, "done": t.done, "rate": 0.0, "etaSeconds": 0.0 if t.done else None,
         }
     if live is not None:
         for name, lt in live.tables.items():
-            row = tables.setdefault(name, {"table": name, "rowsDone": 0, "rowsTotal": 0, "bytes": 0, "done": False})
+            row = tables.setdefault(
+                name, {"table": name, "name": _api_name(name), "rowsDone": 0, "rowsTotal": 0, "bytes": 0, "done": False}
+            )
             row["rowsDone"] = max(row["rowsDone"], lt.rows_done)
             row["rowsTotal"] = max(row["rowsTotal"], lt.rows_estimated, row["rowsDone"])
             row["bytes"] = max(row["bytes"], lt.bytes_done)
@@ -133,7 +144,7 @@ def status_reply(rt: Runtime) -> dict[str, Any]:
         rate=round(rate, 1),
         etaSeconds=_eta(rows_total - rows_done, rate) if body["state"] == "running" else None,
         errors=errors,
-        verify=_verify_part(status.report) if body["state"] == "done" else None,
+        verify=_verify_part(status.report) if body["state"] in ("done", "failed") else None,
         live=live.snapshot() if live is not None else None,
     )
     post = rt.work.current(POST_DATA)

@@ -97,6 +97,16 @@ class Pools:
                 "wait for the running requests to finish, then retry",
             ) from None
 
+    def borrowed(self) -> dict[str, int]:
+        """Connections handed out and not yet returned, per pool (0 whenever no request is running)."""
+        with self._lock:
+            pools = dict(self._pools)
+        out = {}
+        for role, pool in pools.items():
+            stats = pool.get_stats()
+            out[role] = stats.get("pool_size", 0) - stats.get("pool_available", 0)
+        return out
+
     def _diagnose(self, role: str) -> None:
         """A pool timeout says nothing about why; one direct attempt gives the real, password-free reason."""
         opener = connect.connect_source if role == "source" else connect.connect_target

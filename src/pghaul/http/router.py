@@ -36,7 +36,13 @@ def _reply(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-def create_router(settings: Settings, *, listener: events.Listener = events.ignore) -> APIRouter:
+class AdminRouter(APIRouter):
+    """An APIRouter that also holds what it runs on (pools, background jobs), for inspection and tests."""
+
+    runtime: Runtime
+
+
+def create_router(settings: Settings, *, listener: events.Listener = events.ignore) -> AdminRouter:
     """The admin API; mount it with ``app.include_router(router, prefix="/api/admin")``.
 
     The router brings its own lifespan (pools opened at startup, background jobs stopped and pools closed at
@@ -54,7 +60,8 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
         finally:
             runtime.close()
 
-    router = APIRouter(route_class=JsonErrorRoute, lifespan=lifespan, tags=["migration"])
+    router = AdminRouter(route_class=JsonErrorRoute, lifespan=lifespan, tags=["migration"])
+    router.runtime = runtime
 
     def authorised(
         x_migration_secret: Annotated[

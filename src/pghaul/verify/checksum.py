@@ -5,7 +5,7 @@ text is ``ROW(col1::text, col2::text, …)::text`` for the copied columns in the
 and escapes each field and prints NULL as nothing, so NULL, '' and 'NULL' hash differently. md5 rather than
 hashtextextended() because the latter's result depends on the server's byte order.
 
-A range's checksum is the exact (numeric) sum of its rows' hashes plus its row count: independent of row order,
+A range's checksum is the exact sum of its rows' hashes plus its row count: independent of row order,
 so no sort is needed, and sensitive to duplicates, so a table without a key is compared as a multiset.
 
 Range boundaries are primary-key values read from the source, every ``step``-th key in key order; the same
@@ -57,11 +57,14 @@ def _key_columns(table: Table) -> list[Column]:
 
 
 def row_hash_expression(columns: tuple[Column, ...] | list[Column]) -> sql.Composable:
-    """A signed 64-bit hash of the row's copied columns, as numeric so that sums cannot overflow."""
+    """A signed 64-bit hash of the row's copied columns.
+
+    sum() over bigint returns numeric and accumulates in 128 bits, so range sums are exact and cannot overflow.
+    """
     if not columns:
-        return sql.SQL("0::numeric")
+        return sql.SQL("0::bigint")
     fields = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in columns)
-    return sql.SQL("('x' || left(md5(ROW({})::text), 16))::bit(64)::bigint::numeric").format(fields)
+    return sql.SQL("('x' || left(md5(ROW({})::text), 16))::bit(64)::bigint").format(fields)
 
 
 def range_count(rows: int, rows_per_range: int, max_ranges: int) -> int:
@@ -126,10 +129,19 @@ def range_sums(conn: psycopg.Connection, source_table: Table, boundaries: list[B
     """
     params: list[str | None] = []
     bucket = _bucket(_key_columns(source_table), boundaries, 0, len(boundaries), params)
+    # Joining the range numbers to generate_series tells the planner there are only that many groups: grouping
+    # by the CASE alone, it expects one group per key and sorts every row (to disk on a big table) before summing,
+    # where a parallel hash aggregate over a handful of groups needs no sort at all.
     query = sql.SQL(
-        "SELECT r, count(*), coalesce(sum(h), 0)::text FROM "
-        "(SELECT {bucket} AS r, {hash} AS h FROM ONLY {table}) AS s GROUP BY r"
-    ).format(bucket=bucket, hash=row_hash_expression(source_table.copy_columns), table=_table_ident(source_table))
+        "SELECT b.r, count(*), coalesce(sum(s.h), 0)::text "
+        "FROM (SELECT {bucket} AS r, {hash} AS h FROM ONLY {table}) AS s "
+        "JOIN generate_series(0, {last}) AS b(r) ON b.r = s.r GROUP BY b.r"
+    ).format(
+        bucket=bucket,
+        hash=row_hash_expression(source_table.copy_columns),
+        table=_table_ident(source_table),
+        last=sql.Literal(len(boundaries)),
+    )
     rows = conn.execute(query, params).fetchall()
     return TableSums({int(r): RangeSum(int(n), int(h)) for r, n, h in rows})
 
