@@ -136,7 +136,7 @@ def render_text(results: Results) -> str:
         lines.append("")
     checks = target_checks(results)
     if checks:
-        lines.append("Targets of issue 6")
+        lines.append("Targets of issue 6 (set for the default scale)")
         lines.extend(f"  {line}" for line in checks)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -165,7 +165,7 @@ def render_markdown(results: Results) -> str:
         lines.append("")
     checks = target_checks(results)
     if checks:
-        lines += ["## Targets of issue 6", ""]
+        lines += ["## Targets of issue 6 (set for the default scale)", ""]
         lines += [f"- {line}" for line in checks]
         lines.append("")
     return "\n".join(lines)

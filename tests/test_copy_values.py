@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from pghaul import events
 from pghaul.connect import connect_source
 from pghaul.copy.keyset import Keyset
+from pghaul.copy.table_data import CopyCancelled
 from pghaul.engine import MigrateOptions, migrate
 from pghaul.inspect import inspect_catalog
 from tests.conftest import run_sql
@@ -70,3 +74,22 @@ def test_keyset_pages_a_text_key_in_its_collation_order(source_url: str, target_
     result = migrate(source_url, target_url, MigrateOptions(batch_size=4))
     assert result.ok
     assert table_digest(target_url, "public.words") == table_digest(source_url, "public.words")
+
+
+def test_rows_written_into_a_range_behind_pghauls_back_switch_it_to_staging(source_url: str, target_url: str) -> None:
+    fill(source_url, KEY_TABLES)
+    cancel = threading.Event()
+
+    def stop_after_first_chunk(event: events.Event) -> None:
+        if isinstance(event, events.TableProgress) and event.table == "public.k_int":
+            cancel.set()
+
+    options = MigrateOptions(batch_size=100, workers=1, include=("public.k_int",))
+    with pytest.raises(CopyCancelled):
+        migrate(source_url, target_url, options, stop_after_first_chunk, cancel)
+    # The one-batch endpoint (or a person) puts rows the checkpoint does not know about into the range.
+    run_sql(target_url, "INSERT INTO public.k_int SELECT i, md5(i::text) FROM generate_series(150, 160) i")
+    result = migrate(source_url, target_url, options)
+    assert result.ok
+    assert (result.tables[0].rows_copied, result.tables[0].rows_skipped) == (289, 11)
+    assert table_digest(target_url, "public.k_int") == table_digest(source_url, "public.k_int")

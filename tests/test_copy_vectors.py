@@ -31,3 +31,21 @@ def test_embeddings_and_neighbours_equal_across_versions(pg16_source_url: str, t
             "SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam WHERE c.relname = 'memories_embedding'"
         ).fetchone()
         assert method == ("hnsw",)
+
+
+def test_vector_builds_get_more_memory_and_parallel_workers_only_where_safe(target_url: str) -> None:
+    from pghaul.connect import connect_target
+    from pghaul.copy.indexes import choose_vector_settings, is_vector_index_step
+
+    with connect_target(target_url) as conn:
+        without = choose_vector_settings(conn)
+        assert without.parallel_workers == 0  # no pgvector here: nothing known to be safe
+        conn.execute("CREATE EXTENSION vector SCHEMA public")
+        chosen = choose_vector_settings(conn)
+        current_kb = conn.execute("SELECT pg_size_bytes(current_setting('maintenance_work_mem')) / 1024").fetchone()
+        assert current_kb is not None and chosen.maintenance_work_mem_kb >= current_kb[0]
+        assert chosen.maintenance_work_mem_kb <= 1024 * 1024
+        assert chosen.parallel_workers >= 1  # pgvector 0.8.6 has the parallel HNSW build fix
+        assert choose_vector_settings(conn, requested_kb=2048).maintenance_work_mem_kb == 2048
+    assert is_vector_index_step("CREATE INDEX x ON public.t USING hnsw (e public.vector_l2_ops);")
+    assert not is_vector_index_step("CREATE INDEX x ON public.t USING btree (hnsw);")

@@ -106,9 +106,7 @@ def test_a_second_migration_into_the_same_target_is_refused_while_one_runs(
 ) -> None:
     fill(source_url, KEY_TABLES)
     with psycopg.connect(target_url, autocommit=True) as holder:
-        holder.execute(
-            "CREATE SCHEMA pghaul; SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,)
-        )
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         with pytest.raises(SafetyError, match="another pghaul migration"):
             migrate(source_url, target_url, MigrateOptions())
     assert database_digest(target_url) == {}

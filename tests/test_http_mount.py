@@ -57,6 +57,10 @@ def test_mounted_router_returns_every_connection(pg18, source_url: str, target_u
                 assert response.json()["success"] is False
             assert all(n == 0 for n in pools.borrowed().values()), (path, pools.borrowed())
         assert client.get("/api/admin/db-status").status_code == 401
+        with pools.source() as conn:  # PostgreSQL itself keeps the source session from writing
+            assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+        with pools.target() as conn:
+            assert conn.execute("SHOW default_transaction_read_only").fetchone() == ("off",)
         assert set(pools.borrowed()) == {"source", "target"}
         assert 0 < _pghaul_sessions(pg18.admin_url, source_url, target_url) <= 2 * 5
     # Shutdown closed the pools; a backend leaves pg_stat_activity a moment after its client hung up.

@@ -38,6 +38,46 @@ def _sequence_position(url: str) -> tuple[int, bool]:
     return int(row[0]), bool(row[1])
 
 
+def _copy_table(client: TestClient, name: str, listed: dict, source_url: str, target_url: str) -> bool:
+    """db-migrate-data with each nextCursor until hasMore is false; True if a reply said the post-data started."""
+    dry_batch = client.get(
+        "/api/admin/db-migrate-data", params={"table": name, "batchSize": BATCH, "dryRun": "true"}, headers=AUTH,
+    ).json()
+    assert dry_batch["success"] and dry_batch["table"] == name
+    assert count_rows(target_url, f"public.{name}") == 0  # a dry batch writes nothing
+
+    post_data_started = False
+    cursor: str | None = None
+    first_cursor: str | None = None
+    while True:
+        params: dict[str, str | int] = {"table": name, "batchSize": BATCH}
+        if cursor is not None:
+            params["cursor"] = cursor
+        reply = client.get("/api/admin/db-migrate-data", params=params, headers=AUTH)
+        assert reply.status_code == 200, reply.text
+        batch = reply.json()
+        assert batch["success"] and batch["batchSize"] == BATCH
+        if listed["primaryKey"] is not None:
+            assert batch["insertedCount"] <= BATCH
+        post_data_started = post_data_started or batch.get("postData") == "started"
+        if not batch["hasMore"]:
+            break
+        cursor = batch["nextCursor"]
+        assert cursor
+        first_cursor = first_cursor or cursor
+    assert count_rows(target_url, f"public.{name}") == count_rows(source_url, f"public.{name}")
+    if first_cursor is not None:
+        # Re-sending a cursor moves nothing twice; a tampered one is refused.
+        repeat = client.get("/api/admin/db-migrate-data",
+                            params={"table": name, "batchSize": BATCH, "cursor": first_cursor}, headers=AUTH).json()
+        assert repeat["insertedCount"] == 0 and repeat["skippedCount"] > 0
+        tampered = first_cursor[:-2] + ("AA" if not first_cursor.endswith("AA") else "BB")
+        bad = client.get("/api/admin/db-migrate-data", params={"table": name, "cursor": tampered}, headers=AUTH)
+        assert bad.status_code == 400 and bad.json()["success"] is False
+        assert count_rows(target_url, f"public.{name}") == count_rows(source_url, f"public.{name}")
+    return post_data_started
+
+
 def test_the_old_walk_through_end_to_end(source_url: str, target_url: str) -> None:
     fill_sample_database(source_url, users=6, memories_per_user=3)
     app = create_app(make_settings(source_url, target_url))
@@ -68,53 +108,26 @@ def test_the_old_walk_through_end_to_end(source_url: str, target_url: str) -> No
         assert real["success"] and real["dryRun"] is False
         assert all(r["created"] and r["success"] for r in real["results"])
         assert not any(m == "hnsw" for _, m in _index_methods(target_url))  # post-data waits for the data
+        post_preview = client.get("/api/admin/db-schema", params={"phase": "post", "dryRun": "true"}, headers=AUTH)
+        assert "hnsw" in post_preview.json()["postData"]["sql"]
+        assert not any(m == "hnsw" for _, m in _index_methods(target_url))
+        assert _foreign_keys(target_url) == set()
         again = client.get("/api/admin/db-schema", headers=AUTH).json()
         assert not any(r["created"] for r in again["results"])  # idempotent: nothing twice
         relisted = client.get("/api/admin/db-tables", headers=AUTH).json()
         assert all(t["existsInNewDB"] for t in relisted["tables"])
 
-        post_data_started = []
-        for name in tables:
-            dry_batch = client.get(
-                "/api/admin/db-migrate-data", params={"table": name, "batchSize": BATCH, "dryRun": "true"},
-                headers=AUTH,
-            ).json()
-            assert dry_batch["success"] and dry_batch["table"] == name
-            assert count_rows(target_url, f"public.{name}") == 0  # a dry batch writes nothing
+        names = list(tables)
+        half = len(names) // 2
+        started = [name for name in names[:half] if _copy_table(client, name, tables[name], source_url, target_url)]
+        assert started == []
 
-            cursor: str | None = None
-            first_cursor: str | None = None
-            while True:
-                params: dict[str, str | int] = {"table": name, "batchSize": BATCH}
-                if cursor is not None:
-                    params["cursor"] = cursor
-                reply = client.get("/api/admin/db-migrate-data", params=params, headers=AUTH)
-                assert reply.status_code == 200, reply.text
-                batch = reply.json()
-                assert batch["success"] and batch["batchSize"] == BATCH
-                if tables[name]["primaryKey"] is not None:
-                    assert batch["insertedCount"] <= BATCH
-                if batch.get("postData") == "started":
-                    post_data_started.append(name)
-                if not batch["hasMore"]:
-                    break
-                cursor = batch["nextCursor"]
-                assert cursor
-                first_cursor = first_cursor or cursor
-            assert count_rows(target_url, f"public.{name}") == count_rows(source_url, f"public.{name}")
-            if first_cursor is not None:
-                # Re-sending a cursor moves nothing twice; a tampered one is refused.
-                repeat = client.get("/api/admin/db-migrate-data",
-                                    params={"table": name, "batchSize": BATCH, "cursor": first_cursor},
-                                    headers=AUTH).json()
-                assert repeat["insertedCount"] == 0 and repeat["skippedCount"] > 0
-                tampered = first_cursor[:-2] + ("AA" if not first_cursor.endswith("AA") else "BB")
-                bad = client.get("/api/admin/db-migrate-data",
-                                 params={"table": name, "cursor": tampered}, headers=AUTH)
-                assert bad.status_code == 400 and bad.json()["success"] is False
-                assert count_rows(target_url, f"public.{name}") == count_rows(source_url, f"public.{name}")
-
-        assert post_data_started == [list(tables)[-1]]  # only the very last batch starts it
+    # A server restarted in the middle of the walk-through still knows which tables are done.
+    with TestClient(create_app(make_settings(source_url, target_url))) as client:
+        started = [name for name in names[half:] if _copy_table(client, name, tables[name], source_url, target_url)]
+        assert started == [names[-1]]  # only the very last batch starts the post-data phase
+        progress = {t["name"]: t for t in client.get("/api/admin/db-status", headers=AUTH).json()["tables"]}
+        assert all(progress[name]["done"] for name in names)
         status = poll_status(client, lambda s: bool(s["postData"]) and s["postData"]["state"] != "running")
         assert status["postData"]["state"] == "done", status
 

@@ -19,6 +19,8 @@ CREATE TABLE public.pairs (a text, b int, v text, PRIMARY KEY (a, b));
 CREATE TABLE public.events (kind text, payload text);
 CREATE TABLE public.notes (id serial PRIMARY KEY, body text);
 CREATE INDEX items_name_idx ON public.items (name);
+CREATE TABLE public.empty (id int PRIMARY KEY);
+CREATE TABLE public.gen (id int PRIMARY KEY, a int, doubled int GENERATED ALWAYS AS (a * 2) STORED);
 """
 
 DATA = """
@@ -29,6 +31,7 @@ FROM generate_series(1, 3000) AS g;
 INSERT INTO public.pairs SELECT chr(97 + g % 26) || g, g % 7, 'v' || g FROM generate_series(1, 1000) AS g;
 INSERT INTO public.events SELECT 'k' || (g % 5), 'payload ' || g FROM generate_series(1, 200) AS g;
 INSERT INTO public.notes (body) SELECT 'note ' || g FROM generate_series(1, 50) AS g;
+INSERT INTO public.gen (id, a) SELECT g, g FROM generate_series(1, 20) AS g;
 """
 
 # Small ranges so a few thousand rows already split into several.
@@ -59,6 +62,7 @@ def test_identical_databases_verify_clean(twins: tuple[str, str]) -> None:
     assert (items.rows_source, items.rows_target, items.ranges) == (3000, 3000, 10)
     assert _table(report, "public.pairs").ranges > 1
     assert _table(report, "public.events").ranges == 1  # no primary key: one multiset
+    assert _table(report, "public.empty").rows_source == 0
     assert [s.sequence for s in report.sequences] == ["public.notes_id_seq"]
     data = json.loads(json.dumps(report.to_dict()))
     assert data["ok"] is True
@@ -235,3 +239,33 @@ def test_text_key_ranges_follow_the_key_collation(source_url: str, target_url: s
         ).fetchone()
     assert inside is not None and inside[0] is True
     assert _only_failing_tables(report) == ["public.words"]
+
+
+def test_column_missing_on_target_is_reported_not_skipped(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    run_sql(target_url, "ALTER TABLE public.items DROP COLUMN doc")
+    report = verify(source_url, target_url, FINE)
+    items = _table(report, "public.items")
+    assert not items.ok and items.error is not None and "doc" in items.error
+    assert [(d.name, d.change, d.fields) for d in report.schema_diff] == [
+        ("public.items", "differs", ("column doc",))
+    ]
+
+
+def test_writes_on_a_live_source_are_reported_as_such(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    written: list[str] = []
+
+    def write_once_verifying_started(event: Event) -> None:
+        # The application keeps writing while verify runs; tables are checked in name order, public.notes later.
+        if isinstance(event, TableVerified) and not written:
+            run_sql(source_url, "INSERT INTO public.notes (body) VALUES ('late')")
+            written.append(event.table)
+
+    report = verify(source_url, target_url, FINE, write_once_verifying_started)
+    assert written == ["public.empty"]
+    assert _only_failing_tables(report) == ["public.notes"]
+    [seq] = report.sequences
+    assert "behind" in seq.problems()[0]
+    assert report.source_transactions_during_verify >= 1
+    assert any("live" in note for note in report.notes())

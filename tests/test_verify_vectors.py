@@ -48,3 +48,34 @@ def test_moved_vector_changes_the_neighbours(source_url: str, target_url: str) -
     assert {c.index for c in bad} == {"public.docs_cosine", "public.docs_l2", "public.docs_ip"}
     assert all(any(m.startswith("sample 2:") for m in c.mismatches) for c in bad)
     assert any("vector search on public.docs.embedding" in line for line in report.differences())
+
+
+KINDS = """
+CREATE EXTENSION IF NOT EXISTS vector;
+CREATE TABLE public.kinds (
+    id int PRIMARY KEY, h public.halfvec(4), s public.sparsevec(6), b bit(8), v public.vector(4)
+);
+INSERT INTO public.kinds
+SELECT g,
+       ARRAY[sin(g), cos(g), sin(2 * g), cos(3 * g)]::real[]::public.halfvec,
+       ('{' || (1 + g % 3) || ':' || round(sin(g)::numeric, 3) || ',' || (4 + g % 3) || ':1}/6')::public.sparsevec,
+       (g % 256)::bit(8),
+       ARRAY[g % 7, g % 5, g % 3, 1]::real[]::public.vector
+FROM generate_series(1, 300) AS g;
+CREATE INDEX kinds_h ON public.kinds USING hnsw (h public.halfvec_l2_ops);
+CREATE INDEX kinds_s ON public.kinds USING hnsw (s public.sparsevec_cosine_ops);
+CREATE INDEX kinds_b ON public.kinds USING hnsw (b public.bit_jaccard_ops);
+CREATE INDEX kinds_bh ON public.kinds USING hnsw (b public.bit_hamming_ops);
+CREATE INDEX kinds_v ON public.kinds USING hnsw (v public.vector_l1_ops);
+"""
+
+
+def test_every_pgvector_index_kind_is_checked(source_url: str, target_url: str) -> None:
+    run_sql(source_url, KINDS)
+    run_sql(target_url, KINDS)
+    report = verify(source_url, target_url, OPTIONS)
+    assert report.ok, report.differences()
+    assert sorted((c.column, c.operator) for c in report.vector_checks) == [
+        ("b", "<%>"), ("b", "<~>"), ("h", "<->"), ("s", "<=>"), ("v", "<+>")
+    ]
+    assert all(c.samples == 5 for c in report.vector_checks)

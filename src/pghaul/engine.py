@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pghaul import preflight
 from pghaul.apply import apply_steps
 from pghaul.connect import connect_source, connect_target
 from pghaul.copy import state
@@ -40,7 +41,7 @@ from pghaul.urls import scrub
 DEFAULT_CHUNK_ROWS = 50_000
 MAX_CHUNK_ROWS = 1_000_000
 # Tables estimated above this many rows are split into key ranges that workers copy in parallel.
-DEFAULT_SPLIT_ROWS = 500_000
+DEFAULT_SPLIT_ROWS = 200_000
 MAX_DEFAULT_WORKERS = 8
 
 
@@ -157,21 +158,11 @@ def _error_text(exc: BaseException, *urls: str) -> str:
 
 
 def _preflight(src: psycopg.Connection, tgt: psycopg.Connection, source_catalog: Catalog | None) -> None:
-    try:
-        from pghaul import preflight
-    except ImportError:  # the safety checks are built separately; until then only the basic one runs here
-        preflight = None  # type: ignore[assignment]
-    if preflight is not None:
-        if source_catalog is None:
-            preflight.check_target_is_not_source(src, tgt)
-        else:
-            preflight.check_extensions(source_catalog, tgt)
-        return
+    """Before anything is written: the target is not the source; then (with the catalog) extensions fit."""
     if source_catalog is None:
-        a = src.execute("SELECT system_identifier, current_database() FROM pg_control_system()").fetchone()
-        b = tgt.execute("SELECT system_identifier, current_database() FROM pg_control_system()").fetchone()
-        if a == b:
-            raise SafetyError("the target is the source database", "point --target at another database")
+        preflight.check_target_is_not_source(src, tgt)
+    else:
+        preflight.check_extensions(source_catalog, tgt)
 
 
 def _plan(src: psycopg.Connection, tgt: psycopg.Connection, options: MigrateOptions) -> tuple[Catalog, Plan]:

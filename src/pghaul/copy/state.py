@@ -7,6 +7,7 @@ resumable. The source is never written to; this schema exists only on the target
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass
@@ -187,6 +188,16 @@ def record_chunk(
         last_key if last_key is not None else rng.last_key, rng.overlap, rng.rows_estimated,
         rng.rows_copied + rows_copied, rng.rows_skipped + rows_skipped, rng.bytes + nbytes, done,
     )
+
+
+def mark_overlap(conn: psycopg.Connection, rng: RangeState) -> RangeState:
+    """From now on this range's chunks go through the staging table (rows are there that pghaul did not write)."""
+    conn.execute(
+        "UPDATE pghaul.checkpoints SET overlap = true, updated_at = now()"
+        " WHERE table_schema = %s AND table_name = %s AND range_no = %s",
+        (rng.table_schema, rng.table_name, rng.range_no),
+    )
+    return dataclasses.replace(rng, overlap=True)
 
 
 def any_checkpoints(conn: psycopg.Connection) -> bool:

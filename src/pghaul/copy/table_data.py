@@ -110,15 +110,24 @@ def copy_range(
             )
         after = rng.resume_after
         end = keyset.chunk_end(src, after, rng.hi, chunk_rows)
-        with tgt.transaction():
-            if end is None:
-                rng = state.record_chunk(tgt, rng, None, 0, 0, 0, True, job_id)
-                break
-            where, params = keyset.where(after, end)
-            chunk = (copy_staged if rng.overlap else copy_direct)(src, tgt, table, where, params, binary)
-            # Fewer rows than asked for means nothing is left up to the range's upper bound in this snapshot.
-            done = chunk.inserted + chunk.skipped < chunk_rows
-            rng = state.record_chunk(tgt, rng, end, chunk.inserted, chunk.skipped, chunk.bytes, done, job_id)
+        try:
+            with tgt.transaction():
+                if end is None:
+                    rng = state.record_chunk(tgt, rng, None, 0, 0, 0, True, job_id)
+                    break
+                where, params = keyset.where(after, end)
+                chunk = (copy_staged if rng.overlap else copy_direct)(src, tgt, table, where, params, binary)
+                # Fewer rows than asked for means nothing is left up to the range's upper bound in this snapshot.
+                done = chunk.inserted + chunk.skipped < chunk_rows
+                rng = state.record_chunk(tgt, rng, end, chunk.inserted, chunk.skipped, chunk.bytes, done, job_id)
+        except psycopg.errors.UniqueViolation:
+            if rng.overlap:
+                raise
+            # Someone else wrote into the range since it was recorded (e.g. the one-batch endpoint): the chunk
+            # rolled back whole; from here on the range goes through the staging table.
+            with tgt.transaction():
+                rng = state.mark_overlap(tgt, rng)
+            continue
         on_chunk(chunk.inserted, chunk.skipped, chunk.bytes)
     return rng
 

@@ -13,7 +13,7 @@ from pghaul.errors import SafetyError, SchemaConflict
 from pghaul.http import migration
 from pghaul.http.names import api_name, find_table
 from pghaul.http.runtime import Runtime
-from pghaul.inspect.model import Table
+from pghaul.inspect.model import Catalog, Table
 from pghaul.plan.steps import Plan, Step
 
 # Key types whose values the old API called numeric (its guide used them to pick a batching strategy).
@@ -161,9 +161,32 @@ def batch_reply(rt: Runtime, requested: str, cursor: str | None, batch_size: int
         "hasMore": bool(result.has_more),
         "dryRun": dry_run,
     }
-    if not result.has_more and not dry_run:
-        rt.tables_finished.add(table.key)
-        if all(t.key in rt.tables_finished for t in catalog.copyable_tables()):
-            migration.start_post_data(rt)
-            reply["postData"] = "started"
+    if not dry_run and _record_batch(rt, catalog, table, result.inserted, result.skipped, result.has_more):
+        migration.start_post_data(rt)
+        reply["postData"] = "started"
     return reply
+
+
+def _record_batch(rt: Runtime, catalog: Catalog, table: Table, inserted: int, skipped: int, has_more: bool) -> bool:
+    """Note the batch in the target's checkpoints; True when this was the last batch of the last table.
+
+    Kept on the target, not in memory, so a server restarted in the middle of the walk-through still starts
+    the post-data phase after the last batch, ``db-status`` shows the walk-through's progress, and a later
+    ``db-migrate-all`` carries on from it (the range is marked as overlapping rows already there).
+    """
+    from pghaul.copy import state
+
+    with rt.pools.target() as tgt:
+        if not state.state_exists(tgt):
+            state.ensure_state(tgt)
+        with tgt.transaction():
+            ranges = state.load_ranges(tgt, table) or state.create_ranges(
+                tgt, table, [], bool(table.primary_key), table.rows_estimated, None
+            )
+            first = ranges[0]
+            if len(ranges) == 1 and not first.done:
+                state.record_chunk(tgt, first, None, inserted, skipped, 0, not has_more, None)
+        if has_more:
+            return False
+        done = {s.table for s in state.table_statuses(tgt) if s.done}
+    return all(t.display_name in done for t in catalog.copyable_tables())

@@ -11,7 +11,7 @@ from pghaul import events
 from pghaul.http.jobs import BackgroundWork
 from pghaul.http.pools import Pools
 from pghaul.http.scrubbing import install_log_scrubbing
-from pghaul.inspect.model import Catalog, QualifiedName
+from pghaul.inspect.model import Catalog
 from pghaul.settings import Settings
 
 # A batch request looks its table up in the source catalog; inspecting the whole catalog for each of a thousand
@@ -28,8 +28,6 @@ class Runtime:
         self.work = BackgroundWork(listener)
         self._catalogs: dict[str, tuple[float, Catalog]] = {}
         self._lock = threading.Lock()
-        # Tables whose last batch the legacy walk-through copied, so the post-data phase can start by itself.
-        self.tables_finished: set[QualifiedName] = set()
 
     def open(self) -> None:
         self.pools.open()

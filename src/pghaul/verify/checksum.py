@@ -74,7 +74,10 @@ def range_count(rows: int, rows_per_range: int, max_ranges: int) -> int:
 
 
 def choose_boundaries(conn: psycopg.Connection, table: Table, rows: int, ranges: int) -> list[Boundary]:
-    """Every ``step``-th primary key in key order: ``ranges - 1`` upper bounds splitting the table evenly."""
+    """Every ``step``-th primary key in key order: ``ranges - 1`` upper bounds splitting the table evenly.
+
+    The aliases keep the table's own column names out of the outer query, where one could be called "rn".
+    """
     if not table.primary_key or ranges <= 1 or rows <= 1:
         return []
     step = math.ceil(rows / ranges)
@@ -84,9 +87,9 @@ def choose_boundaries(conn: psycopg.Connection, table: Table, rows: int, ranges:
         "SELECT {outer} FROM (SELECT {inner}, row_number() OVER (ORDER BY {order}) AS rn FROM ONLY {table}) AS s "
         "WHERE s.rn %% %s = 0 AND s.rn < %s ORDER BY s.rn"
     ).format(
-        outer=sql.SQL(", ").join(sql.SQL("s.{}").format(a) for a in aliases),
+        outer=sql.SQL(", ").join(sql.SQL("s.{}::text").format(a) for a in aliases),
         inner=sql.SQL(", ").join(
-            sql.SQL("{}::text AS {}").format(sql.Identifier(c.name), a) for c, a in zip(keys, aliases, strict=True)
+            sql.SQL("{} AS {}").format(sql.Identifier(c.name), a) for c, a in zip(keys, aliases, strict=True)
         ),
         order=sql.SQL(", ").join(sql.Identifier(c.name) for c in keys),
         table=_table_ident(table),

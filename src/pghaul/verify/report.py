@@ -228,6 +228,9 @@ class VerifyReport:
     extensions: list[ExtensionCheck] = field(default_factory=list)
     vector_checks: list[VectorCheck] = field(default_factory=list)
     seconds: float = 0.0
+    # Transactions that wrote on the source server (any database) while verification read it: on a live source,
+    # differences may be writes made after the copy, not copy errors.
+    source_transactions_during_verify: int = 0
 
     @property
     def ok(self) -> bool:
@@ -254,6 +257,12 @@ class VerifyReport:
     def notes(self) -> list[str]:
         """Facts worth showing that are not failures: a newer extension on the target, skipped vector checks."""
         lines = [e.describe() for e in self.extensions if e.ok and e.status != "same"]
+        if self.source_transactions_during_verify > 0:
+            lines.append(
+                f"the source server committed or started {self.source_transactions_during_verify} writing "
+                "transaction(s) while it was being verified: it is live, so differences may be writes made after "
+                "the copy (sync again, or verify once writes have stopped)"
+            )
         lines.extend(
             f"vector search on {v.table}.{v.column} not checked: {v.note}" for v in self.vector_checks if v.note
         )
@@ -271,5 +280,6 @@ class VerifyReport:
             "vectorChecks": [v.to_dict() for v in self.vector_checks],
             "differences": self.differences(),
             "notes": self.notes(),
+            "sourceTransactionsDuringVerify": self.source_transactions_during_verify,
             "seconds": round(self.seconds, 3),
         }

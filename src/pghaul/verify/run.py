@@ -29,6 +29,13 @@ def _prepare(conn: psycopg.Connection) -> None:
     conn.read_only = True
 
 
+def _next_transaction_id(conn: psycopg.Connection) -> int:
+    """The source server's next transaction id: if it moves while we read, the source is being written to."""
+    # The txid_* spellings exist on every supported version (pg_current_snapshot() only from 13).
+    row = conn.execute("SELECT pg_catalog.txid_snapshot_xmax(pg_catalog.txid_current_snapshot())").fetchone()
+    return int(row[0])  # type: ignore[index]
+
+
 def verify(
     source_url: str,
     target_url: str,
@@ -41,6 +48,7 @@ def verify(
     with connect_source(source_url) as source, connect_target(target_url) as target:
         _prepare(source)
         _prepare(target)
+        xid_horizon = _next_transaction_id(source)
         source_catalog = inspect_catalog(source)
         target_catalog = inspect_catalog(target)
         # One worker: the target's side of each comparison runs there while this thread does the source's.
@@ -51,6 +59,7 @@ def verify(
                 report.schema_diff = diff_schemas(source_catalog, target_catalog, options.wants)
             report.extensions = compare_extensions(source_catalog, target_catalog)
             report.vector_checks = _check_vectors(source, target, source_catalog, target_catalog, options, pool)
+        report.source_transactions_during_verify = _next_transaction_id(source) - xid_horizon
     report.seconds = time.monotonic() - started
     listener(PhaseFinished("verify", report.seconds))
     return report

@@ -36,7 +36,9 @@ _ABS_TOLERANCE = 1e-6
 _DISABLE_INDEXES = ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan")
 
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
-_INDEXED = re.compile(rf"USING \w+ \((?P<column>{_IDENT})(?: (?P<opclass>(?:{_IDENT}\.)?{_IDENT}))?(?:\)|\s)")
+_INDEXED = re.compile(
+    rf"USING \w+ \((?P<column>{_IDENT})(?: (?:{_IDENT}\.)?(?P<opclass>{_IDENT}))?(?:\)|\s)"
+)
 
 # pg_get_indexdef leaves out a default opclass: pgvector's default is the L2 one (Hamming for bit).
 _DEFAULT_OPCLASS = "default_l2_ops"
@@ -58,16 +60,13 @@ def _unquote(identifier: str) -> str:
 def indexed_column(index: Index) -> tuple[str, str] | None:
     """(column, opclass name without schema) of a single-column vector index; None for an expression index.
 
-    When the definition names no opclass the result is "default_l2_ops"; see :func:`default_opclass`.
+    When the definition names no opclass (it is the type's default) the opclass returned is "default_l2_ops".
     """
     match = _INDEXED.search(index.definition)
     if match is None:
         return None
     opclass = match.group("opclass")
-    if opclass is None:
-        return _unquote(match.group("column")), _DEFAULT_OPCLASS
-    opclass_name = opclass.rsplit(".", 1)[-1] if not opclass.endswith('"') else re.split(r'\.(?=")', opclass)[-1]
-    return _unquote(match.group("column")), _unquote(opclass_name)
+    return _unquote(match.group("column")), _unquote(opclass) if opclass is not None else _DEFAULT_OPCLASS
 
 
 def operator_for(opclass: str) -> str | None:
@@ -86,7 +85,8 @@ def _neighbours_query(table: Table, column: str, operator_schema: str, operator:
     ).format(
         col=sql.Identifier(column),
         schema=sql.Identifier(operator_schema),
-        op=sql.SQL(operator),
+        # "<%>" (Jaccard) holds a percent sign, which psycopg would read as a placeholder.
+        op=sql.SQL(operator.replace("%", "%%")),
         type=sql.SQL(table.column(column).type),
         sep=sql.SQL(", " if table.primary_key else ""),
         keys=keys if table.primary_key else sql.SQL(""),
