@@ -21,6 +21,8 @@ CREATE TABLE public.notes (id serial PRIMARY KEY, body text);
 CREATE INDEX items_name_idx ON public.items (name);
 CREATE TABLE public.empty (id int PRIMARY KEY);
 CREATE TABLE public.gen (id int PRIMARY KEY, a int, doubled int GENERATED ALWAYS AS (a * 2) STORED);
+CREATE SCHEMA "Odd Schema";
+CREATE TABLE "Odd Schema"."Mixed ""Case""" ("Key" text PRIMARY KEY, rn int, s text, "select" text);
 """
 
 DATA = """
@@ -32,6 +34,7 @@ INSERT INTO public.pairs SELECT chr(97 + g % 26) || g, g % 7, 'v' || g FROM gene
 INSERT INTO public.events SELECT 'k' || (g % 5), 'payload ' || g FROM generate_series(1, 200) AS g;
 INSERT INTO public.notes (body) SELECT 'note ' || g FROM generate_series(1, 50) AS g;
 INSERT INTO public.gen (id, a) SELECT g, g FROM generate_series(1, 20) AS g;
+INSERT INTO "Odd Schema"."Mixed ""Case""" SELECT 'k' || g, g, 's', 'x' FROM generate_series(1, 700) AS g;
 """
 
 # Small ranges so a few thousand rows already split into several.
@@ -63,6 +66,7 @@ def test_identical_databases_verify_clean(twins: tuple[str, str]) -> None:
     assert _table(report, "public.pairs").ranges > 1
     assert _table(report, "public.events").ranges == 1  # no primary key: one multiset
     assert _table(report, "public.empty").rows_source == 0
+    assert _table(report, 'Odd Schema.Mixed "Case"').ranges == 3
     assert [s.sequence for s in report.sequences] == ["public.notes_id_seq"]
     data = json.loads(json.dumps(report.to_dict()))
     assert data["ok"] is True
@@ -182,8 +186,8 @@ def test_missing_table_on_target(twins: tuple[str, str]) -> None:
 
 def test_include_and_exclude_patterns(twins: tuple[str, str]) -> None:
     source_url, target_url = twins
-    run_sql(target_url, "DELETE FROM public.events")
-    report = verify(source_url, target_url, VerifyOptions(exclude=("public.events",)))
+    run_sql(target_url, "DELETE FROM public.events; UPDATE \"Odd Schema\".\"Mixed \"\"Case\"\"\" SET rn = 0")
+    report = verify(source_url, target_url, VerifyOptions(exclude=("public.events", "Odd*")))
     assert report.ok, report.differences()
     assert "public.events" not in [t.table for t in report.tables]
     report = verify(source_url, target_url, VerifyOptions(include=("public.it*",)))

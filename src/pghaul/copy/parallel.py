@@ -237,6 +237,9 @@ def run_data_phase(
     result = DataPhaseResult(tracker.stats)
     result_lock = threading.Lock()
 
+    def should_stop() -> bool:
+        return scheduler.stop.is_set() or (cancel is not None and cancel.is_set())
+
     def watch_cancel() -> None:
         if cancel is None:
             return
@@ -272,7 +275,7 @@ def run_data_phase(
                         tracker.begin(job.table)
                         copy_range(
                             src, tgt, job.table, rng, binary=job.binary, chunk_rows=options.chunk_rows,
-                            job_id=job_id, cancel=scheduler.stop,
+                            job_id=job_id, should_stop=should_stop,
                             on_chunk=lambda i, s, b, t=job.table: tracker.chunk(t, i, s, b),
                         )
                         if tracker.range_done(job.table):

@@ -10,7 +10,6 @@ Three ways a chunk lands on the target, all in one target transaction with the c
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -96,14 +95,14 @@ def copy_range(
     chunk_rows: int,
     job_id: str | None,
     on_chunk: ProgressCallback,
-    cancel: threading.Event | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> RangeState:
     """Copy what is left of ``rng`` (``tgt`` in autocommit mode; ``src`` inside its snapshot transaction)."""
     if not table.primary_key:
         return copy_whole_table(src, tgt, table, rng, binary=binary, job_id=job_id, on_chunk=on_chunk)
     keyset = Keyset.of(table)
     while not rng.done:
-        if cancel is not None and cancel.is_set():
+        if should_stop():
             raise CopyCancelled(
                 f"stopped while copying {table.display_name}",
                 "run the same command again to continue from the last committed chunk",

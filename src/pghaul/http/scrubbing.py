@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from pghaul.urls import scrub
 
-_SECRET_QUERY = re.compile(r"(?i)(?P<key>(?:^|[?&\s;])secret=)(?P<value>[^&\s\"';]*)")
+_SECRET_QUERY = re.compile(r"(?i)(?P<key>(?:^|[?&\s;])secret=)(?P<value>[^&\s\"';]+)")
 _CONNINFO_PASSWORD = re.compile(r"(?i)(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s'\"]+)")
 
 _lock = threading.Lock()
