@@ -6,6 +6,7 @@ import psycopg
 
 from pghaul import events
 from pghaul.engine import MigrateOptions, migrate
+from tests.conftest import run_sql
 from tests.fixtures_data import VECTOR_TABLE, fill, has_state_schema, table_digest
 
 NEAREST = (
@@ -49,3 +50,29 @@ def test_vector_builds_get_more_memory_and_parallel_workers_only_where_safe(targ
         assert choose_vector_settings(conn, requested_kb=2048).maintenance_work_mem_kb == 2048
     assert is_vector_index_step("CREATE INDEX x ON public.t USING hnsw (e public.vector_l2_ops);")
     assert not is_vector_index_step("CREATE INDEX x ON public.t USING btree (hnsw);")
+
+
+def test_index_build_progress_is_reported_while_it_builds(target_url: str) -> None:
+    """The build waits (inside its own index expression) on a lock the test holds until progress was seen."""
+    from pghaul.connect import connect_target
+    from pghaul.copy.indexes import watch_index_build
+
+    run_sql(target_url, """
+        CREATE TABLE public.slow (id int PRIMARY KEY);
+        INSERT INTO public.slow SELECT generate_series(1, 10);
+        CREATE FUNCTION public.wait_for_test(x int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS
+          $$ BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN x; END $$;
+    """)
+    seen: list[events.IndexProgress] = []
+    with psycopg.connect(target_url, autocommit=True) as gate, connect_target(target_url) as builder:
+        gate.execute("SELECT pg_advisory_lock(4242)")
+
+        def listener(event: events.Event) -> None:
+            if isinstance(event, events.IndexProgress):
+                if not seen:
+                    gate.execute("SELECT pg_advisory_unlock(4242)")
+                seen.append(event)
+
+        with watch_index_build(target_url, builder.info.backend_pid, "public.slow_expr", listener):
+            builder.execute("CREATE INDEX slow_expr ON public.slow (public.wait_for_test(id))")
+    assert seen and seen[0].index == "public.slow_expr" and seen[0].phase.startswith("building index")

@@ -95,7 +95,7 @@ def test_cancel_stops_between_chunks_and_the_next_run_continues(source_url: str,
     with psycopg.connect(target_url, autocommit=True) as conn:
         status = read_status(conn)
         assert status.state == "failed" and "stopped" in (status.error or "")
-        assert 40 <= sum(t.rows_copied for t in status.tables) < 1900
+        assert sum(t.rows_copied for t in status.tables) == 40  # stopped right after the second chunk
     result = migrate(source_url, target_url, MigrateOptions(batch_size=20))
     assert result.ok and result.resumed
     assert database_digest(target_url) == before

@@ -40,6 +40,10 @@ def test_mounted_router_returns_every_connection(pg18, source_url: str, target_u
     with TestClient(host) as client:
         assert client.get("/").json() == {"app": "host"}
         assert client.get("/api/admin/migrate").status_code == 200
+        one = client.get("/api/admin/db-schema", params={"table": "sessions"}, headers=AUTH).json()
+        assert [(r["table"], r["created"], r["primaryKey"]) for r in one["results"]] == [
+            ("sessions", True, "user_id, session_no")
+        ]
         requests = [
             ("/api/admin/db-tables", 200),
             ("/api/admin/db-preflight", 200),

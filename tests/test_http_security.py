@@ -107,7 +107,7 @@ def test_secret_in_header_or_query_and_401_otherwise(source: str, target_url: st
         wrong_header = client.get("/api/admin/db-status", params={"secret": SECRET},
                                   headers={"X-Migration-Secret": "wrong-wrong-wrong-wrong"})
         assert_error(wrong_header, 401, "X-Migration-Secret")
-        assert_error(client.get("/api/admin/db-schema"), 401, "missing")
+        assert_error(client.get("/api/admin/db-schema"), 401, "missing", "?secret= in a pasted URL")
         assert_error(client.get("/api/admin/db-schema", headers={"X-Migration-Secret": SECRET[:-1]}), 401, "wrong")
         response = client.get("/api/admin/db-migrate-all", params={"secret": SECRET + "x"})
         assert_error(response, 401, "wrong")

@@ -22,7 +22,7 @@ CREATE INDEX items_name_idx ON public.items (name);
 CREATE TABLE public.empty (id int PRIMARY KEY);
 CREATE TABLE public.gen (id int PRIMARY KEY, a int, doubled int GENERATED ALWAYS AS (a * 2) STORED);
 CREATE SCHEMA "Odd Schema";
-CREATE TABLE "Odd Schema"."Mixed ""Case""" ("Key" text PRIMARY KEY, rn int, s text, "select" text);
+CREATE TABLE "Odd Schema"."Mixed Case" ("Key" text PRIMARY KEY, rn int, s text, "select" text);
 """
 
 DATA = """
@@ -34,7 +34,7 @@ INSERT INTO public.pairs SELECT chr(97 + g % 26) || g, g % 7, 'v' || g FROM gene
 INSERT INTO public.events SELECT 'k' || (g % 5), 'payload ' || g FROM generate_series(1, 200) AS g;
 INSERT INTO public.notes (body) SELECT 'note ' || g FROM generate_series(1, 50) AS g;
 INSERT INTO public.gen (id, a) SELECT g, g FROM generate_series(1, 20) AS g;
-INSERT INTO "Odd Schema"."Mixed ""Case""" SELECT 'k' || g, g, 's', 'x' FROM generate_series(1, 700) AS g;
+INSERT INTO "Odd Schema"."Mixed Case" SELECT 'k' || g, g, 's', 'x' FROM generate_series(1, 700) AS g;
 """
 
 # Small ranges so a few thousand rows already split into several.
@@ -66,7 +66,7 @@ def test_identical_databases_verify_clean(twins: tuple[str, str]) -> None:
     assert _table(report, "public.pairs").ranges > 1
     assert _table(report, "public.events").ranges == 1  # no primary key: one multiset
     assert _table(report, "public.empty").rows_source == 0
-    assert _table(report, 'Odd Schema.Mixed "Case"').ranges == 3
+    assert _table(report, "Odd Schema.Mixed Case").ranges == 3
     assert [s.sequence for s in report.sequences] == ["public.notes_id_seq"]
     data = json.loads(json.dumps(report.to_dict()))
     assert data["ok"] is True
@@ -186,7 +186,7 @@ def test_missing_table_on_target(twins: tuple[str, str]) -> None:
 
 def test_include_and_exclude_patterns(twins: tuple[str, str]) -> None:
     source_url, target_url = twins
-    run_sql(target_url, "DELETE FROM public.events; UPDATE \"Odd Schema\".\"Mixed \"\"Case\"\"\" SET rn = 0")
+    run_sql(target_url, "DELETE FROM public.events; UPDATE \"Odd Schema\".\"Mixed Case\" SET rn = 0")
     report = verify(source_url, target_url, VerifyOptions(exclude=("public.events", "Odd*")))
     assert report.ok, report.differences()
     assert "public.events" not in [t.table for t in report.tables]
@@ -267,9 +267,39 @@ def test_writes_on_a_live_source_are_reported_as_such(twins: tuple[str, str]) ->
             written.append(event.table)
 
     report = verify(source_url, target_url, FINE, write_once_verifying_started)
-    assert written == ["public.empty"]
+    assert written == ["Odd Schema.Mixed Case"]
     assert _only_failing_tables(report) == ["public.notes"]
     [seq] = report.sequences
     assert "behind" in seq.problems()[0]
     assert report.source_transactions_during_verify >= 1
     assert any("live" in note for note in report.notes())
+
+
+def test_a_differing_range_selects_the_rows_to_sync(twins: tuple[str, str]) -> None:
+    from psycopg import sql
+
+    from pghaul.connect import connect_source
+    from pghaul.inspect import inspect_catalog
+    from pghaul.verify.checksum import key_range_condition
+
+    source_url, target_url = twins
+    run_sql(target_url, "UPDATE public.pairs SET v = 'changed' WHERE a = 'q16' AND b = 2")
+    [bad] = _table(verify(source_url, target_url, FINE), "public.pairs").differing_ranges
+    with connect_source(source_url) as conn:
+        pairs = inspect_catalog(conn).tables[("public", "pairs")]
+    condition, params = key_range_condition(pairs, bad.after, bad.up_to)
+    query = sql.SQL("SELECT a, b, v FROM public.pairs WHERE {}").format(condition)
+    rows = {}
+    for url in (source_url, target_url):
+        with psycopg.connect(url) as conn:
+            rows[url] = set(conn.execute(query, params).fetchall())
+    assert len(rows[source_url]) == bad.rows_source < 1000
+    assert rows[source_url] - rows[target_url] == {("q16", 2, "v16")}
+
+
+def test_schema_only_verification_ignores_rows(twins: tuple[str, str]) -> None:
+    source_url, target_url = twins
+    run_sql(target_url, "TRUNCATE public.items, public.events; SELECT setval('public.notes_id_seq', 1, false)")
+    report = verify(source_url, target_url, VerifyOptions(data=False))
+    assert report.ok and report.tables == [] and report.sequences == []
+    assert not verify(source_url, target_url, VerifyOptions()).ok

@@ -13,7 +13,9 @@ APPLICATION_NAME = "pghaul"
 
 # An empty search_path makes format_type(), pg_get_indexdef() and friends print every name with its
 # schema, so the DDL we read back is valid whatever the session's path is on the target.
-_SESSION_OPTIONS = "-c search_path= -c statement_timeout=0 -c lock_timeout=0"
+TARGET_SESSION_OPTIONS = "-c search_path= -c statement_timeout=0 -c lock_timeout=0"
+# PostgreSQL itself then refuses any write in the source session, whatever a bug in pghaul might try.
+SOURCE_SESSION_OPTIONS = TARGET_SESSION_OPTIONS + " -c default_transaction_read_only=on"
 
 
 def _check_url(url: str | None, role: str, variable: str) -> str:
@@ -42,7 +44,8 @@ def _open(url: str, role: str, options: str, autocommit: bool) -> psycopg.Connec
             options=options,
         )
     except psycopg.OperationalError as exc:
-        reason = scrub(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__, url)
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = scrub(lines[-1] if lines else type(exc).__name__, url)
         raise ConnectionFailed(
             f"cannot connect to the {role} database {describe_url(url)}: {reason}",
             "check the host, port, user, password and database name in the URL, and that the server accepts "
@@ -53,9 +56,9 @@ def _open(url: str, role: str, options: str, autocommit: bool) -> psycopg.Connec
 def connect_source(url: str | None, *, autocommit: bool = True) -> psycopg.Connection:
     """A session on the source that PostgreSQL itself refuses to let write anything."""
     url = _check_url(url, "source", "DATABASE_URL")
-    return _open(url, "source", _SESSION_OPTIONS + " -c default_transaction_read_only=on", autocommit)
+    return _open(url, "source", SOURCE_SESSION_OPTIONS, autocommit)
 
 
 def connect_target(url: str | None, *, autocommit: bool = True) -> psycopg.Connection:
     url = _check_url(url, "target", "NEW_DATABASE_URL")
-    return _open(url, "target", _SESSION_OPTIONS, autocommit)
+    return _open(url, "target", TARGET_SESSION_OPTIONS, autocommit)

@@ -43,6 +43,8 @@ MAX_CHUNK_ROWS = 1_000_000
 # Tables estimated above this many rows are split into key ranges that workers copy in parallel.
 DEFAULT_SPLIT_ROWS = 200_000
 MAX_DEFAULT_WORKERS = 8
+# Index builds on tables this big take long enough to report their progress (a poll costs a connection).
+WATCH_INDEX_BUILDS_FROM_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -447,8 +449,12 @@ def _data_phase(
             )
         tree = _copy_tree(source_catalog)
         copied = {t.key for t in copy_tables}
+        def large(owner: QualifiedName) -> bool:
+            size = sum(source_catalog.tables[k].size_bytes for k in tree.get(owner, set()))
+            return size >= WATCH_INDEX_BUILDS_FROM_BYTES
+
         # A partition's indexes attach to its parent's, so they are built with the partition tree's root.
-        batches = batches_for(post_steps, lambda key: _partition_root(source_catalog, key))
+        batches = batches_for(post_steps, lambda key: _partition_root(source_catalog, key), large)
         owners = {owner: tree.get(owner, set()) & copied for owner in batches}
         early = {o: b for o, b in batches.items() if owners[o]}
         owners = {o: ts for o, ts in owners.items() if ts}

@@ -67,6 +67,8 @@ class StepBatch:
     owner: QualifiedName
     steps: tuple[Any, ...]  # pghaul.plan.Step
     vector: bool = False
+    # Builds long enough to be worth reporting progress from pg_stat_progress_create_index (vector, large tables).
+    watch: bool = False
 
 
 @dataclass(frozen=True)
@@ -321,17 +323,20 @@ def _run_steps(
     vector_settings: VectorBuildSettings | None,
     listener: Listener,
 ) -> None:
-    if not batch.vector:
-        apply(tgt, list(batch.steps), listener)
-        return
-    settings = vector_settings.settings() if vector_settings else []
-    with session_settings(tgt, settings), watch_index_build(target_url, tgt.info.backend_pid, batch.steps[0].name,
-                                                             listener):
-        apply(tgt, list(batch.steps), listener)
+    settings = vector_settings.settings() if batch.vector and vector_settings else []
+    with session_settings(tgt, settings):
+        if not (batch.vector or batch.watch):
+            apply(tgt, list(batch.steps), listener)
+            return
+        for step in batch.steps:
+            with watch_index_build(target_url, tgt.info.backend_pid, step.name, listener):
+                apply(tgt, [step], listener)
 
 
 def batches_for(
-    steps: list[Any], owner_of: Callable[[QualifiedName], QualifiedName] = lambda key: key
+    steps: list[Any],
+    owner_of: Callable[[QualifiedName], QualifiedName] = lambda key: key,
+    large: Callable[[QualifiedName], bool] = lambda key: False,
 ) -> dict[QualifiedName, list[StepBatch]]:
     """Group post-data steps that name a table into per-owner batches (plan order kept inside each); each vector
     index becomes its own batch. ``owner_of`` maps a partition to its root, whose index steps it attaches to."""
@@ -342,10 +347,11 @@ def batches_for(
             continue
         owner = owner_of(tuple(step.table))
         if step.kind == "vector index" or is_vector_index_step(step.sql):
-            vector.setdefault(owner, []).append(StepBatch(owner, (step,), vector=True))
+            vector.setdefault(owner, []).append(StepBatch(owner, (step,), vector=True, watch=True))
         else:
             grouped.setdefault(owner, []).append(step)
     out: dict[QualifiedName, list[StepBatch]] = {}
     for owner in {*grouped, *vector}:
-        out[owner] = ([StepBatch(owner, tuple(grouped[owner]))] if owner in grouped else []) + vector.get(owner, [])
+        plain = [StepBatch(owner, tuple(grouped[owner]), watch=large(owner))] if owner in grouped else []
+        out[owner] = plain + vector.get(owner, [])
     return out

@@ -162,8 +162,12 @@ def batch_reply(rt: Runtime, requested: str, cursor: str | None, batch_size: int
         "dryRun": dry_run,
     }
     if not dry_run and _record_batch(rt, catalog, table, result.inserted, result.skipped, result.has_more):
-        migration.start_post_data(rt)
-        reply["postData"] = "started"
+        try:
+            migration.start_post_data(rt)
+            reply["postData"] = "started"
+        except SafetyError:
+            # A full migration is running: it does the post-data phase itself; this batch still succeeded.
+            reply["postData"] = "left to the running migration"
     return reply
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pghaul.errors import SafetyError
 from pghaul.http.jobs import Work
 from pghaul.http.names import api_name
 from pghaul.http.runtime import Runtime
@@ -32,6 +33,7 @@ def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None) -> dict[str,
     running = rt.work.current(MIGRATE)
     if running is not None and running.running:
         return {"success": True, "jobId": running.job_id, "state": "running", "started": False}
+    _refuse_while_running(rt, POST_DATA)
     with rt.pools.target() as tgt:
         status = read_status(tgt)
     if status.state == "running":
@@ -67,9 +69,17 @@ def _run_migration(rt: Runtime, work: Work, listener: Any, batch_size: int | Non
 # --- the post-data phase of the batch walk-through ---------------------------------------------------------------
 
 
+def _refuse_while_running(rt: Runtime, kind: str) -> None:
+    work = rt.work.current(kind)
+    if work is not None and work.running:
+        what = "the post-data phase" if kind == POST_DATA else "a full migration (db-migrate-all)"
+        raise SafetyError(f"{what} is running on this target", "wait until db-status shows it finished, then retry")
+
+
 def start_post_data(rt: Runtime) -> Work:
     from pghaul.copy.state import new_job_id
 
+    _refuse_while_running(rt, MIGRATE)
     return rt.work.start(POST_DATA, new_job_id(), lambda w, listener: _run_post_data(rt, w, listener))
 
 

@@ -19,8 +19,6 @@ from pghaul.http.errors import ApiError
 
 # The same session options pghaul.connect uses: an empty search_path so catalog functions print qualified names,
 # and on the source a session that PostgreSQL itself keeps read-only.
-_TARGET_OPTIONS = connect._SESSION_OPTIONS
-_SOURCE_OPTIONS = connect._SESSION_OPTIONS + " -c default_transaction_read_only=on"
 
 # Seconds a request waits for a free connection beyond the connect timeout before we call the server busy.
 _EXTRA_WAIT_SECONDS = 5.0
@@ -67,7 +65,7 @@ class Pools:
                         "autocommit": True,
                         "connect_timeout": max(1, int(self._timeout)),
                         "application_name": APPLICATION_NAME,
-                        "options": _SOURCE_OPTIONS if role == "source" else _TARGET_OPTIONS,
+                        "options": connect.SOURCE_SESSION_OPTIONS if role == "source" else connect.TARGET_SESSION_OPTIONS,
                     },
                     check=ConnectionPool.check_connection,
                     timeout=self._timeout + _EXTRA_WAIT_SECONDS,

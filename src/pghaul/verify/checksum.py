@@ -105,6 +105,27 @@ def _key_at_most(keys: list[Column], boundary: Boundary) -> tuple[sql.Composable
     return sql.SQL(template).format(columns, values), list(boundary)
 
 
+def key_range_condition(
+    table: Table, after: Boundary | None, up_to: Boundary | None
+) -> tuple[sql.Composable, list[str | None]]:
+    """A WHERE condition (and its parameters) selecting the rows of one key range, for a catch-up sync.
+
+    ``after`` and ``up_to`` are a :class:`~pghaul.verify.report.KeyRange`'s bounds; None leaves that side open.
+    """
+    keys = _key_columns(table)
+    parts: list[sql.Composable] = []
+    params: list[str | None] = []
+    if after is not None:
+        condition, values = _key_at_most(keys, after)
+        parts.append(sql.SQL("NOT ({})").format(condition))
+        params.extend(values)
+    if up_to is not None:
+        condition, values = _key_at_most(keys, up_to)
+        parts.append(condition)
+        params.extend(values)
+    return (sql.SQL(" AND ").join(parts) if parts else sql.SQL("true")), params
+
+
 def _bucket(
     keys: list[Column], boundaries: list[Boundary], lo: int, hi: int, params: list[str | None]
 ) -> sql.Composable:

@@ -14,6 +14,7 @@ class VerifyOptions:
     # range lookup (a CASE over the boundaries) stays cheap next to hashing the row.
     rows_per_range: int = 10_000
     max_ranges: int = 64
+    data: bool = True  # rows and sequence positions; False after a schema-only migration, which copies neither
     schema: bool = True
     vector_samples: int = 10  # source rows used as queries per vector index
     vector_k: int = 10  # neighbours compared per query

@@ -42,6 +42,12 @@ def verify(
     options: VerifyOptions = VerifyOptions(),  # frozen: sharing the default is safe
     listener: Listener = ignore,
 ) -> VerifyReport:
+    """Compare target with source; never writes to either. Differences are reported, not raised.
+
+    Per table: exact row counts and per-key-range checksums computed in each database. Then sequence positions,
+    the schema diff of both inspected catalogs, extension versions, and exact nearest-neighbour answers for
+    every pgvector index. Connection failures raise :class:`pghaul.errors.ConnectionFailed`.
+    """
     started = time.monotonic()
     listener(PhaseStarted("verify", f"{describe_url(source_url)} -> {describe_url(target_url)}"))
     report = VerifyReport(describe_url(source_url), describe_url(target_url))
@@ -53,12 +59,14 @@ def verify(
         target_catalog = inspect_catalog(target)
         # One worker: the target's side of each comparison runs there while this thread does the source's.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pghaul-verify") as pool:
-            _check_tables(source, target, source_catalog, target_catalog, options, listener, report, pool)
-            report.sequences = _check_sequences(source, target, source_catalog, target_catalog, options)
+            if options.data:
+                _check_tables(source, target, source_catalog, target_catalog, options, listener, report, pool)
+                report.sequences = _check_sequences(source, target, source_catalog, target_catalog, options)
             if options.schema:
                 report.schema_diff = diff_schemas(source_catalog, target_catalog, options.wants)
             report.extensions = compare_extensions(source_catalog, target_catalog)
-            report.vector_checks = _check_vectors(source, target, source_catalog, target_catalog, options, pool)
+            if options.data:
+                report.vector_checks = _check_vectors(source, target, source_catalog, target_catalog, options, pool)
         report.source_transactions_during_verify = _next_transaction_id(source) - xid_horizon
     report.seconds = time.monotonic() - started
     listener(PhaseFinished("verify", report.seconds))
