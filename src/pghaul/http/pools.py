@@ -65,7 +65,9 @@ class Pools:
                         "autocommit": True,
                         "connect_timeout": max(1, int(self._timeout)),
                         "application_name": APPLICATION_NAME,
-                        "options": connect.SOURCE_SESSION_OPTIONS if role == "source" else connect.TARGET_SESSION_OPTIONS,
+                        "options": (
+                            connect.SOURCE_SESSION_OPTIONS if role == "source" else connect.TARGET_SESSION_OPTIONS
+                        ),
                     },
                     check=ConnectionPool.check_connection,
                     timeout=self._timeout + _EXTRA_WAIT_SECONDS,
