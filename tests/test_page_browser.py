@@ -5,11 +5,13 @@ Playwright's own browser download is not used. The page runs under the strict Co
 sends, so the tests wait with locators (run by Playwright outside the page) rather than ``wait_for_function``,
 which would need ``eval`` inside it.
 
-The screenshots land in docs/screenshots/, where docs/MIGRATION_GUIDE.md shows them.
+The screenshots land in tests/artifacts/screenshots/ (ignored by git); with PGHAUL_UPDATE_SCREENSHOTS=1 they
+replace the ones in docs/screenshots/ that docs/MIGRATION_GUIDE.md shows.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -44,7 +46,12 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1000, "height": 800}
 PHONE = {"width": 390, "height": 844}
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+_ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = (
+    _ROOT / "docs" / "screenshots"
+    if os.environ.get("PGHAUL_UPDATE_SCREENSHOTS") == "1"
+    else _ROOT / "tests" / "artifacts" / "screenshots"
+)
 WAIT_MS = 120_000
 
 
