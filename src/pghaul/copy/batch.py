@@ -15,6 +15,7 @@ from psycopg import sql
 
 from pghaul.copy.cursor import decode_cursor, encode_cursor
 from pghaul.copy.keyset import Keyset, table_ident
+from pghaul.copy.snapshot import pin_reader_settings
 from pghaul.copy.stream import binary_compatible
 from pghaul.copy.table_data import copy_direct, copy_staged, target_has_rows
 from pghaul.errors import UsageError
@@ -77,6 +78,7 @@ def move_batch(
     keyset = Keyset.of(table)
     after = decode_cursor(cursor, name, keyset.width, cursor_key) if cursor else None
     with src_conn.transaction():
+        pin_reader_settings(src_conn, transaction_only=True)
         end = keyset.chunk_end(src_conn, after, None, batch_size)
         if end is None:
             return BatchResult(0, 0, cursor, False)
@@ -93,6 +95,7 @@ def _whole_table(
     src_conn: psycopg.Connection, tgt_conn: psycopg.Connection, table: Table, binary: bool, dry_run: bool
 ) -> BatchResult:
     with src_conn.transaction(), tgt_conn.transaction() as tx:
+        pin_reader_settings(src_conn, transaction_only=True)
         if target_has_rows(tgt_conn, table):
             tgt_conn.execute(sql.SQL("DELETE FROM ONLY {}").format(table_ident(table)))
         chunk = copy_direct(src_conn, tgt_conn, table, sql.SQL("true"), [], binary)

@@ -35,6 +35,19 @@ class SnapshotHolder:
             self.conn.close()
 
 
+# Key values are checkpointed as text and cast back later, maybe in another session: output styles are pinned so
+# the text reads back the same whatever the server's defaults. row_security off makes a table that policies would
+# filter for this user fail loudly instead of copying only the rows the policies let through (as pg_dump does).
+READER_SETTINGS = (
+    ("datestyle", "ISO, YMD"), ("intervalstyle", "postgres"), ("extra_float_digits", "3"), ("row_security", "off"),
+)
+
+
+def pin_reader_settings(conn: psycopg.Connection, *, transaction_only: bool = False) -> None:
+    for name, value in READER_SETTINGS:
+        conn.execute("SELECT set_config(%s, %s, %s)", (name, value, transaction_only))
+
+
 def open_reader(source_url: str, snapshot_id: str | None) -> tuple[psycopg.Connection, bool]:
     """A source connection inside a REPEATABLE READ read-only transaction, on ``snapshot_id`` if it can be imported.
 
@@ -47,10 +60,11 @@ def open_reader(source_url: str, snapshot_id: str | None) -> tuple[psycopg.Conne
         try:
             # SET TRANSACTION SNAPSHOT takes no bind parameters; the id comes from pg_export_snapshot().
             conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))
+            pin_reader_settings(conn)
             return conn, True
         except psycopg.Error:
             conn.rollback()
-    conn.execute("SELECT 1")  # start the transaction now, so all of this reader's chunks see one snapshot
+    pin_reader_settings(conn)  # also starts the transaction, so all of this reader's chunks see one snapshot
     return conn, False
 
 
