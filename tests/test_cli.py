@@ -132,3 +132,15 @@ def test_demo_runs_end_to_end() -> None:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "verified" in proc.stdout
+
+
+def test_schema_only_creates_empty_tables_and_verifies(source_url: str, target_url: str) -> None:
+    fill_sample_database(source_url, users=2, memories_per_user=1)
+    code, out = invoke("migrate", "--source", source_url, "--target", target_url, "--yes", "--schema-only")
+    assert code == 0, out
+    with psycopg.connect(target_url) as conn:
+        assert conn.execute("SELECT count(*) FROM public.users").fetchone() == (0,)
+        index = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'persistent_memories_embedding_idx'"
+        ).fetchone()
+    assert index is not None and "hnsw" in index[0]

@@ -380,7 +380,9 @@ def _migrate(
         from pghaul.verify import VerifyOptions, verify
 
         state.set_job_phase(tgt, job_id, "verify")
-        report = verify(source_url, target_url, VerifyOptions(include=options.include, exclude=options.exclude), emit)
+        # A schema-only run copies no rows and sets no sequences: verify the schema alone then.
+        wanted = VerifyOptions(include=options.include, exclude=options.exclude, data=not options.schema_only)
+        report = verify(source_url, target_url, wanted, emit)
         result.verify_report = report
         result.ok = bool(report.ok)
     return result
