@@ -70,6 +70,9 @@ def test_plan_prints_sql_and_writes_nothing(source_url: str, target_url: str) ->
     code, out = invoke("plan", "--source", source_url, "--target", target_url)
     assert code == 0, out
     assert "CREATE TABLE" in out and "hnsw" in out
+    assert "owners and grants are not copied" in out
+    assert "public.audit_log: ~" in out and "no primary key" in out
+    assert out.index("-- pre-data") < out.index("-- data") < out.index("-- post-data")
     assert catalog_snapshot(target_url) == before
 
 
@@ -86,6 +89,7 @@ def test_migrate_verify_and_run_again(source_url: str, target_url: str) -> None:
         before = conn.execute("SELECT count(*) FROM public.audit_log").fetchone()
     code, out = invoke("migrate", "--source", source_url, "--target", target_url, "--yes")
     assert code == 0, out
+    assert "rows inserted: 0" in out
     with psycopg.connect(target_url) as conn:
         assert conn.execute("SELECT count(*) FROM public.audit_log").fetchone() == before
 
@@ -144,3 +148,66 @@ def test_schema_only_creates_empty_tables_and_verifies(source_url: str, target_u
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'persistent_memories_embedding_idx'"
         ).fetchone()
     assert index is not None and "hnsw" in index[0]
+
+
+def test_environment_variables_are_the_default_urls(
+    source_url: str, target_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill_sample_database(source_url, users=2, memories_per_user=1)
+    monkeypatch.setenv("DATABASE_URL", source_url)
+    monkeypatch.setenv("NEW_DATABASE_URL", target_url)
+    code, out = invoke("migrate", "--yes", "--tables", "public.users")
+    assert code == 0, out
+    with psycopg.connect(target_url) as conn:
+        assert conn.execute("SELECT count(*) FROM public.users").fetchone() == (2,)
+
+
+def test_tables_exclude_and_batch_size_choose_what_moves(source_url: str, target_url: str) -> None:
+    fill_sample_database(source_url, users=4, memories_per_user=1)
+    code, out = invoke(
+        "migrate", "--source", source_url, "--target", target_url, "--yes",
+        "--tables", "public.*", "--exclude", "public.audit_log", "--exclude", "public.persistent_*",
+        "--batch-size", "7",
+    )
+    assert code == 0, out
+    with psycopg.connect(target_url) as conn:
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        assert conn.execute("SELECT count(*) FROM public.messages").fetchone() == (80,)
+        chunks = conn.execute(
+            "SELECT rows_copied FROM pghaul.checkpoints WHERE table_name = 'messages'"
+        ).fetchall()
+    assert "audit_log" not in tables and "persistent_memories" not in tables
+    assert {"users", "sessions", "conversations", "messages"} <= tables
+    assert sum(r[0] for r in chunks) == 80
+
+
+def test_migrate_refuses_without_a_terminal_unless_yes(source_url: str, target_url: str) -> None:
+    fill_sample_database(source_url, users=1, memories_per_user=1)
+    code, out = invoke("migrate", "--source", source_url, "--target", target_url)
+    assert code == 2
+    assert "--yes" in out
+    with psycopg.connect(target_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+
+
+def test_migrate_exits_1_when_verification_finds_a_difference(source_url: str, target_url: str) -> None:
+    table = "CREATE TABLE public.items (id int PRIMARY KEY, name text);"
+    run_sql(source_url, table + "INSERT INTO public.items VALUES (1, 'a')")
+    # A row the source does not have, already on the target: the copy keeps it (it never deletes), verify sees it.
+    run_sql(target_url, table + "INSERT INTO public.items VALUES (2, 'x')")
+    code, out = invoke("migrate", "--source", source_url, "--target", target_url, "--yes")
+    assert code == 1
+    assert "public.items" in out
+    code, out = invoke("verify", "--source", source_url, "--target", target_url, "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["ok"] is False
+
+
+def test_debug_shows_the_traceback_and_plain_mode_does_not() -> None:
+    url = "postgresql://bob:hunter2hunter2@127.0.0.1:1/db?connect_timeout=2"
+    code, plain = invoke("tables", "--source", url)
+    assert code == 1 and "Traceback" not in plain
+    code, debug = invoke("--debug", "tables", "--source", url)
+    assert code == 1 and "Traceback" in debug
+    assert "hunter2hunter2" not in plain

@@ -76,7 +76,7 @@ def _errors(*urls: str | None) -> Iterator[None]:
             err_console.print_exception()
         _fail(scrub(exc.message, *urls), scrub(exc.hint, *urls), exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", "run the same command again: it continues from the last committed chunk", 130)
+        _fail("interrupted", "run the same command again: it continues from the last committed chunk")
     except Exception as exc:  # anything unexpected still gets one line, without secrets
         if _state["debug"]:
             err_console.print_exception()
@@ -210,6 +210,12 @@ def _print_migration_summary(result: Any) -> None:
     if getattr(result, "verify_report", None) is not None:
         for renderable in render_report(result.verify_report):
             console.print(renderable)
+    tables = getattr(result, "tables", None) or []
+    if tables:
+        console.print(
+            f"rows inserted: {result.rows_copied:,}   rows already on the target (skipped): {result.rows_skipped:,}"
+            f"   tables: {len(tables)}"
+        )
     if result.ok:
         console.print("[bold green]migration complete[/]")
     else:

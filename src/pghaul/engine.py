@@ -27,6 +27,7 @@ from pghaul.copy.indexes import choose_vector_settings
 from pghaul.copy.keyset import table_ident
 from pghaul.copy.parallel import DataPhaseOptions, TableJob, TableStats, batches_for, run_data_phase
 from pghaul.copy.ranges import estimate_rows, split_points
+from pghaul.copy.replica_role import ReplicaRoleNeed, check_replica_role_allowed, replica_role_need
 from pghaul.copy.sequences import apply_positions, read_positions, selected_sequences, setval_statements
 from pghaul.copy.snapshot import SnapshotHolder, open_reader, snapshot_importable
 from pghaul.copy.stream import binary_compatible
@@ -159,14 +160,6 @@ def _error_text(exc: BaseException, *urls: str) -> str:
     return scrub(text, *urls)
 
 
-def _preflight(src: psycopg.Connection, tgt: psycopg.Connection, source_catalog: Catalog | None) -> None:
-    """Before anything is written: the target is not the source; then (with the catalog) extensions fit."""
-    if source_catalog is None:
-        preflight.check_target_is_not_source(src, tgt)
-    else:
-        preflight.check_extensions(source_catalog, tgt)
-
-
 def _plan(src: psycopg.Connection, tgt: psycopg.Connection, options: MigrateOptions) -> tuple[Catalog, Plan]:
     source_catalog = inspect_catalog(src)
     plan = build_plan(source_catalog, inspect_catalog(tgt), PlanOptions(options.include, options.exclude))
@@ -182,6 +175,45 @@ def _raise_conflicts(plan: Plan) -> None:
             "drop or rename them on the target (or leave their tables out with --exclude); pghaul never overwrites",
             names,
         )
+
+
+def _require_target_tables(tables: list[Table], target_catalog: Catalog) -> None:
+    missing = [t.display_name for t in tables if t.key not in target_catalog.tables]
+    if missing:
+        raise UsageError(
+            f"{len(missing)} table(s) do not exist on the target: " + ", ".join(missing[:10])
+            + (" …" if len(missing) > 10 else ""),
+            "run without --data-only so pghaul creates the schema first",
+        )
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What the safety checks looked at, all of them passed."""
+
+    target_catalog: Catalog
+    plan: Plan
+    replica: ReplicaRoleNeed
+
+
+def _check_before_writing(
+    src: psycopg.Connection, tgt: psycopg.Connection, source_catalog: Catalog, options: MigrateOptions
+) -> _Checked:
+    """Every check that can refuse the run, none of which writes: extensions fit, no conflicting objects (data-only
+    copies into them as they are), and for data-only the tables exist and their foreign keys and triggers can be
+    held off. Run before pghaul writes its state, and again once it holds the migration lock."""
+    target_catalog = inspect_catalog(tgt)
+    plan = build_plan(source_catalog, target_catalog, PlanOptions(options.include, options.exclude))
+    preflight.check_extensions(source_catalog, tgt)
+    if not options.data_only:
+        _raise_conflicts(plan)
+        return _Checked(target_catalog, plan, ReplicaRoleNeed())
+    copy_tables = [t for t in plan.tables if t.kind == "r"]
+    _require_target_tables(copy_tables, target_catalog)
+    replica = replica_role_need(target_catalog, copy_tables)
+    if replica.needed:
+        check_replica_role_allowed(tgt)
+    return _Checked(target_catalog, plan, replica)
 
 
 def make_plan(source_url: str | None, target_url: str | None, options: MigrateOptions = MigrateOptions()) -> Plan:
@@ -282,7 +314,10 @@ def migrate(
     with connect_source(source_url) as src, connect_target(target_url) as tgt:
         assert source_url is not None and target_url is not None
         with _phase(emit, "preflight"):
-            _preflight(src, tgt, None)
+            # Every refusal comes before the first write (pghaul's own state schema included).
+            preflight.check_target_is_not_source(src, tgt)
+            source_catalog = inspect_catalog(src)
+            _check_before_writing(src, tgt, source_catalog, options)
             state.ensure_state(tgt)
             if not state.try_lock_migration(tgt):
                 raise SafetyError(
@@ -293,7 +328,7 @@ def migrate(
             job_id = options.job_id or state.new_job_id()
             state.start_job(tgt, job_id)
         try:
-            result = _migrate(src, tgt, source_url, target_url, options, emit, cancel, job_id)
+            result = _migrate(src, tgt, source_url, target_url, source_catalog, options, emit, cancel, job_id)
         except BaseException as exc:
             try:
                 state.finish_job(tgt, job_id, "failed", _error_text(exc, source_url, target_url), None)
@@ -312,6 +347,7 @@ def _migrate(
     tgt: psycopg.Connection,
     source_url: str,
     target_url: str,
+    source_catalog: Catalog,
     options: MigrateOptions,
     emit: Listener,
     cancel: threading.Event | None,
@@ -325,23 +361,22 @@ def _migrate(
         state.set_job_phase(tgt, job_id, name)
         return _phase(emit, name)
 
-    source_catalog, plan = _plan(src, tgt, options)
+    # Again under the lock: another run may have changed the target since the first look.
+    checked = _check_before_writing(src, tgt, source_catalog, options)
+    plan = checked.plan
     result = MigrationResult(job_id, plan)
-    _preflight(src, tgt, source_catalog)
     for note in plan.notes:
         notice(note)
     if options.data_only and plan.conflicts:
         # No DDL runs: rows go into the target's own definitions (in text format where a column type differs).
         notice("objects differ on the target; --data-only copies rows into them as they are", "warning",
                [f"{s.kind} {s.name}" for s in plan.conflicts])
-    else:
-        _raise_conflicts(plan)
 
     # 1. pre-data: extensions, schemas, types, functions, sequences, tables with their primary keys
     if not options.data_only:
         with stage(PRE_DATA):
             apply_steps(tgt, plan.phase(PRE_DATA), emit)
-    target_catalog = inspect_catalog(tgt)
+    target_catalog = checked.target_catalog if options.data_only else inspect_catalog(tgt)
     post_steps = [] if options.data_only else plan.phase(POST_DATA)
     copy_tables = [t for t in plan.tables if t.kind == "r"]
 
@@ -353,7 +388,7 @@ def _migrate(
         with stage("data"):
             data = _data_phase(
                 source_url, target_url, src, tgt, source_catalog, target_catalog, copy_tables, post_steps,
-                options, workers, job_id, emit, cancel, notice, result,
+                options, workers, job_id, emit, cancel, notice, result, checked.replica,
             )
         steps_run = data
     if cancel is not None and cancel.is_set():
@@ -404,6 +439,7 @@ def _data_phase(
     cancel: threading.Event | None,
     notice: Any,
     result: MigrationResult,
+    replica: ReplicaRoleNeed,
 ) -> list[Step]:
     """Copy every selected table; returns the post-data steps already run (per-table indexes and constraints)."""
     # Work from an earlier run that is not complete: the rest is read at a later moment unless the original
@@ -449,6 +485,8 @@ def _data_phase(
                     "run `pghaul cleanup` on the target to copy them again from scratch"
                 ],
             )
+        if replica.needed:
+            _replica_notices(replica, notice)
         tree = _copy_tree(source_catalog)
         copied = {t.key for t in copy_tables}
         def large(owner: QualifiedName) -> bool:
@@ -466,7 +504,7 @@ def _data_phase(
         data = run_data_phase(
             source_url, target_url, jobs, step_batches=early, owners=owners, apply=apply_steps,
             snapshot_id=snapshot_id,
-            options=DataPhaseOptions(workers, options.batch_size, vector_settings),
+            options=DataPhaseOptions(workers, options.batch_size, vector_settings, replica_role=replica.needed),
             job_id=job_id, listener=emit, cancel=cancel,
         )
         result.tables = [data.stats[j.table.key] for j in jobs]
@@ -474,6 +512,21 @@ def _data_phase(
     finally:
         if holder is not None:
             holder.close()
+
+
+def _replica_notices(replica: ReplicaRoleNeed, notice: Any) -> None:
+    if replica.foreign_keys:
+        notice(
+            "foreign keys on the target were not re-checked for the copied rows: they come from a source that "
+            "enforced them",
+            details=list(replica.foreign_keys[:50]) + (["…"] if len(replica.foreign_keys) > 50 else []),
+        )
+    if replica.triggers:
+        notice("triggers on the target did not fire for the copied rows (the copy runs as a replica would)",
+               details=list(replica.triggers[:50]) + (["…"] if len(replica.triggers) > 50 else []))
+    if replica.still_firing:
+        notice("these triggers are enabled ALWAYS or REPLICA, so they fired for every copied row", "warning",
+               list(replica.still_firing))
 
 
 def finish_post_data(

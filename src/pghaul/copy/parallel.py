@@ -18,6 +18,7 @@ import psycopg
 
 from pghaul.connect import connect_target
 from pghaul.copy.indexes import VectorBuildSettings, is_vector_index_step, session_settings, watch_index_build
+from pghaul.copy.replica_role import SET_REPLICA_ROLE
 from pghaul.copy.snapshot import open_reader
 from pghaul.copy.state import RangeState
 from pghaul.copy.table_data import CopyCancelled, copy_range
@@ -76,6 +77,8 @@ class DataPhaseOptions:
     workers: int = 2
     chunk_rows: int = 50_000
     vector_settings: VectorBuildSettings | None = None
+    # Data-only into a schema with foreign keys and triggers: hold them off (pghaul.copy.replica_role).
+    replica_role: bool = False
 
 
 @dataclass
@@ -263,6 +266,8 @@ def run_data_phase(
                         tgt = connect_target(target_url)
                         # Safe for exactly-once: a lost commit loses the chunk and its checkpoint together.
                         tgt.execute("SET synchronous_commit = off")
+                        if options.replica_role:
+                            tgt.execute(SET_REPLICA_ROLE)
                     if isinstance(task, StepBatch):
                         _run_steps(task, tgt, target_url, apply, options.vector_settings, listener)
                         with result_lock:

@@ -64,10 +64,18 @@ class Plan:
         return [s for s in self.steps if s.status == CREATE and (phase is None or s.phase == phase)]
 
     def render_sql(self, phase: str | None = None) -> str:
-        """The plan as one SQL script, grouped by phase; skipped and conflicting steps appear as comments."""
+        """The plan as one SQL script, grouped by phase; skipped and conflicting steps appear as comments.
+
+        The whole plan opens with its notes (what is not copied, tables without a key) and shows the data phase
+        between pre-data and post-data, so the script reads in the order a migration runs.
+        """
         out: list[str] = []
+        if phase is None and self.notes:
+            out.append("".join(f"-- note: {line}\n" for note in self.notes for line in note.splitlines()))
         for name in PHASES if phase is None else (phase,):
             steps = self.phase(name)
+            if name == POST_DATA and phase is None:
+                out.append(self._render_data())
             if not steps:
                 continue
             out.append(f"-- {name}\n")
@@ -78,7 +86,21 @@ class Plan:
                     out.append(f"-- {step.kind} {step.name}: already on the target, skipped\n")
                 else:
                     out.append(f"-- CONFLICT {step.kind} {step.name}: on the target with another definition\n")
+        if phase is None and any(t.kind == "r" for t in self.tables):
+            out.append("-- finally: ANALYZE of every copied table, so the target's planner has statistics\n")
         return "\n".join(out)
+
+    def _render_data(self) -> str:
+        lines = ["-- data: rows copied with COPY, in key-ordered chunks, each committed with its checkpoint"]
+        for table in self.tables:
+            if table.kind != "r":
+                continue
+            if table.primary_key:
+                how = f"keyset on ({', '.join(table.primary_key)})"
+            else:
+                how = "no primary key: copied whole in one transaction"
+            lines.append(f"--   {table.display_name}: ~{table.rows_estimated:,} rows, {how}")
+        return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
         return {

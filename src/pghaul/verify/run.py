@@ -63,7 +63,9 @@ def verify(
                 _check_tables(source, target, source_catalog, target_catalog, options, listener, report, pool)
                 report.sequences = _check_sequences(source, target, source_catalog, target_catalog, options)
             if options.schema:
-                report.schema_diff = diff_schemas(source_catalog, target_catalog, options.wants)
+                report.schema_diff = diff_schemas(
+                    source_catalog, target_catalog, options.wants, subset=bool(options.include or options.exclude)
+                )
             report.extensions = compare_extensions(source_catalog, target_catalog)
             if options.data:
                 report.vector_checks = _check_vectors(source, target, source_catalog, target_catalog, options, pool)

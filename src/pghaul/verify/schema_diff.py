@@ -35,13 +35,20 @@ def object_name(kind: str, key: Any) -> str:
     return str(key)
 
 
-def _table_of(kind: str, obj: Any) -> tuple[str, str] | None:
+def _tables_of(kind: str, obj: Any) -> tuple[tuple[str, str], ...] | None:
+    """The tables an object belongs to or is built on; None for objects that stand on their own."""
     if kind == "tables":
-        return (obj.schema, obj.name)
+        return ((obj.schema, obj.name),)
     if kind == "indexes":
-        return (obj.table_schema, obj.table)
+        return ((obj.table_schema, obj.table),)
     if kind in ("constraints", "triggers", "policies"):
-        return (obj.schema, obj.table)
+        return ((obj.schema, obj.table),)
+    if kind == "sequences" and obj.owned_by is not None:
+        return ((obj.owned_by[0], obj.owned_by[1]),)
+    if kind in ("views", "materialized_views"):
+        return tuple(obj.depends_on)
+    if kind == "comments" and obj.object_type in ("TABLE", "COLUMN"):
+        return ((obj.schema, obj.name),)
     return None
 
 
@@ -66,7 +73,11 @@ def _differing_columns(a: Table, b: Table) -> list[str]:
     return changed or ["order"]
 
 
-def diff_schemas(source: Catalog, target: Catalog, keep: TableFilter = _keep_all) -> list[SchemaDifference]:
+def diff_schemas(
+    source: Catalog, target: Catalog, keep: TableFilter = _keep_all, subset: bool = False
+) -> list[SchemaDifference]:
+    """Every difference between the catalogs; with ``subset`` (a run limited to some tables) only the objects
+    of the kept tables: their own indexes, constraints, sequences, views built on them alone, comments."""
     skip_not_null = min(source.server.version_num, target.server.version_num) < _NOT_NULL_CONSTRAINTS_FROM
     theirs_by_kind = target.definitions()
     out: list[SchemaDifference] = []
@@ -78,8 +89,10 @@ def diff_schemas(source: Catalog, target: Catalog, keep: TableFilter = _keep_all
         def wanted(obj: Any, kind: str = kind) -> bool:
             if kind == "constraints" and skip_not_null and obj.type == "n":
                 return False
-            table = _table_of(kind, obj)
-            return table is None or keep(*table)
+            tables = _tables_of(kind, obj)
+            if tables is None:
+                return not subset
+            return all(keep(*t) for t in tables)
 
         for key, obj in ours.items():
             if not wanted(obj):
