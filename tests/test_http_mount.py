@@ -19,7 +19,7 @@ def _pghaul_sessions(admin_url: str, *urls: str) -> int:
     names = [conninfo_to_dict(u)["dbname"] for u in urls]
     with psycopg.connect(admin_url) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pghaul' AND datname = ANY(%s)",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pghaul%%' AND datname = ANY(%s)",
             (names,),
         ).fetchone()
     assert row is not None

@@ -21,6 +21,36 @@ ESTIMATE_VECTOR_ROWS_PER_SECOND = 3_000
 MIGRATE = "migrate"
 POST_DATA = "post-data"
 
+# How many connections a db-migrate-all job opens per database besides its workers' own (one each per database),
+# counted from pghaul.engine and pghaul.copy: on the source the run's control connection and the transaction that
+# holds the exported snapshot; on the target the control connection. On the target each worker may also open one
+# short-lived connection that watches an index build it runs (pghaul.copy.indexes.watch_index_build), so a worker
+# can count twice there. The job therefore uses at most 2 + workers (source) and 1 + 2 x workers (target).
+JOB_SOURCE_CONNECTIONS_BESIDES_WORKERS = 2
+JOB_TARGET_CONNECTIONS_BESIDES_WORKERS = 1
+JOB_TARGET_CONNECTIONS_PER_WORKER = 2
+
+
+def job_workers(pool_size: int) -> int:
+    """Workers for a db-migrate-all job so that it opens at most ``pool_size`` connections per database.
+
+    The request pools hold at most ``pool_size`` more of their own, so a server running a job uses at most
+    2 x pool_size connections per database (the migration guide says so). A pool size below 3 still gets one
+    worker: the job cannot run with fewer than 3 connections per database.
+    """
+    by_target = (pool_size - JOB_TARGET_CONNECTIONS_BESIDES_WORKERS) // JOB_TARGET_CONNECTIONS_PER_WORKER
+    by_source = pool_size - JOB_SOURCE_CONNECTIONS_BESIDES_WORKERS
+    return max(1, min(by_target, by_source))
+
+
+def job_connection_limit(pool_size: int) -> int:
+    """The most connections per database a db-migrate-all job opens with ``job_workers(pool_size)`` workers."""
+    workers = job_workers(pool_size)
+    return max(
+        JOB_SOURCE_CONNECTIONS_BESIDES_WORKERS + workers,
+        JOB_TARGET_CONNECTIONS_BESIDES_WORKERS + JOB_TARGET_CONNECTIONS_PER_WORKER * workers,
+    )
+
 
 # --- the whole migration ----------------------------------------------------------------------------------------
 
@@ -60,9 +90,11 @@ def _plan_preview(rt: Runtime) -> dict[str, Any]:
 def _run_migration(rt: Runtime, work: Work, listener: Any, batch_size: int | None) -> dict[str, Any] | None:
     from pghaul.engine import MigrateOptions, migrate
 
-    options = MigrateOptions(job_id=work.job_id)
+    # Without a bound the engine takes a worker per core (up to 8) and the job would exceed the pool size.
+    workers = job_workers(rt.settings.pool_size)
+    options = MigrateOptions(job_id=work.job_id, workers=workers)
     if batch_size is not None:
-        options = MigrateOptions(job_id=work.job_id, batch_size=batch_size)
+        options = MigrateOptions(job_id=work.job_id, workers=workers, batch_size=batch_size)
     return migrate(rt.source_url, rt.target_url, options, listener=listener, cancel=work.cancel).to_dict()
 
 
@@ -118,11 +150,9 @@ def status_reply(rt: Runtime) -> dict[str, Any]:
         body.update(state="failed", jobId=work.job_id, error=work.error)
         errors.append({"error": work.error, "hint": work.hint})
     elif status.error:
-        hint = (
-            "open db-verify to see each difference" if "verif" in status.error
-            else "start db-migrate-all again: it resumes from the last committed chunk"
-        )
-        errors.append({"error": status.error, "hint": hint})
+        error, hint = recorded_error(status.error)
+        body["error"] = error
+        errors.append({"error": error, "hint": hint})
     tables: dict[str, dict[str, Any]] = {}
     for t in status.tables:
         done_rows = t.rows_copied + t.rows_skipped
@@ -152,7 +182,10 @@ def status_reply(rt: Runtime) -> dict[str, Any]:
         rowsTotal=rows_total,
         bytesDone=sum(t["bytes"] for t in tables.values()),
         rate=round(rate, 1),
-        etaSeconds=_eta(rows_total - rows_done, rate) if body["state"] == "running" else None,
+        etaSeconds=(
+            _eta(rows_total - rows_done, rate) if body["state"] == "running"
+            else 0.0 if body["state"] == "done" else None
+        ),
         errors=errors,
         verify=_verify_part(status.report) if body["state"] in ("done", "failed") else None,
         live=live.snapshot() if live is not None else None,
@@ -162,6 +195,30 @@ def status_reply(rt: Runtime) -> dict[str, Any]:
     if post is not None and post.state == "failed" and not post.running:
         errors.append({"error": post.error, "hint": post.hint})
     return body
+
+
+# pghaul.copy.state keeps a failed job's error as one string, the engine's ``str(PghaulError)``: message, this
+# separator, hint. The hint is split off again so the page shows the two as it shows a request's error.
+_HINT_SEPARATOR = " — "
+_DEFAULT_HINTS = (
+    ("verif", "open db-verify to see each difference"),
+    ("", "start db-migrate-all again: it resumes from the last committed chunk"),
+)
+
+
+_CLI_WORDING = ("the same command", " --")
+
+
+def recorded_error(text: str) -> tuple[str, str]:
+    """The message and the hint of an error the engine recorded on the job."""
+    message, separator, hint = text.partition(_HINT_SEPARATOR)
+    default = next(h for marker, h in _DEFAULT_HINTS if marker in text)
+    if not separator or not hint.strip():
+        return text, default
+    # Hints worded for the command line ("run the same command again", "--exclude") mean nothing in a browser.
+    if any(word in hint for word in _CLI_WORDING):
+        return message.strip(), default
+    return message.strip(), hint.strip()
 
 
 def _verify_part(report: dict[str, Any] | None) -> dict[str, Any] | None:

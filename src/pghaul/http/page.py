@@ -32,6 +32,21 @@ PLACEHOLDER = """<!doctype html>
 see the migration guide for the URLs to open.</p></body></html>
 """
 
+# What a browser shows while ALLOW_DB_MIGRATION is not true: the API answers JSON 403, but a person opening the
+# page needs a sentence. No script: the page holds nothing to protect and nothing to do until the switch is on.
+LOCKED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>pghaul migration: locked</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
+code{background:#eee;padding:0 .2em}</style></head>
+<body><main><h1>The migration page is locked</h1>
+<p>To unlock it, set the environment variable <code>ALLOW_DB_MIGRATION</code> to <code>true</code> on this service
+and restart (redeploy) it. Then reload this page.</p>
+<p>Remove the variable again when the migration is done, so nobody can start one by accident.</p>
+</main></body></html>
+"""
+LOCKED_STATUS = 403
+
 
 def _hashes(html: str, tag: str) -> list[str]:
     out = []
@@ -108,6 +123,11 @@ class Page:
             html = path.read_text(encoding="utf-8")
             self._loaded = _Loaded(stamp, html, content_security_policy(html))
             return self._loaded
+
+    @staticmethod
+    def locked_response() -> HTMLResponse:
+        return HTMLResponse(LOCKED_PAGE, status_code=LOCKED_STATUS,
+                            headers=security_headers(content_security_policy(LOCKED_PAGE)))
 
     def response(self) -> HTMLResponse:
         loaded = self._load()

@@ -20,6 +20,10 @@ from pghaul.http.errors import ApiError
 # The same session options pghaul.connect uses: an empty search_path so catalog functions print qualified names,
 # and on the source a session that PostgreSQL itself keeps read-only.
 
+# The request pools' sessions are told apart from a background job's (which use pghaul.connect's name) in
+# pg_stat_activity, so an operator sees who holds which connection and each stays within its own limit.
+POOL_APPLICATION_NAME = f"{APPLICATION_NAME}-api"
+
 # Seconds a request waits for a free connection beyond the connect timeout before we call the server busy.
 _EXTRA_WAIT_SECONDS = 5.0
 
@@ -64,7 +68,7 @@ class Pools:
                     kwargs={
                         "autocommit": True,
                         "connect_timeout": max(1, int(self._timeout)),
-                        "application_name": APPLICATION_NAME,
+                        "application_name": POOL_APPLICATION_NAME,
                         "options": (
                             connect.SOURCE_SESSION_OPTIONS if role == "source" else connect.TARGET_SESSION_OPTIONS
                         ),

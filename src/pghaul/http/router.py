@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pghaul import events
 from pghaul.http import legacy, migration
 from pghaul.http.errors import JsonErrorRoute
-from pghaul.http.guard import SECRET_HEADER, Guard, check_unlocked
+from pghaul.http.guard import SECRET_HEADER, Guard
 from pghaul.http.page import Page
 from pghaul.http.runtime import Runtime
 from pghaul.settings import Settings
@@ -78,7 +78,9 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
     @router.get("/migrate", response_class=HTMLResponse, include_in_schema=False)
     def migration_page() -> HTMLResponse:
         # The page holds no data and no secret; it asks for the secret and sends it with each API call.
-        check_unlocked(settings)
+        # Locked, a browser gets a sentence saying how to unlock instead of the API's JSON 403.
+        if not settings.allow_db_migration:
+            return page.locked_response()
         return page.response()
 
     @router.get("/db-tables", dependencies=secured, summary="Tables of the source, with their size and key")

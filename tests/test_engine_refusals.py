@@ -1,0 +1,45 @@
+"""A refused migration writes nothing to the target: not a table, not pghaul's own state schema."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from pghaul.engine import MigrateOptions, migrate
+from pghaul.errors import SafetyError, SchemaConflict
+from tests.conftest import run_sql
+from tests.fixtures_data import has_state_schema
+
+
+def _relations(url: str) -> list[str]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'"
+            " ORDER BY 1"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_an_extension_the_target_cannot_create_is_refused_before_anything_is_written(
+    source_url: str, pg16_source_url: str
+) -> None:
+    # The PostgreSQL 16 server has no contrib: hstore cannot be created there.
+    target_url = pg16_source_url
+    run_sql(source_url, "CREATE EXTENSION hstore; CREATE TABLE tagged (id int PRIMARY KEY, tags hstore);"
+                        "INSERT INTO tagged VALUES (1, 'a=>1');")
+    with pytest.raises(SafetyError, match="hstore"):
+        migrate(source_url, target_url, MigrateOptions())
+    assert not has_state_schema(target_url)
+    assert _relations(target_url) == []
+
+
+def test_a_schema_conflict_is_refused_before_anything_is_written(source_url: str, target_url: str) -> None:
+    run_sql(source_url, "CREATE TABLE kept (id int PRIMARY KEY, body text); CREATE TABLE other (id int PRIMARY KEY);"
+                        "INSERT INTO kept VALUES (1, 'x'); INSERT INTO other VALUES (1);")
+    run_sql(target_url, "CREATE TABLE kept (id int PRIMARY KEY, body integer);")
+    before = _relations(target_url)
+    with pytest.raises(SchemaConflict, match="kept"):
+        migrate(source_url, target_url, MigrateOptions())
+    assert not has_state_schema(target_url)
+    assert _relations(target_url) == before  # "other" was not created either
