@@ -51,9 +51,22 @@ def assert_error(response, status: int, *words: str) -> dict:  # type: ignore[no
 def test_locked_api_answers_403_with_how_to_unlock(source: str, target_url: str) -> None:
     app = create_app(make_settings(source, target_url, allow_db_migration=False))
     with TestClient(app) as client:
-        for method, path in [*ENDPOINTS, ("GET", "/api/admin/migrate")]:
+        for method, path in ENDPOINTS:
             response = client.request(method, path, headers=AUTH)
             assert_error(response, 403, "locked", "ALLOW_DB_MIGRATION=true")
+            assert response.headers["content-type"].startswith("application/json")
+        # A person opening the page gets a sentence, not JSON: the same lock, said in HTML, under the strict policy.
+        page = client.get("/api/admin/migrate", headers={"Accept": "text/html"})
+        assert page.status_code == 403
+        assert page.headers["content-type"].startswith("text/html")
+        text = re.sub(r"<[^>]+>", "", page.text)
+        assert "locked" in text and "ALLOW_DB_MIGRATION" in text and "true" in text
+        assert "<script" not in page.text.lower() and "{" not in text
+        csp = page.headers["Content-Security-Policy"]
+        assert "script-src 'none'" in csp and "default-src 'self'" in csp and "unsafe" not in csp
+        for body in re.findall(r"<style\b[^>]*>(.*?)</style>", page.text, re.DOTALL | re.IGNORECASE):
+            assert f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'" in csp
+        assert page.headers["X-Frame-Options"] == "DENY" and page.headers["Cache-Control"] == "no-store"
     assert user_relations(target_url) == []
 
 
