@@ -69,6 +69,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-scale", help="second scale for pghaul's peak memory (default: small, or scale/10)")
     parser.add_argument("--markdown", type=Path, help="also write the results as markdown (RESULTS.md format)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--note", default="", help="a line for the written results (e.g. what else ran meanwhile)")
     args = parser.parse_args(argv)
     unknown = set(filter(None, args.skip.split(","))) - set(PARTS)
     if unknown:
@@ -106,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             machine=_describe_machine(source),
             dataset="",
+            note=args.note,
         )
         say(
             f"building the dataset at scale {scale.label} ({scale.mixed_rows:,} mixed rows, "

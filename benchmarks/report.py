@@ -33,6 +33,7 @@ class Results:
     date: str
     machine: str
     dataset: str
+    note: str = ""
     groups: dict[str, list[Row]] = field(default_factory=dict)
     separately: list[str] = field(default_factory=list)
     figures: dict[str, float] = field(default_factory=dict)  # named single figures the targets are judged on
@@ -118,7 +119,8 @@ def target_checks(results: Results) -> list[str]:
 
 
 def render_text(results: Results) -> str:
-    lines = [f"pghaul benchmark — {results.date}", f"machine: {results.machine}", f"dataset: {results.dataset}", ""]
+    lines = [f"pghaul benchmark — {results.date}", f"machine: {results.machine}", f"dataset: {results.dataset}"]
+    lines += [f"note: {results.note}", ""] if results.note else [""]
     for group, rows in results.groups.items():
         reference = results.pghaul_median(group)
         lines.append(group)
@@ -149,6 +151,7 @@ def render_markdown(results: Results) -> str:
         f"- Date: {results.date}",
         f"- Command: `{results.command}`",
         f"- Dataset: {results.dataset}",
+        *([f"- Note: {results.note}"] if results.note else []),
         "",
     ]
     for group, rows in results.groups.items():

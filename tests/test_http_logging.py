@@ -95,3 +95,22 @@ def test_port_env_binds_every_interface() -> None:
     assert bind_address(None, None, {"PORT": "5123"}) == ("0.0.0.0", 5123)
     assert bind_address("127.0.0.1", 9000, {"PORT": "5123"}) == ("127.0.0.1", 9000)
     assert bind_address(None, 9000, {}) == ("127.0.0.1", 9000)
+
+
+def test_serve_trusts_forwarded_headers_only_from_what_forwarded_allow_ips_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pghaul.settings import Settings
+
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    default = build_server("127.0.0.1", 0, Settings())
+    assert default.config.proxy_headers is True
+    assert default.config.forwarded_allow_ips == "127.0.0.1"  # secure default: only a proxy on this machine
+    for value, expected in (("*", "*"), (" 10.0.0.0/8, 127.0.0.1 ", "10.0.0.0/8, 127.0.0.1"), ("", "127.0.0.1")):
+        monkeypatch.setenv("FORWARDED_ALLOW_IPS", value)
+        assert build_server("127.0.0.1", 0, Settings()).config.forwarded_allow_ips == expected
+    # Settings given in code win over uvicorn reading the environment by itself.
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")
+    assert build_server("127.0.0.1", 0, Settings(forwarded_allow_ips="10.1.2.3")).config.forwarded_allow_ips == (
+        "10.1.2.3"
+    )

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from pghaul.http import create_app
 from pghaul.sample import SAMPLE_TABLES, fill_sample_database
+from tests.conftest import run_sql
 from tests.test_http_helpers import AUTH, count_rows, make_settings, poll_status, user_relations
 
 BATCH = 7
@@ -138,3 +139,90 @@ def test_the_old_walk_through_end_to_end(source_url: str, target_url: str) -> No
         verdict = client.get("/api/admin/db-verify", headers=AUTH)
         assert verdict.status_code == 200, verdict.text
         assert verdict.json()["ok"] is True, verdict.json().get("differences", verdict.json())
+
+
+def test_the_post_data_phase_on_request_builds_indexes_keys_and_sequences(source_url: str, target_url: str) -> None:
+    fill_sample_database(source_url, users=6, memories_per_user=3)
+    with TestClient(create_app(make_settings(source_url, target_url))) as client:
+        tables = {t["name"]: t for t in client.get("/api/admin/db-tables", headers=AUTH).json()["tables"]}
+        assert client.get("/api/admin/db-schema", headers=AUTH).json()["success"]
+        # Every table but one in: the last batch of the last table would start the phase by itself.
+        for name in [n for n in tables if n != "audit_log"]:
+            assert not _copy_table(client, name, tables[name], source_url, target_url)
+        assert not any(m == "hnsw" for _, m in _index_methods(target_url)) and _foreign_keys(target_url) == set()
+        assert _sequence_position(target_url) != _sequence_position(source_url)
+
+        reply = client.get("/api/admin/db-schema", params={"phase": "post", "dryRun": "false"}, headers=AUTH)
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["success"] and body["dryRun"] is False and body["phase"] == "post"
+        assert body["postData"] == "started" and body["jobId"]
+        status = poll_status(client, lambda s: bool(s["postData"]) and s["postData"]["state"] != "running")
+        assert status["postData"]["state"] == "done" and status["postData"]["jobId"] == body["jobId"], status
+
+        assert ("persistent_memories_embedding_idx", "hnsw") in _index_methods(target_url)
+        assert _foreign_keys(target_url) == _foreign_keys(source_url) != set()
+        assert _sequence_position(target_url) == _sequence_position(source_url) == (6, True)
+        # Asked again, the phase finds everything in place and changes nothing.
+        before = _index_methods(target_url)
+        repeat = client.get("/api/admin/db-schema", params={"phase": "post"}, headers=AUTH).json()
+        assert repeat["postData"] == "started"
+        status = poll_status(client, lambda s: s["postData"]["jobId"] == repeat["jobId"]
+                             and s["postData"]["state"] != "running")
+        assert status["postData"]["state"] == "done", status
+        assert _index_methods(target_url) == before
+
+
+def _all_batches(client: TestClient, name: str) -> list[dict]:
+    """db-migrate-data without batchSize, following nextCursor until hasMore is false."""
+    replies: list[dict] = []
+    params: dict[str, str] = {"table": name}
+    while True:
+        response = client.get("/api/admin/db-migrate-data", params=params, headers=AUTH)
+        assert response.status_code == 200, response.text
+        replies.append(response.json())
+        if not replies[-1]["hasMore"]:
+            return replies
+        params = {"table": name, "cursor": replies[-1]["nextCursor"]}
+        assert len(replies) < 10
+
+
+def test_walk_through_with_a_non_public_schema_and_a_table_without_key(source_url: str, target_url: str) -> None:
+    run_sql(
+        source_url,
+        """
+        CREATE SCHEMA app;
+        CREATE TABLE app.items (id bigint PRIMARY KEY, label text NOT NULL);
+        INSERT INTO app.items SELECT g, 'item ' || g FROM generate_series(1, 2500) g;
+        CREATE TABLE public.loose (n integer, note text);
+        INSERT INTO public.loose SELECT g % 700, 'row ' || g FROM generate_series(1, 1500) g;
+        ANALYZE;
+        """,
+    )
+    with TestClient(create_app(make_settings(source_url, target_url))) as client:
+        listed = {t["name"]: t for t in client.get("/api/admin/db-tables", headers=AUTH).json()["tables"]}
+        assert set(listed) == {"app.items", "loose"}
+        assert listed["app.items"]["schema"] == "app" and listed["app.items"]["primaryKey"] == "id"
+        assert listed["app.items"]["rowCount"] == 2500
+        assert listed["loose"]["schema"] == "public" and listed["loose"]["primaryKey"] is None
+        assert listed["loose"]["primaryKeyColumns"] == []
+
+        schema = client.get("/api/admin/db-schema", headers=AUTH).json()
+        assert {r["table"]: r["created"] for r in schema["results"]} == {"app.items": True, "loose": True}
+
+        items = _all_batches(client, "app.items")
+        assert all(r["table"] == "app.items" and r["batchSize"] == 1000 for r in items)  # the default batch
+        assert [r["insertedCount"] for r in items] == [1000, 1000, 500]
+        assert count_rows(target_url, "app.items") == 2500
+
+        # No key: the whole table in one call, more rows than a batch, nothing left to ask for.
+        loose = _all_batches(client, "loose")
+        assert len(loose) == 1
+        assert loose[0]["hasMore"] is False and loose[0]["insertedCount"] == 1500 and loose[0]["batchSize"] == 1000
+        assert count_rows(target_url, "public.loose") == 1500
+        assert "started" in (items[-1].get("postData"), loose[0].get("postData"))
+
+        status = poll_status(client, lambda s: bool(s["postData"]) and s["postData"]["state"] != "running")
+        assert status["postData"]["state"] == "done", status
+        verdict = client.get("/api/admin/db-verify", headers=AUTH).json()
+        assert verdict["ok"] is True, verdict

@@ -28,6 +28,7 @@ from fastapi import FastAPI
 
 from pghaul import events
 from pghaul.http import create_app, create_router
+from pghaul.http.server import PAAS_HOST, build_server
 from pghaul.sample import SAMPLE_TABLES, fill_sample_database
 from pghaul.settings import Settings
 
@@ -85,6 +86,40 @@ def serving(app: Any, port: int = 0) -> Iterator[str]:
         server.should_exit = True
         thread.join(60)
         sock.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def pghaul_serve(
+    monkeypatch: pytest.MonkeyPatch, source_url: str, target_url: str, listener: events.Listener = events.ignore
+) -> Iterator[str]:
+    """What `pghaul serve` runs on a PaaS, configured only by the platform's environment variables, in a thread
+    of this process (so ``listener`` can hold the job where the test wants it); yields the origin."""
+    port = _free_port()
+    for name, value in (
+        ("DATABASE_URL", source_url), ("NEW_DATABASE_URL", target_url), ("MIGRATION_SECRET", SECRET),
+        ("ALLOW_DB_MIGRATION", "true"), ("PORT", str(port)),
+    ):
+        monkeypatch.setenv(name, value)
+    server = build_server(None, None, Settings(), listener=listener)
+    assert (server.config.host, server.config.port) == (PAAS_HOST, port)  # PORT set: every interface
+    thread = threading.Thread(target=server.run, name="pghaul-serve", daemon=True)
+    thread.start()
+    try:
+        for _ in range(600):
+            if server.started or not thread.is_alive():
+                break
+            threading.Event().wait(0.05)
+        assert server.started, "pghaul serve did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
 
 
 @pytest.fixture(scope="module")
@@ -158,14 +193,13 @@ class PauseAfterFirstTable:
 
 
 def test_the_page_migrates_survives_a_reload_and_shows_verify_green(
-    browser: Any, source_url: str, target_url: str
+    browser: Any, source_url: str, target_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from playwright.sync_api import expect
 
     fill_sample_database(source_url, users=30, memories_per_user=4)
     pause = PauseAfterFirstTable()
-    app = create_app(_settings(source_url, target_url), listener=pause)
-    with serving(app) as origin:
+    with pghaul_serve(monkeypatch, source_url, target_url, listener=pause) as origin:
         context = browser.new_context(viewport=VIEWPORT)
         page = context.new_page()
         watch = Watch(page)

@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 MIN_SECRET_LENGTH = 16
 
 DEFAULT_POOL_SIZE = 5
+# Only a proxy on this machine may say who the client is (X-Forwarded-For): uvicorn's own default, made explicit.
+DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1"
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
 
 
@@ -41,6 +43,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("PGHAUL_CONNECT_TIMEOUT", "connect_timeout"),
     )
 
+    # Addresses whose X-Forwarded-For / X-Forwarded-Proto headers `pghaul serve` believes (comma-separated, or "*").
+    # The wrong-secret slowdown counts failures per client address; behind a PaaS proxy that is not trusted every
+    # visitor has the proxy's address and shares one count. See the migration guide for the trade-off.
+    forwarded_allow_ips: str = Field(
+        default=DEFAULT_FORWARDED_ALLOW_IPS, validation_alias=AliasChoices("FORWARDED_ALLOW_IPS", "forwarded_allow_ips")
+    )
+
     @field_validator("allow_db_migration", mode="before")
     @classmethod
     def _only_true_unlocks(cls, value: Any) -> bool:
@@ -49,6 +58,13 @@ class Settings(BaseSettings):
         if isinstance(value, bool):
             return value
         return isinstance(value, str) and value.strip().lower() == "true"
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return DEFAULT_FORWARDED_ALLOW_IPS
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("database_url", "new_database_url", "migration_secret", mode="before")
     @classmethod

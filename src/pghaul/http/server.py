@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from typing import Any
 
-from pghaul.settings import Settings
+from pghaul import events
+from pghaul.settings import DEFAULT_FORWARDED_ALLOW_IPS, Settings
+
+log = logging.getLogger("pghaul.http")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -40,20 +44,32 @@ def log_config() -> dict[str, Any]:
     return config
 
 
-def build_server(host: str | None, port: int | None, settings: Settings) -> Any:
+def build_server(host: str | None, port: int | None, settings: Settings, *,
+                 listener: events.Listener = events.ignore) -> Any:
+    """The uvicorn server ``pghaul serve`` runs; ``listener`` also receives the background jobs' events.
+
+    Proxy headers: X-Forwarded-For and X-Forwarded-Proto are believed only from ``settings.forwarded_allow_ips``
+    (FORWARDED_ALLOW_IPS, default 127.0.0.1). Passed explicitly so the secure default does not depend on uvicorn's
+    own default or on how it reads the environment.
+    """
     import uvicorn
 
     from pghaul.http.router import create_app
 
     bound_host, bound_port = bind_address(host, port)
+    trusted = settings.forwarded_allow_ips
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, listener=listener),
         host=bound_host,
         port=bound_port,
         log_config=log_config(),
         proxy_headers=True,
+        forwarded_allow_ips=trusted,
         server_header=False,
     )
+    if trusted != DEFAULT_FORWARDED_ALLOW_IPS:
+        # Said once at startup: it changes whose address the wrong-secret slowdown counts.
+        log.info("trusting X-Forwarded-For from %s (FORWARDED_ALLOW_IPS)", trusted)
     return uvicorn.Server(config)
 
 
