@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 from psycopg.conninfo import conninfo_to_dict
 
@@ -192,17 +193,39 @@ def test_migrate_all_stays_within_the_pool_size_per_database(pg18, source_url: s
         assert peak[(database, "pghaul")] + peak[(database, "pghaul-api")] <= 2 * pool_size
 
 
-def test_a_recorded_error_is_shown_as_message_and_hint_worded_for_the_browser() -> None:
-    from pghaul.errors import SafetyError
-    from pghaul.http.migration import recorded_error
+def test_a_failed_job_keeps_message_and_hint_apart_and_the_browser_gets_its_own_hint(
+    source_url: str, target_url: str
+) -> None:
+    import threading
 
-    # The engine records str(PghaulError): "message — hint".
-    stored = str(SafetyError("another pghaul migration into this target is running", "wait for it to finish"))
-    assert recorded_error(stored) == ("another pghaul migration into this target is running", "wait for it to finish")
-    message, hint = recorded_error("stopped on request — run the same command again to continue")
-    assert message == "stopped on request" and "db-migrate-all" in hint
-    assert recorded_error("verification found differences")[1] == "open db-verify to see each difference"
-    assert recorded_error("interrupted: the process running it stopped")[1].startswith("start db-migrate-all again")
+    from pghaul import events
+    from pghaul.connect import connect_target
+    from pghaul.copy.state import read_status
+    from pghaul.engine import MigrateOptions, migrate
+    from pghaul.errors import PghaulError
+    from pghaul.http.migration import recorded_error
+    from pghaul.sample import fill_sample_database
+
+    fill_sample_database(source_url, users=3, memories_per_user=1)
+    cancel = threading.Event()
+
+    def stop(event: events.Event) -> None:
+        if isinstance(event, events.TableProgress):
+            cancel.set()
+
+    with pytest.raises(PghaulError):
+        migrate(source_url, target_url, MigrateOptions(workers=1, batch_size=10), stop, cancel)
+    with connect_target(target_url) as conn:
+        status = read_status(conn)
+    assert status.state == "failed"
+    assert status.error is not None and status.error.startswith("stopped")
+    assert status.hint and "same command" in status.hint  # the engine words it for the terminal
+    message, hint = recorded_error(status.error, status.hint)
+    assert message == status.error and "db-migrate-all" in hint
+    assert recorded_error("verification found differences", None)[1] == "open db-verify to see each difference"
+    assert recorded_error("another migration is running", "wait for it to finish") == (
+        "another migration is running", "wait for it to finish"
+    )
 
 
 def test_job_workers_keep_the_job_within_the_pool_size() -> None:

@@ -155,9 +155,11 @@ def default_workers(src: psycopg.Connection, tgt: psycopg.Connection) -> int:
     return max(1, min(cores, MAX_DEFAULT_WORKERS, free))
 
 
-def _error_text(exc: BaseException, *urls: str) -> str:
-    text = str(exc) if isinstance(exc, PghaulError) else f"{type(exc).__name__}: {exc}"
-    return scrub(text, *urls)
+def _error_parts(exc: BaseException, *urls: str) -> tuple[str, str | None]:
+    """What to record of a failure: its message and, apart, the hint; never a password."""
+    if isinstance(exc, PghaulError):
+        return scrub(exc.message, *urls), scrub(exc.hint, *urls) or None
+    return scrub(f"{type(exc).__name__}: {exc}", *urls), None
 
 
 def _plan(src: psycopg.Connection, tgt: psycopg.Connection, options: MigrateOptions) -> tuple[Catalog, Plan]:
@@ -331,14 +333,18 @@ def migrate(
             result = _migrate(src, tgt, source_url, target_url, source_catalog, options, emit, cancel, job_id)
         except BaseException as exc:
             try:
-                state.finish_job(tgt, job_id, "failed", _error_text(exc, source_url, target_url), None)
+                error, hint = _error_parts(exc, source_url, target_url)
+                state.finish_job(tgt, job_id, "failed", error, None, hint)
             except psycopg.Error:
                 pass  # the target itself went away: the job shows as interrupted (nobody holds its lock)
             raise
         result.seconds = time.monotonic() - started
         report = result.to_dict()
-        state.finish_job(tgt, job_id, "done" if result.ok else "failed",
-                         None if result.ok else "verification found differences", report)
+        if result.ok:
+            state.finish_job(tgt, job_id, "done", None, report)
+        else:
+            state.finish_job(tgt, job_id, "failed", "verification found differences", report,
+                             "see the verification report for each difference")
         return result
 
 

@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS pghaul.jobs (
     updated_at timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz
 );
+-- Added after the first release of this schema: targets that already have the table get the column here.
+ALTER TABLE pghaul.jobs ADD COLUMN IF NOT EXISTS hint text;
 CREATE TABLE IF NOT EXISTS pghaul.checkpoints (
     table_schema text NOT NULL,
     table_name text NOT NULL,
@@ -240,10 +242,11 @@ class JobStatus:
     updated_at: str | None
     finished_at: str | None
     tables: list[TableStatus]
+    hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "jobId": self.job_id, "state": self.state, "phase": self.phase, "error": self.error,
+            "jobId": self.job_id, "state": self.state, "phase": self.phase, "error": self.error, "hint": self.hint,
             "report": self.report, "startedAt": self.started_at, "updatedAt": self.updated_at,
             "finishedAt": self.finished_at, "tables": [t.to_dict() for t in self.tables],
         }
@@ -257,7 +260,7 @@ def start_job(conn: psycopg.Connection, job_id: str) -> None:
     with conn.transaction():
         conn.execute(
             "INSERT INTO pghaul.jobs (id, state, phase) VALUES (%s, 'running', 'preflight')"
-            " ON CONFLICT (id) DO UPDATE SET state = 'running', phase = 'preflight', error = NULL,"
+            " ON CONFLICT (id) DO UPDATE SET state = 'running', phase = 'preflight', error = NULL, hint = NULL,"
             " finished_at = NULL, updated_at = now()",
             (job_id,),
         )
@@ -274,13 +277,19 @@ def set_job_snapshot(conn: psycopg.Connection, job_id: str, snapshot: str | None
 
 
 def finish_job(
-    conn: psycopg.Connection, job_id: str, state: str, error: str | None, report: dict[str, Any] | None
+    conn: psycopg.Connection,
+    job_id: str,
+    state: str,
+    error: str | None,
+    report: dict[str, Any] | None,
+    hint: str | None = None,
 ) -> None:
+    """Record how a job ended; ``error`` says what went wrong and ``hint`` what to do about it."""
     with conn.transaction():
         conn.execute(
-            "UPDATE pghaul.jobs SET state = %s, error = %s, report = %s::jsonb, updated_at = now(),"
+            "UPDATE pghaul.jobs SET state = %s, error = %s, hint = %s, report = %s::jsonb, updated_at = now(),"
             " finished_at = now() WHERE id = %s",
-            (state, error, None if report is None else json.dumps(report, default=str), job_id),
+            (state, error, hint, None if report is None else json.dumps(report, default=str), job_id),
         )
 
 
@@ -348,14 +357,15 @@ def read_status(conn: psycopg.Connection, job_id: str | None = None) -> JobStatu
     tables = table_statuses(conn)
     if job is None:
         return JobStatus(None, "idle", None, None, None, None, None, None, tables)
-    state, error = job["state"], job["error"]
+    state, error, hint = job["state"], job["error"], job.get("hint")
     if state == "running" and not migration_running(conn):
         state, error = "failed", "interrupted: the process running it stopped before it finished"
+        hint = "start the migration again: it continues from the last committed chunk"
 
     def iso(value: Any) -> str | None:
         return None if value is None else value.isoformat()
 
     return JobStatus(
         job["id"], state, job["phase"], error, job["report"], iso(job["started_at"]), iso(job["updated_at"]),
-        iso(job["finished_at"]), tables,
+        iso(job["finished_at"]), tables, hint,
     )

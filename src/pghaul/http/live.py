@@ -34,11 +34,14 @@ class LiveProgress:
         self.notices: list[dict[str, Any]] = []
         self.indexes: dict[str, dict[str, Any]] = {}
         self.started = time.monotonic()
+        self.data_started: float | None = None
 
     def __call__(self, event: events.Event) -> None:
         with self._lock:
             if isinstance(event, events.PhaseStarted):
                 self.phase = event.phase
+                if event.phase == "data":
+                    self.data_started = time.monotonic()
             elif isinstance(event, events.TableStarted):
                 live = self.tables.setdefault(event.table, TableLive())
                 live.rows_estimated = max(live.rows_estimated, event.rows_estimated)
@@ -60,6 +63,15 @@ class LiveProgress:
             elif isinstance(event, events.Notice):
                 self.notices.append({"level": event.level, "message": event.message, "details": event.details})
                 del self.notices[:-50]
+
+    def overall_rate(self) -> float:
+        """Rows per second over the whole data phase so far, finished tables included."""
+        with self._lock:
+            if self.data_started is None:
+                return 0.0
+            elapsed = time.monotonic() - self.data_started
+            rows = sum(t.rows_done for t in self.tables.values())
+            return rows / elapsed if elapsed > 0 else 0.0
 
     def table(self, name: str) -> TableLive | None:
         with self._lock:

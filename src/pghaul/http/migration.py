@@ -150,7 +150,7 @@ def status_reply(rt: Runtime) -> dict[str, Any]:
         body.update(state="failed", jobId=work.job_id, error=work.error)
         errors.append({"error": work.error, "hint": work.hint})
     elif status.error:
-        error, hint = recorded_error(status.error)
+        error, hint = recorded_error(status.error, status.hint)
         body["error"] = error
         errors.append({"error": error, "hint": hint})
     tables: dict[str, dict[str, Any]] = {}
@@ -174,7 +174,8 @@ def status_reply(rt: Runtime) -> dict[str, Any]:
             row["etaSeconds"] = 0.0 if row["done"] else _eta(row["rowsTotal"] - row["rowsDone"], lt.rate)
     rows_done = sum(t["rowsDone"] for t in tables.values())
     rows_total = sum(t["rowsTotal"] for t in tables.values())
-    rate = sum(t.get("rate") or 0.0 for t in tables.values())
+    # The job's rate counts finished tables too, so it does not drop to nothing between two tables.
+    rate = live.overall_rate() if live is not None else 0.0
     body.update(
         success=True,
         tables=sorted(tables.values(), key=lambda t: t["table"]),
@@ -197,28 +198,21 @@ def status_reply(rt: Runtime) -> dict[str, Any]:
     return body
 
 
-# pghaul.copy.state keeps a failed job's error as one string, the engine's ``str(PghaulError)``: message, this
-# separator, hint. The hint is split off again so the page shows the two as it shows a request's error.
-_HINT_SEPARATOR = " — "
+# Hints recorded by the engine are worded for the command line ("run the same command again", "--exclude"),
+# which means nothing in a browser: those, and missing ones, are replaced by what to do from the page.
 _DEFAULT_HINTS = (
     ("verif", "open db-verify to see each difference"),
     ("", "start db-migrate-all again: it resumes from the last committed chunk"),
 )
-
-
 _CLI_WORDING = ("the same command", " --")
 
 
-def recorded_error(text: str) -> tuple[str, str]:
-    """The message and the hint of an error the engine recorded on the job."""
-    message, separator, hint = text.partition(_HINT_SEPARATOR)
-    default = next(h for marker, h in _DEFAULT_HINTS if marker in text)
-    if not separator or not hint.strip():
-        return text, default
-    # Hints worded for the command line ("run the same command again", "--exclude") mean nothing in a browser.
-    if any(word in hint for word in _CLI_WORDING):
-        return message.strip(), default
-    return message.strip(), hint.strip()
+def recorded_error(error: str, hint: str | None) -> tuple[str, str]:
+    """The message and the hint of an error the engine recorded on the job, as the page should show them."""
+    default = next(h for marker, h in _DEFAULT_HINTS if marker in error)
+    if not hint or not hint.strip() or any(word in hint for word in _CLI_WORDING):
+        return error.strip(), default
+    return error.strip(), hint.strip()
 
 
 def _verify_part(report: dict[str, Any] | None) -> dict[str, Any] | None:
