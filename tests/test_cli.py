@@ -167,7 +167,7 @@ def test_tables_exclude_and_batch_size_choose_what_moves(source_url: str, target
     code, out = invoke(
         "migrate", "--source", source_url, "--target", target_url, "--yes",
         "--tables", "public.*", "--exclude", "public.audit_log", "--exclude", "public.persistent_*",
-        "--batch-size", "7",
+        "--batch-size", "7", "--maintenance-work-mem", "96MB",
     )
     assert code == 0, out
     with psycopg.connect(target_url) as conn:
@@ -211,3 +211,10 @@ def test_debug_shows_the_traceback_and_plain_mode_does_not() -> None:
     code, debug = invoke("--debug", "tables", "--source", url)
     assert code == 1 and "Traceback" in debug
     assert "hunter2hunter2" not in plain
+
+
+def test_a_malformed_memory_size_is_a_usage_error(source_url: str, target_url: str) -> None:
+    code, out = invoke(
+        "migrate", "--source", source_url, "--target", target_url, "--yes", "--maintenance-work-mem", "lots"
+    )
+    assert code == 2 and "1GB" in out

@@ -166,6 +166,13 @@ def migrate(
     data_only: Annotated[bool, typer.Option("--data-only", help="Copy rows into an existing schema.")] = False,
     workers: Annotated[int | None, typer.Option("--workers", min=1, max=64, help="Parallel copy workers.")] = None,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the verification at the end.")] = False,
+    maintenance_work_mem: Annotated[
+        str | None,
+        typer.Option(
+            "--maintenance-work-mem",
+            help="Memory for building vector indexes on the target, e.g. 1GB (default: chosen from the target).",
+        ),
+    ] = None,
 ) -> None:
     """Copy the schema and every row from the source to the target, then verify."""
     from pghaul.engine import MigrateOptions, make_plan
@@ -185,6 +192,8 @@ def migrate(
         options["batch_size"] = batch_size
     if workers is not None:
         options["workers"] = workers
+    if maintenance_work_mem is not None:
+        options["maintenance_work_mem_kb"] = _kilobytes(maintenance_work_mem)
     with _errors(source, target):
         opts = MigrateOptions(**options)
         if dry_run:
@@ -202,6 +211,18 @@ def migrate(
         _print_migration_summary(result)
         if not result.ok:
             raise typer.Exit(1)
+
+
+_SIZE_UNITS = {"kb": 1, "mb": 1024, "gb": 1024 * 1024}
+
+
+def _kilobytes(text: str) -> int:
+    """``512MB`` / ``1GB`` / ``65536kB`` as kilobytes, the unit PostgreSQL's memory settings count in."""
+    value = text.strip().lower().replace(" ", "")
+    for unit, factor in _SIZE_UNITS.items():
+        if value.endswith(unit) and value[: -len(unit)].isdigit():
+            return int(value[: -len(unit)]) * factor
+    _fail(f"cannot read the size {text!r}", "write it like 512MB or 1GB", 2)
 
 
 def _print_migration_summary(result: Any) -> None:
