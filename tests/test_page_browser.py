@@ -73,7 +73,17 @@ def serving(app: Any, port: int = 0) -> Iterator[str]:
     sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="page-test-server", daemon=True)
+    try:
+        with _running(server, [sock]):
+            yield f"http://127.0.0.1:{port}"
+    finally:
+        sock.close()
+
+
+@contextmanager
+def _running(server: uvicorn.Server, sockets: list[socket.socket] | None = None) -> Iterator[None]:
+    """Run ``server`` in a thread until the block ends; fail clearly if it never starts."""
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, name="page-test-server", daemon=True)
     thread.start()
     try:
         for _ in range(600):
@@ -81,11 +91,10 @@ def serving(app: Any, port: int = 0) -> Iterator[str]:
                 break
             threading.Event().wait(0.05)
         assert server.started, "the test server did not start"
-        yield f"http://127.0.0.1:{port}"
+        yield
     finally:
         server.should_exit = True
         thread.join(60)
-        sock.close()
 
 
 def _free_port() -> int:
@@ -108,18 +117,8 @@ def pghaul_serve(
         monkeypatch.setenv(name, value)
     server = build_server(None, None, Settings(), listener=listener)
     assert (server.config.host, server.config.port) == (PAAS_HOST, port)  # PORT set: every interface
-    thread = threading.Thread(target=server.run, name="pghaul-serve", daemon=True)
-    thread.start()
-    try:
-        for _ in range(600):
-            if server.started or not thread.is_alive():
-                break
-            threading.Event().wait(0.05)
-        assert server.started, "pghaul serve did not start"
+    with _running(server):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(60)
 
 
 @pytest.fixture(scope="module")
