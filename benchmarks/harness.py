@@ -223,6 +223,16 @@ def _measure_main(
         results.separately.append("HNSW build inside pghaul's migration: no IndexProgress/StepApplied event for it")
 
 
+def _warm_up(ctx: Context) -> None:
+    """One untimed stream of the data into the target first: a fresh server creates (and zero-fills) its WAL
+    segments during its first load and recycles them afterwards, which made whichever method ran first slower."""
+    say("warm-up: one untimed binary stream into the target …")
+    ctx.target.recreate_database(ctx.target_db)
+    warm_up = BinaryStream(ctx.workers)
+    warm_up.prepare(ctx)
+    warm_up.run(ctx)
+
+
 def _run_interleaved(
     results: Results,
     ctx: Context,
@@ -243,6 +253,7 @@ def _run_interleaved(
             say(f"skip {method.label}: {reason}")
         else:
             active.append(method)
+    _warm_up(ctx)
     for run in range(1, runs + 1):
         for method in list(active):
             row = results.row(group_of(method), method.key, method.label)

@@ -76,3 +76,47 @@ def test_index_build_progress_is_reported_while_it_builds(target_url: str) -> No
         with watch_index_build(target_url, builder.info.backend_pid, "public.slow_expr", listener):
             builder.execute("CREATE INDEX slow_expr ON public.slow (public.wait_for_test(id))")
     assert seen and seen[0].index == "public.slow_expr" and seen[0].phase.startswith("building index")
+
+
+def test_vector_build_memory_is_sized_from_the_table_and_a_graph_that_outgrows_it_is_reported(target_url: str) -> None:
+    from pghaul.connect import connect_target
+    from pghaul.copy.indexes import choose_vector_settings, estimate_graph_kb, hnsw_m
+    from pghaul.copy.parallel import build_vector_index
+    from pghaul.plan import POST_DATA, Step
+
+    run_sql(target_url, """
+        CREATE EXTENSION vector SCHEMA public;
+        CREATE TABLE public.mem (id int PRIMARY KEY, e public.vector(384));
+        INSERT INTO public.mem SELECT i, (SELECT array_agg(random())::real[]::public.vector FROM generate_series(1, 384)
+          WHERE i > 0) FROM generate_series(1, 3000) i;
+    """)
+    index_sql = "CREATE INDEX mem_e ON public.mem USING hnsw (e public.vector_cosine_ops) WITH (m='8')"
+    assert hnsw_m(index_sql) == 8 and hnsw_m("CREATE INDEX x ON t USING hnsw (m public.vector_l2_ops)") == 16
+    assert estimate_graph_kb(135_000, 1_600) > 256 * 1024  # the benchmark's table outgrew 2 × shared_buffers
+    with connect_target(target_url) as conn:
+        conn.execute("SET maintenance_work_mem = '1MB'")
+        table_bytes = conn.execute("SELECT pg_table_size('public.mem')").fetchone()
+        assert table_bytes is not None
+        sized = choose_vector_settings(conn, table=("public", "mem"), rows=3000, step_sql=index_sql)
+        assert sized.reason == "estimated"
+        assert sized.maintenance_work_mem_kb == estimate_graph_kb(3000, table_bytes[0] // 3000, 8)
+        huge = choose_vector_settings(conn, table=("public", "mem"), rows=10**10, step_sql=index_sql)
+        assert huge.reason.startswith("capped") and huge.maintenance_work_mem_kb == huge.cap_kb
+        counted = choose_vector_settings(conn, table=("public", "mem"), step_sql=index_sql)
+        assert counted.maintenance_work_mem_kb == sized.maintenance_work_mem_kb  # rows counted on the target
+        assert choose_vector_settings(conn, 4096, table=("public", "mem"), rows=10**10).maintenance_work_mem_kb == 4096
+
+        seen: list[events.Event] = []
+        step = Step(POST_DATA, "vector index", "public.mem_e", index_sql, ("public", "mem"))
+        build_vector_index(conn, target_url, step, lambda c, s, listener: [c.execute(x.sql) for x in s], seen.append,
+                           memory_kb=1024)
+        notices = [e for e in seen if isinstance(e, events.Notice)]
+        assert "maintenance_work_mem 1 MB (requested)" in notices[0].message
+        assert notices[-1].level == "warning" and "outgrew maintenance_work_mem" in notices[-1].message
+        assert conn.execute("SHOW maintenance_work_mem").fetchone() == ("1MB",)  # the session's own value back
+
+        conn.execute("DROP INDEX public.mem_e")
+        seen.clear()
+        build_vector_index(conn, target_url, step, lambda c, s, listener: [c.execute(x.sql) for x in s], seen.append,
+                           rows=3000)
+        assert [e.level for e in seen if isinstance(e, events.Notice)] == ["info"]

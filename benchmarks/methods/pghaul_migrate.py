@@ -28,6 +28,8 @@ DATA_SECONDS = "rows seconds"
 DATA_STAGE_SECONDS = "data stage seconds"
 HNSW_SECONDS = "HNSW build seconds"
 PEAK_RSS_MB = "peak RSS MB"
+# A directory to keep each run's progress events in (per-table timings, notices), for looking into a run.
+KEEP_EVENTS_ENV = "PGHAUL_BENCH_EVENTS_DIR"
 
 
 def engine_problem() -> str | None:
@@ -92,6 +94,10 @@ class PghaulMigrate:
         if exit_code != 0:
             raise RuntimeError(f"pghaul exited with {exit_code}: {_last_lines(err or out)}")
         extras: dict[str, float] = {PEAK_RSS_MB: peak_kb / 1024}
+        keep = os.environ.get(KEEP_EVENTS_ENV)
+        if keep and events.exists():
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(events, Path(keep) / f"{self.key}-{time.strftime('%H%M%S')}.jsonl")
         if events.exists():
             extras.update(_figures_from_events(_read_events(events)))
         return Outcome(seconds, extras)
@@ -162,7 +168,7 @@ def _figures_from_events(events: list[dict[str, Any]]) -> dict[str, float]:
 
 def _rows_seconds(events: list[dict[str, Any]]) -> float | None:
     """First table started to last table finished: the rows alone. pghaul's "data" stage also builds each
-    table's indexes (HNSW included) as soon as its rows are in, which the raw stream it is compared with does not."""
+    table's indexes (HNSW included) once its rows are in, which the raw stream it is compared with does not."""
     starts = [e["t"] for e in events if e["event"] == "TableStarted"]
     ends = [e["t"] for e in events if e["event"] == "TableFinished"]
     if not starts or not ends:

@@ -23,9 +23,16 @@ from pghaul import preflight
 from pghaul.apply import apply_steps
 from pghaul.connect import connect_source, connect_target
 from pghaul.copy import state
-from pghaul.copy.indexes import choose_vector_settings
+from pghaul.copy.indexes import is_vector_index_step
 from pghaul.copy.keyset import table_ident
-from pghaul.copy.parallel import DataPhaseOptions, TableJob, TableStats, batches_for, run_data_phase
+from pghaul.copy.parallel import (
+    DataPhaseOptions,
+    TableJob,
+    TableStats,
+    batches_for,
+    build_vector_index,
+    run_data_phase,
+)
 from pghaul.copy.ranges import estimate_rows, split_points
 from pghaul.copy.replica_role import ReplicaRoleNeed, check_replica_role_allowed, replica_role_need
 from pghaul.copy.sequences import apply_positions, read_positions, selected_sequences, setval_statements
@@ -41,8 +48,10 @@ from pghaul.urls import scrub
 
 DEFAULT_CHUNK_ROWS = 50_000
 MAX_CHUNK_ROWS = 1_000_000
-# Tables estimated above this many rows are split into key ranges that workers copy in parallel.
+# Tables estimated above this many rows, or this many bytes, are split into key ranges that workers copy in
+# parallel: by bytes too, so that a table of few wide rows (embeddings) does not become one long tail.
 DEFAULT_SPLIT_ROWS = 200_000
+SPLIT_BYTES = 64 * 1024 * 1024
 MAX_DEFAULT_WORKERS = 8
 # Index builds on tables this big take long enough to report their progress (a poll costs a connection).
 WATCH_INDEX_BUILDS_FROM_BYTES = 256 * 1024 * 1024
@@ -284,8 +293,9 @@ def _table_jobs(
         else:
             estimate = estimate_rows(reader, table)
             parts = 1
-            if table.primary_key and workers > 1 and estimate > options.split_rows:
-                parts = min(workers * 4, max(2, estimate // options.split_rows))
+            big = estimate > options.split_rows or table.size_bytes > SPLIT_BYTES
+            if table.primary_key and workers > 1 and big:
+                parts = min(workers * 4, max(2, estimate // options.split_rows, table.size_bytes // SPLIT_BYTES))
             bounds = split_points(reader, table, estimate, parts)
             overlap = bool(table.primary_key) and target_has_rows(tgt, table)
             with tgt.transaction():
@@ -504,13 +514,12 @@ def _data_phase(
         owners = {owner: tree.get(owner, set()) & copied for owner in batches}
         early = {o: b for o, b in batches.items() if owners[o]}
         owners = {o: ts for o, ts in owners.items() if ts}
-        vector_settings = None
-        if any(b.vector for bs in early.values() for b in bs):
-            vector_settings = choose_vector_settings(tgt, options.maintenance_work_mem_kb)
         data = run_data_phase(
             source_url, target_url, jobs, step_batches=early, owners=owners, apply=apply_steps,
             snapshot_id=snapshot_id,
-            options=DataPhaseOptions(workers, options.batch_size, vector_settings, replica_role=replica.needed),
+            options=DataPhaseOptions(
+                workers, options.batch_size, options.maintenance_work_mem_kb, replica_role=replica.needed
+            ),
             job_id=job_id, listener=emit, cancel=cancel,
         )
         result.tables = [data.stats[j.table.key] for j in jobs]
@@ -551,16 +560,12 @@ def finish_post_data(
         _raise_conflicts(plan)
         with _phase(emit, POST_DATA):
             steps = [s for s in plan.phase(POST_DATA) if s.status == CREATE]
-            vector = [s for s in steps if s.kind == "vector index"]
-            settings = choose_vector_settings(tgt, options.maintenance_work_mem_kb) if vector else None
             for step in steps:
                 if cancel is not None and cancel.is_set():
                     raise PghaulError("stopped on request", "call the post-data phase again to finish it")
-                if step in vector and settings is not None:
-                    from pghaul.copy.indexes import session_settings
-
-                    with session_settings(tgt, settings.settings()):
-                        apply_steps(tgt, [step], emit)
+                if step.kind == "vector index" or is_vector_index_step(step.sql):
+                    assert target_url is not None
+                    build_vector_index(tgt, target_url, step, apply_steps, emit, options.maintenance_work_mem_kb)
                 else:
                     apply_steps(tgt, [step], emit)
                 out.applied.append(step.name)

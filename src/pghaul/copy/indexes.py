@@ -36,6 +36,7 @@ from pghaul.connect import connect_target
 from pghaul.events import IndexProgress, Listener
 
 _VECTOR_INDEX = re.compile(r"\bUSING\s+(hnsw|ivfflat)\b", re.IGNORECASE)
+_WITH_OPTIONS = re.compile(r"\bWITH\s*\(([^)]*)\)", re.IGNORECASE)
 _M_OPTION = re.compile(r"\bm\s*=\s*'?(\d+)", re.IGNORECASE)
 _MEM_TOTAL = re.compile(r"^MemTotal:\s+(\d+)\s+kB", re.MULTILINE)
 
@@ -113,7 +114,8 @@ def target_cores(conn: psycopg.Connection) -> int | None:
 
 
 def hnsw_m(step_sql: str) -> int:
-    found = _M_OPTION.search(step_sql.split("WITH", 1)[1] if "WITH" in step_sql.upper() else "")
+    options = _WITH_OPTIONS.search(step_sql)
+    found = _M_OPTION.search(options.group(1)) if options else None
     return int(found.group(1)) if found else DEFAULT_HNSW_M
 
 
@@ -135,7 +137,7 @@ def choose_vector_settings(
 ) -> VectorBuildSettings:
     """Memory and workers for one vector index build on ``table`` of the target (see the module docstring).
 
-    ``rows`` is what pghaul copied into the table; without it the target's own statistics or a count are used.
+    ``rows`` is what pghaul copied into the table; without it the rows are counted on the target.
     Without a table the choice falls back to twice shared_buffers, capped like an estimate.
     """
     row = conn.execute(
@@ -169,33 +171,35 @@ def choose_vector_settings(
 
 
 def _table_size(conn: psycopg.Connection, table: tuple[str, str], rows: int | None) -> tuple[int, int]:
+    """Rows and bytes of the table, a partitioned one's partitions included. Rows are counted when not given:
+    reltuples lags right after a bulk load, and the build is about to read every row anyway."""
     ident = sql.Identifier(*table)
     found = conn.execute(
-        sql.SQL("SELECT pg_table_size({t}::regclass), c.reltuples::bigint FROM pg_class c WHERE c.oid = {t}::regclass")
-        .format(t=sql.Literal(ident.as_string(conn)))
+        # pg_partition_tree lists nothing for a table that is not partitioned.
+        "SELECT coalesce((SELECT sum(pg_table_size(relid))::bigint FROM pg_partition_tree(%s::regclass)"
+        " WHERE isleaf), pg_table_size(%s::regclass))",
+        (ident.as_string(conn), ident.as_string(conn)),
     ).fetchone()
-    if found is None:
-        return rows or 0, 0
-    table_bytes, reltuples = int(found[0] or 0), int(found[1])
+    table_bytes = int(found[0] or 0) if found else 0
     if rows is None:
-        if reltuples >= 0:
-            rows = reltuples
-        else:
-            counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchone()
-            rows = int(counted[0]) if counted else 0
+        counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchone()
+        rows = int(counted[0]) if counted else 0
     return rows, table_bytes
 
 
 @contextmanager
 def session_settings(conn: psycopg.Connection, settings: list[tuple[str, str]]) -> Iterator[None]:
+    """Settings for the block; the session's own values come back after it."""
+    before: list[tuple[str, str]] = []
     for name, value in settings:
-        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+        row = conn.execute("SELECT current_setting(%s), set_config(%s, %s, false)", (name, name, value)).fetchone()
+        before.append((name, str(row[0]) if row else ""))
     try:
         yield
     finally:
-        for name, _ in settings:
-            if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-                conn.execute(sql.SQL("RESET {}").format(sql.Identifier(name)))
+        if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            for name, value in before:
+                conn.execute("SELECT set_config(%s, %s, false)", (name, value))
 
 
 @contextmanager

@@ -1,5 +1,6 @@
-"""The data phase: N workers take key ranges (largest tables first) and, as each table's data is complete,
-that table's post-data steps (its indexes and constraints), so index builds overlap the copy of other tables.
+"""The data phase: N workers take key ranges (longest first) and, as each table's data is complete and no range
+is left to take, that table's post-data steps (its indexes and constraints), so index builds overlap the last
+ranges of other tables without taking a worker from the copy.
 
 Every worker reads the one exported snapshot; every chunk commits with its checkpoint. The first failure stops
 all workers between chunks and is raised: a run never reports partial success.
@@ -17,7 +18,13 @@ from typing import Any
 import psycopg
 
 from pghaul.connect import connect_target
-from pghaul.copy.indexes import VectorBuildSettings, is_vector_index_step, session_settings, watch_index_build
+from pghaul.copy.indexes import (
+    choose_vector_settings,
+    graph_fit_warnings,
+    is_vector_index_step,
+    session_settings,
+    watch_index_build,
+)
 from pghaul.copy.replica_role import SET_REPLICA_ROLE
 from pghaul.copy.snapshot import open_reader
 from pghaul.copy.state import RangeState
@@ -76,7 +83,8 @@ class StepBatch:
 class DataPhaseOptions:
     workers: int = 2
     chunk_rows: int = 50_000
-    vector_settings: VectorBuildSettings | None = None
+    # maintenance_work_mem for vector index builds as the user gave it; None: sized per index from its table.
+    vector_memory_kb: int | None = None
     # Data-only into a schema with foreign keys and triggers: hold them off (pghaul.copy.replica_role).
     replica_role: bool = False
 
@@ -133,6 +141,18 @@ class _Tracker:
             )
         self.listener(event)
 
+    def rows(self, keys: set[QualifiedName]) -> int | None:
+        """Rows now in these tables as far as the copy knows (an estimate for tables an earlier run copied)."""
+        with self.lock:
+            known = [k for k in keys if k in self.stats]
+            if not known:
+                return None
+            return sum(
+                max(self.stats[k].rows_copied + self.stats[k].rows_skipped, self.estimates[k] if
+                    self.stats[k].already_done else 0)
+                for k in known
+            )
+
     def range_done(self, table: Table) -> bool:
         """Count one finished range; True when it was the table's last."""
         with self.lock:
@@ -147,20 +167,31 @@ class _Tracker:
         return finished
 
 
+def _range_bytes(job: TableJob, rng: RangeState) -> float:
+    if job.rows_estimated > 0 and rng.rows_estimated > 0:
+        return job.table.size_bytes * rng.rows_estimated / job.rows_estimated
+    return job.table.size_bytes / max(len(job.ranges), 1)
+
+
 class _Scheduler:
-    """Hands out work: post-data steps first (they unblock nothing but free the table), vector index builds one
-    at a time, then copy ranges largest table first."""
+    """Hands out work: copy ranges first, longest first; then the post-data steps of finished tables, vector index
+    builds one at a time. A finished table's steps wait for a worker that has no range left to take: on 2 cores an
+    HNSW build (with its parallel maintenance worker) or a btree build taken while ranges remained left one
+    worker copying alone (rows 1.7 s against 0.9 s for the raw stream at scale 0.25), and a build started later
+    costs no more."""
 
     def __init__(
         self, jobs: list[TableJob], step_batches: dict[QualifiedName, list[StepBatch]],
         owners: dict[QualifiedName, set[QualifiedName]],
     ) -> None:
         self.cond = threading.Condition()
+        # Longest first over all tables (each range's share of its table's bytes), so the last ranges are short
+        # and no worker is left alone with a long one.
         self.copies: deque[tuple[TableJob, RangeState]] = deque(
-            (job, rng)
-            for job in sorted(jobs, key=lambda j: (-j.rows_estimated, -j.table.size_bytes, j.table.key))
-            for rng in job.ranges
-            if not rng.done
+            sorted(
+                ((job, rng) for job in jobs for rng in job.ranges if not rng.done),
+                key=lambda task: (-_range_bytes(*task), task[0].table.key, task[1].range_no),
+            )
         )
         self.steps: deque[StepBatch] = deque()
         self.vector_steps: deque[StepBatch] = deque()
@@ -197,13 +228,13 @@ class _Scheduler:
                 if self.stop.is_set():
                     return None
                 task: tuple[TableJob, RangeState] | StepBatch | None = None
-                if self.steps:
+                if self.copies:
+                    task = self.copies.popleft()
+                elif self.steps:
                     task = self.steps.popleft()
                 elif self.vector_steps and not self.vector_busy:
                     task = self.vector_steps.popleft()
                     self.vector_busy = True
-                elif self.copies:
-                    task = self.copies.popleft()
                 if task is not None:
                     self.in_flight += 1
                     return task
@@ -269,7 +300,8 @@ def run_data_phase(
                         if options.replica_role:
                             tgt.execute(SET_REPLICA_ROLE)
                     if isinstance(task, StepBatch):
-                        _run_steps(task, tgt, target_url, apply, options.vector_settings, listener)
+                        rows = tracker.rows(owners.get(task.owner, set())) if task.vector else None
+                        _run_steps(task, tgt, target_url, apply, options.vector_memory_kb, rows, listener)
                         with result_lock:
                             result.steps_run.extend(task.steps)
                     else:
@@ -325,17 +357,51 @@ def _run_steps(
     tgt: psycopg.Connection,
     target_url: str,
     apply: ApplySteps,
-    vector_settings: VectorBuildSettings | None,
+    vector_memory_kb: int | None,
+    rows: int | None,
     listener: Listener,
 ) -> None:
-    settings = vector_settings.settings() if batch.vector and vector_settings else []
-    with session_settings(tgt, settings):
-        if not (batch.vector or batch.watch):
-            apply(tgt, list(batch.steps), listener)
-            return
+    if batch.vector:
         for step in batch.steps:
-            with watch_index_build(target_url, tgt.info.backend_pid, step.name, listener):
-                apply(tgt, [step], listener)
+            build_vector_index(tgt, target_url, step, apply, listener, vector_memory_kb, rows)
+        return
+    if not batch.watch:
+        apply(tgt, list(batch.steps), listener)
+        return
+    for step in batch.steps:
+        with watch_index_build(target_url, tgt.info.backend_pid, step.name, listener):
+            apply(tgt, [step], listener)
+
+
+def build_vector_index(
+    tgt: psycopg.Connection,
+    target_url: str,
+    step: Any,
+    apply: ApplySteps,
+    listener: Listener,
+    memory_kb: int | None = None,
+    rows: int | None = None,
+) -> None:
+    """One HNSW/IVFFlat step with memory sized to its graph, its progress reported, and a warning when
+    PostgreSQL says the graph still outgrew the memory."""
+    if step.status != "create":
+        apply(tgt, [step], listener)
+        return
+    table = tuple(step.table) if step.table is not None else None
+    chosen = choose_vector_settings(tgt, memory_kb, table=table, rows=rows, step_sql=step.sql)
+    listener(Notice(f"building vector index {step.name} with {chosen.describe()}"))
+    with (
+        session_settings(tgt, chosen.settings()),
+        graph_fit_warnings(tgt) as outgrown,
+        watch_index_build(target_url, tgt.info.backend_pid, step.name, listener),
+    ):
+        apply(tgt, [step], listener)
+    if outgrown:
+        listener(Notice(
+            f"the graph of vector index {step.name} outgrew maintenance_work_mem "
+            f"({chosen.maintenance_work_mem_kb / 1024:,.0f} MB), which slowed its build", "warning",
+            [*outgrown[:1], "give more with --maintenance-work-mem (the target's RAM allowing)"],
+        ))
 
 
 def batches_for(
