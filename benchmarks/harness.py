@@ -211,7 +211,7 @@ def _measure_main(
         results.separately.append(f"pghaul peak RSS at scale {scale_label}: {max(rss):.0f} MB (max of runs)")
     if stage:
         results.separately.append(
-            f"pghaul's \"data\" stage (rows, plus each table's indexes built as soon as its rows are in): "
+            f"pghaul's \"data\" stage (rows, plus each table's indexes built once its rows are in): "
             f"{statistics.median(stage):.1f} s (median, from PhaseStarted/PhaseFinished)"
         )
     if hnsw:
