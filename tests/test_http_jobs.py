@@ -97,7 +97,9 @@ def test_a_restarted_server_resumes_the_job_and_finishes_green(source_url: str, 
         assert _is_number(mid["bytesDone"]) and mid["rate"] > 0 and _is_number(mid["etaSeconds"])
         assert all(_is_number(t["bytes"]) and _is_number(t["rate"]) for t in mid["tables"])
         moving = [t for t in mid["tables"] if t["rowsDone"] and not t["done"]]
-        assert moving and all(t["rate"] > 0 and _is_number(t["etaSeconds"]) for t in moving), mid["tables"]
+        # With several workers, another table's chunk may be committed while its progress event still waits
+        # behind the held one: the table whose event arrived has a rate and an ETA.
+        assert any(t["rate"] > 0 and _is_number(t["etaSeconds"]) for t in moving), mid["tables"]
         # Asking again while the job is held running shows that job; nothing new starts.
         again = client.get("/api/admin/db-migrate-all", headers=AUTH).json()
         assert again == {"success": True, "jobId": first["jobId"], "state": "running", "started": False}
