@@ -15,5 +15,7 @@ def test_migrate_through_the_package_facade(source_url: str, target_url: str) ->
     fill_sample_database(source_url, users=2, memories_per_user=1)
     result = pghaul.migrate(source_url, target_url, pghaul.MigrateOptions(workers=1))
     assert result.ok, result.verify_report.differences()
-    report = pghaul.verify(source_url, target_url, pghaul.VerifyOptions())
+    from pghaul.verify import verify
+
+    report = verify(source_url, target_url, pghaul.VerifyOptions())
     assert report.ok

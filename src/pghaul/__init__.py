@@ -7,7 +7,9 @@ The names below are the API a Python program may rely on; everything else may mo
     result = migrate(source_url, target_url, MigrateOptions(workers=4))
     assert result.ok, result.verify_report.differences()
 
-To serve the admin API inside your own FastAPI app, use ``pghaul.http.create_router``.
+Verification on its own is ``pghaul.verify.verify(source_url, target_url)`` (``pghaul.verify`` is also the
+package's name, so it is not re-exported here). To serve the admin API inside your own FastAPI app, use
+``pghaul.http.create_router``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ _EXPORTS = {
     "make_plan": "pghaul.engine",
     "MigrateOptions": "pghaul.engine",
     "MigrationResult": "pghaul.engine",
-    "verify": "pghaul.verify",
     "VerifyOptions": "pghaul.verify",
     "VerifyReport": "pghaul.verify",
     "inspect_catalog": "pghaul.inspect",
