@@ -139,3 +139,27 @@ def test_large_values_stream_through(source_url: str, target_url: str) -> None:
     result = migrate(source_url, target_url, MigrateOptions(batch_size=1, verify=False))
     assert result.rows_copied == 3 and result.tables[0].bytes > 15 * 1024 * 1024
     assert table_digest(target_url, "public.big") == table_digest(source_url, "public.big")
+
+
+def test_each_copied_table_is_analyzed_once_its_indexes_are_built(source_url: str, target_url: str) -> None:
+    fill(source_url, KEY_TABLES, STRUCTURE_TABLES)
+    seen: list[events.Event] = []
+    result = migrate(source_url, target_url, MigrateOptions(verify=False, workers=2), listener=seen.append)
+
+    applied = [(e.kind, e.name) for e in seen if isinstance(e, events.StepApplied) and e.outcome == "applied"]
+    analyzed = [name for kind, name in applied if kind == "analyze"]
+    copied = sorted(t.table for t in result.tables)
+    assert sorted(analyzed) == copied  # each copied table once, none twice
+    position = {step: i for i, step in enumerate(applied)}
+    for step in result.plan.steps:
+        if step.kind == "index" and step.table is not None and step.status == "create":
+            table = ".".join(step.table)
+            if table in copied:
+                assert position[("index", step.name)] < position[("analyze", table)], step.name
+    with psycopg.connect(target_url) as conn:
+        with_statistics = {
+            f"{schema}.{table}"
+            for schema, table in conn.execute("SELECT schemaname, tablename FROM pg_stats").fetchall()
+        }
+    non_empty = [t.table for t in result.tables if t.rows_copied > 0]
+    assert non_empty and set(non_empty) <= with_statistics

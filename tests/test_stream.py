@@ -3,6 +3,8 @@ the connection usable afterwards either way."""
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
 import pytest
 
@@ -35,7 +37,8 @@ def test_an_error_in_the_middle_of_the_copy_is_raised(source_url: str, caplog: p
         with pytest.raises(psycopg.errors.DivisionByZero):
             _copy_out(conn, failing + " TO STDOUT", block_bytes=1024)
         assert conn.execute("SELECT 42").fetchone() == (42,)
-    assert not [r for r in caplog.records if r.name.startswith("psycopg")]  # nothing left half-read
+    warnings = [r for r in caplog.records if r.name.startswith("psycopg") and r.levelno >= logging.WARNING]
+    assert not warnings  # nothing was left half-read for psycopg to clean up
 
 
 def test_an_empty_result_gives_no_block(source_url: str) -> None:

@@ -55,6 +55,7 @@ SPLIT_BYTES = 64 * 1024 * 1024
 MAX_DEFAULT_WORKERS = 8
 # Index builds on tables this big take long enough to report their progress (a poll costs a connection).
 WATCH_INDEX_BUILDS_FROM_BYTES = 256 * 1024 * 1024
+ANALYZE_KIND = "analyze"
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,16 @@ def _analyze(tgt: psycopg.Connection, tables: list[Table]) -> None:
         tgt.execute(sql.SQL("ANALYZE {}").format(table_ident(table)))
 
 
+def _analyze_steps(tgt: psycopg.Connection, tables: list[Table]) -> list[Step]:
+    """One ANALYZE per copied table, run with the table's own post-data steps (after its indexes, whose
+    expressions get statistics too), so it overlaps the copy of the tables still moving."""
+    return [
+        Step(POST_DATA, ANALYZE_KIND, t.display_name, sql.SQL("ANALYZE {};").format(table_ident(t)).as_string(tgt),
+             table=t.key)
+        for t in tables
+    ]
+
+
 # --- migrate ------------------------------------------------------------------------------------------------------
 
 
@@ -395,6 +406,7 @@ def _migrate(
     target_catalog = checked.target_catalog if options.data_only else inspect_catalog(tgt)
     post_steps = [] if options.data_only else plan.phase(POST_DATA)
     copy_tables = [t for t in plan.tables if t.kind == "r"]
+    analyze_steps = _analyze_steps(tgt, copy_tables) if options.analyze and not options.schema_only else []
 
     # 2. data, with each table's indexes and constraints built as soon as its rows are in
     steps_run: list[Step] = []
@@ -403,8 +415,8 @@ def _migrate(
         result.workers = workers
         with stage("data"):
             data = _data_phase(
-                source_url, target_url, src, tgt, source_catalog, target_catalog, copy_tables, post_steps,
-                options, workers, job_id, emit, cancel, notice, result, checked.replica,
+                source_url, target_url, src, tgt, source_catalog, target_catalog, copy_tables,
+                post_steps + analyze_steps, options, workers, job_id, emit, cancel, notice, result, checked.replica,
             )
         steps_run = data
     if cancel is not None and cancel.is_set():
@@ -413,12 +425,11 @@ def _migrate(
         raise CopyCancelled("stopped on request", "run the same command again to continue where it stopped")
 
     # 3. post-data: what is left (foreign keys after all data, views, triggers, refreshes, policies, comments)
-    if not options.data_only:
-        done = {id(s) for s in steps_run}
+    done = {id(s) for s in steps_run}
+    left = [s for s in post_steps + analyze_steps if id(s) not in done]
+    if left or not options.data_only:
         with stage(POST_DATA):
-            apply_steps(tgt, [s for s in post_steps if id(s) not in done], emit)
-            if options.analyze and not options.schema_only:
-                _analyze(tgt, copy_tables)
+            apply_steps(tgt, left, emit)
 
     # 4. sequence positions, read after the data so they never stand behind a copied row
     if not options.schema_only:

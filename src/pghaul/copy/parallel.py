@@ -369,6 +369,9 @@ def _run_steps(
         apply(tgt, list(batch.steps), listener)
         return
     for step in batch.steps:
+        if "index" not in step.kind:
+            apply(tgt, [step], listener)
+            continue
         with watch_index_build(target_url, tgt.info.backend_pid, step.name, listener):
             apply(tgt, [step], listener)
 

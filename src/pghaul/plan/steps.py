@@ -87,7 +87,8 @@ class Plan:
                 else:
                     out.append(f"-- CONFLICT {step.kind} {step.name}: on the target with another definition\n")
         if phase is None and any(t.kind == "r" for t in self.tables):
-            out.append("-- finally: ANALYZE of every copied table, so the target's planner has statistics\n")
+            out.append("-- and ANALYZE of each copied table once its rows and indexes are in, so the target's planner "
+                       "has statistics\n")
         return "\n".join(out)
 
     def _render_data(self) -> str:
