@@ -177,6 +177,13 @@ def create_tables(conn: psycopg.Connection, with_vectors: bool, with_indexes: bo
             conn.execute(statement)
 
 
+def index_statements(table: str, with_vectors: bool) -> tuple[sql.Composable, ...]:
+    """The indexes of one table besides its primary key, as the source has them."""
+    if table == MIXED_TABLE:
+        return _MIXED_INDEXES
+    return (*_MEMORIES_INDEXES, *((_HNSW_INDEX,) if with_vectors else ()))
+
+
 def build_source(url: str, scale: Scale, with_vectors: bool, chunk_rows: int = 200_000) -> None:
     """Create and fill the dataset; the HNSW index is built after the rows, with memory enough to be quick."""
     with psycopg.connect(url, autocommit=True) as conn:

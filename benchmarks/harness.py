@@ -37,6 +37,7 @@ from benchmarks.methods.pghaul_migrate import (
     PghaulMigrate,
     default_workers,
 )
+from benchmarks.methods.raw_floor import RawFloor
 from benchmarks.report import DATA_GROUP, E2E_GROUP, PG15_GROUP, Results, render_markdown, render_text, write_json
 
 SOURCE_DB = "bench_source"
@@ -44,7 +45,9 @@ TARGET_DB = "bench_target"
 MEMORY_SOURCE_DB = "bench_source_memory"
 PROBE_SOURCE_DB = "bench_probe"
 PROBE_TARGET_DB = "bench_probe_target"
-PARTS = ("pghaul", "dump-restore", "dump-psql", "keyset-insert", "binary-stream", "pgcopydb", "batch", "memory")
+PARTS = (
+    "pghaul", "dump-restore", "dump-psql", "keyset-insert", "binary-stream", "raw-floor", "pgcopydb", "batch", "memory",
+)
 
 _started = time.perf_counter()
 
@@ -131,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             DumpPsql(),
             KeysetInsert(),
             BinaryStream(workers),
+            RawFloor(workers),
         ]
         chosen = [m for m in methods if m.key not in skip]
         _measure_main(results, ctx, chosen, args.runs, "pghaul" in skip, args.pghaul_via, scale.label)
@@ -359,7 +363,8 @@ def _measure_pg15(
     started.append(target)
     dataset.build_source(source.recreate_database(SOURCE_DB), scale, with_vectors=False)
     ctx = Context(source, target, SOURCE_DB, TARGET_DB, workers, with_vectors=False, work_dir=work_dir)
-    methods: list[Method] = [clone] if "pghaul" in skip else [pghaul, clone]
+    floor = RawFloor(workers)
+    methods: list[Method] = [m for m in (pghaul, clone, floor) if m.key not in skip]
     if "pghaul" in skip:
         results.row(PG15_GROUP, "pghaul", pghaul.label, is_pghaul=True).skipped = "left out with --skip pghaul"
     _run_interleaved(
@@ -372,6 +377,12 @@ def _measure_pg15(
         {},
         group_of=lambda _: PG15_GROUP,
     )
+    floor_seconds, clone_seconds = results.median(PG15_GROUP, floor.key), results.median(PG15_GROUP, clone.key)
+    if floor_seconds and clone_seconds:
+        results.separately.append(
+            f"PostgreSQL 15 pair: the floor (raw stream + indexes + ANALYZE, no tool) takes {floor_seconds:.2f} s, "
+            f"{floor_seconds / clone_seconds:.2f}× pgcopydb clone; pghaul's target there is 0.8×"
+        )
 
 
 def _row_counts(url: str, with_vectors: bool) -> dict[str, int]:

@@ -23,7 +23,7 @@ def test_every_benchmark_method_moves_the_whole_dataset(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     results = json.loads(out.read_text())
     methods = {m["key"]: m for group in results["groups"].values() for m in group}
-    expected = {"pghaul", "dump-restore", "dump-psql", "keyset-insert", "binary-stream"}
+    expected = {"pghaul", "dump-restore", "dump-psql", "keyset-insert", "binary-stream", "raw-floor"}
     assert expected <= set(methods)
     for key in expected:
         # The harness counts rows (and indexes) on the target after each run and marks a short one as failed.

@@ -1,10 +1,14 @@
-"""The limit of the data phase: each table streamed with binary COPY straight from the source server into the
-target server, tables spread over N workers, no per-row work in Python."""
+"""The limit of the data phase: rows streamed with binary COPY straight from the source server into the target
+server, each table cut into key ranges of about 64 MB that N workers take largest first, no per-row work in
+Python (rows are read with the tightest libpq loop there is, pghaul's own ``copy_out_blocks``)."""
 
 from __future__ import annotations
 
+import itertools
+import math
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
@@ -12,9 +16,17 @@ from psycopg import sql
 from benchmarks.dataset import TableSpec, table_specs
 from benchmarks.methods import DATA_PHASE, Context, Outcome
 from benchmarks.methods.pre_created import pre_create_tables
+from pghaul.copy.stream import copy_out_blocks
 
-# COPY TO yields one row per buffer; psycopg itself splits writes above 128 KiB, so join rows up to that.
-WRITE_BYTES = 128 * 1024
+RANGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    spec: TableSpec
+    after: int  # rows with after < key <= upto
+    upto: int
+    bytes: float
 
 
 class BinaryStream:
@@ -32,31 +44,68 @@ class BinaryStream:
 
     def run(self, ctx: Context) -> Outcome:
         started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=ctx.workers) as pool:
-            futures = [pool.submit(_stream_table, ctx, spec) for spec in table_specs(ctx.with_vectors)]
-            for future in futures:
-                future.result()
+        stream_all(ctx)
         return Outcome(time.perf_counter() - started)
 
 
-def _stream_table(ctx: Context, spec: TableSpec) -> None:
-    copy_out = sql.SQL("COPY {table} ({cols}) TO STDOUT (FORMAT BINARY)").format(
-        table=spec.identifier, cols=spec.column_list
-    )
+def stream_all(ctx: Context) -> None:
+    """Every row of every table into the (pre-created) target tables, over ``ctx.workers`` connections."""
+    ranges = sorted(key_ranges(ctx), key=lambda r: -r.bytes)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with psycopg.connect(ctx.source_url, autocommit=True) as src, \
+                    psycopg.connect(ctx.target_url, autocommit=True) as tgt:
+                while True:
+                    with lock:
+                        if not ranges or errors:
+                            return
+                        task = ranges.pop(0)
+                    with tgt.transaction():
+                        _stream_range(src, tgt, task)
+        except BaseException as exc:
+            with lock:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(ctx.workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def key_ranges(ctx: Context) -> list[KeyRange]:
+    """Equal key spans (the dataset's keys are dense), as many as the table has 64 MB."""
+    out = []
+    with psycopg.connect(ctx.source_url, autocommit=True) as conn:
+        for spec in table_specs(ctx.with_vectors):
+            query = sql.SQL("SELECT min({k}), max({k}), pg_table_size(%s::regclass) FROM {t}").format(
+                k=sql.Identifier(spec.key), t=spec.identifier
+            )
+            row = conn.execute(query, [spec.identifier.as_string(conn)]).fetchone()
+            assert row is not None
+            low, high, size = row
+            if low is None:
+                continue
+            parts = max(1, math.ceil(size / RANGE_BYTES))
+            bounds = [low - 1 + (high - low + 1) * i // parts for i in range(parts + 1)]
+            out += [KeyRange(spec, a, b, size / parts) for a, b in itertools.pairwise(bounds) if b > a]
+    return out
+
+
+def _stream_range(src: psycopg.Connection, tgt: psycopg.Connection, task: KeyRange) -> None:
+    spec = task.spec
+    copy_out = sql.SQL(
+        "COPY (SELECT {cols} FROM {table} WHERE {key} > %s AND {key} <= %s) TO STDOUT (FORMAT BINARY)"
+    ).format(table=spec.identifier, cols=spec.column_list, key=sql.Identifier(spec.key))
     copy_in = sql.SQL("COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)").format(
         table=spec.identifier, cols=spec.column_list
     )
-    with psycopg.connect(ctx.source_url, autocommit=True) as src, psycopg.connect(ctx.target_url) as tgt:
-        with src.cursor().copy(copy_out) as reader, tgt.cursor().copy(copy_in) as writer:
-            pending: list[memoryview] = []
-            size = 0
-            for block in reader:
-                pending.append(block)
-                size += len(block)
-                if size >= WRITE_BYTES:
-                    writer.write(b"".join(pending))
-                    pending.clear()
-                    size = 0
-            if pending:
-                writer.write(b"".join(pending))
-        tgt.commit()
+    with src.cursor() as scur, tgt.cursor() as tcur:
+        with scur.copy(copy_out, [task.after, task.upto]), tcur.copy(copy_in) as writer:
+            for block in copy_out_blocks(src):
+                writer.write(b"".join(block))
