@@ -122,15 +122,24 @@ CREATE INDEX memories_embedding ON memories USING hnsw (embedding vector_cosine_
 """
 
 
-def user_tables(url: str) -> list[str]:
-    """Every ordinary (and partition) table outside the system schemas and pghaul's, as schema.name."""
+def relations(
+    url: str, kinds: tuple[str, ...] | None = None, leave_out_schemas: tuple[str, ...] = ()
+) -> list[tuple[str, str, str]]:
+    """(schema, name, relkind) of every relation outside the system schemas, sorted; only ``kinds`` if given."""
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pghaul')"
-            " AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1"
+            "SELECT n.nspname, c.relname, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'"
+            " AND (%(kinds)s::text[] IS NULL OR c.relkind::text = ANY(%(kinds)s))"
+            " AND n.nspname <> ALL(%(leave_out)s::text[]) ORDER BY 1, 2",
+            {"kinds": list(kinds) if kinds is not None else None, "leave_out": list(leave_out_schemas)},
         ).fetchall()
-    return [r[0] for r in rows]
+    return [(schema, name, kind) for schema, name, kind in rows]
+
+
+def user_tables(url: str) -> list[str]:
+    """Every ordinary (and partition) table outside the system schemas and pghaul's, as schema.name."""
+    return [f"{schema}.{name}" for schema, name, _ in relations(url, ("r", "p", "m"), ("pghaul",))]
 
 
 def table_digest(url: str, table: str) -> tuple[int, str]:

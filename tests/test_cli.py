@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from pghaul.cli import app
 from pghaul.sample import fill_sample_database
 from tests.conftest import run_sql
+from tests.fixtures_data import relations
 
 runner = CliRunner()
 
@@ -22,13 +23,8 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def catalog_snapshot(url: str) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"
-            " ORDER BY 1, 2"
-        ).fetchall()
+def catalog_snapshot(url: str) -> list[tuple[str, str, str]]:
+    return relations(url)
 
 
 def test_help_lists_the_commands() -> None:

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 from pghaul.engine import MigrateOptions, migrate
 from pghaul.errors import SafetyError, SchemaConflict
 from tests.conftest import run_sql
-from tests.fixtures_data import has_state_schema
+from tests.fixtures_data import has_state_schema, relations
 
 
 def _relations(url: str) -> list[str]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'"
-            " ORDER BY 1"
-        ).fetchall()
-    return [r[0] for r in rows]
+    return [f"{schema}.{name}" for schema, name, _ in relations(url)]
 
 
 def test_an_extension_the_target_cannot_create_is_refused_before_anything_is_written(
