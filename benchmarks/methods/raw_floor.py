@@ -12,22 +12,17 @@ from psycopg import sql
 
 from benchmarks.dataset import index_statements, table_specs
 from benchmarks.methods import END_TO_END, Context, Outcome
-from benchmarks.methods.binary_stream import stream_all
-from benchmarks.methods.pre_created import pre_create_tables
+from benchmarks.methods.binary_stream import BinaryStream, stream_all
 
 
-class RawFloor:
+class RawFloor(BinaryStream):
+    """The raw stream's setup (tables pre-created with their keys), timed to the last table's ANALYZE."""
+
     key = "raw-floor"
     measures = END_TO_END
 
     def __init__(self, workers: int) -> None:
         self.label = f"floor: raw binary stream + each table's indexes and ANALYZE, {workers} workers (no tool)"
-
-    def unavailable(self, ctx: Context) -> str | None:
-        return None
-
-    def prepare(self, ctx: Context) -> None:
-        pre_create_tables(ctx)
 
     def run(self, ctx: Context) -> Outcome:
         started = time.perf_counter()
