@@ -7,7 +7,7 @@ import pytest
 from pghaul.connect import connect_source, connect_target
 from pghaul.copy.batch import BatchResult, move_batch
 from pghaul.copy.cursor import decode_cursor, encode_cursor
-from pghaul.errors import UsageError
+from pghaul.errors import SafetyError, UsageError
 from pghaul.inspect import inspect_catalog
 from tests.conftest import run_sql
 from tests.fixtures_data import KEY_TABLES, fill, table_digest
@@ -99,4 +99,17 @@ def test_tampered_or_foreign_cursor_is_refused(source_url: str, target_url: str)
         for cursor in bad:
             with pytest.raises(UsageError):
                 move_batch(src, tgt, table, cursor or "x", 10, cursor_key=KEY)
+    assert table_digest(target_url, "public.k_composite")[0] == 0
+
+
+def test_a_target_table_without_the_key_is_refused_before_a_row_moves(source_url: str, target_url: str) -> None:
+    # Without the key, ON CONFLICT DO NOTHING has nothing to conflict on: a re-sent cursor would add rows twice.
+    fill(source_url, KEY_TABLES)
+    run_sql(target_url, "CREATE TABLE k_composite (tenant int, day date, name text, payload jsonb);")
+    with connect_source(source_url) as src, connect_target(target_url) as tgt:
+        table = inspect_catalog(src).tables[("public", "k_composite")]
+        target_table = inspect_catalog(tgt).tables[("public", "k_composite")]
+        with pytest.raises(SafetyError, match=r"lacks its primary key \(tenant, day, name\)") as refused:
+            move_batch(src, tgt, table, None, 40, cursor_key=KEY, target_table=target_table)
+    assert "PRIMARY KEY (tenant, day, name)" in (refused.value.hint or "")
     assert table_digest(target_url, "public.k_composite")[0] == 0

@@ -109,3 +109,31 @@ def test_data_only_is_refused_before_writing_when_the_role_may_not_hold_off_fore
     result = migrate(source_url, as_plain, MigrateOptions(data_only=True, verify=False))
     assert result.rows_copied == 2
     assert table_digest(target_url, "public.child") == table_digest(source_url, "public.child")
+
+
+KEYED = (
+    "CREATE TABLE items (id int PRIMARY KEY, body text);"
+    "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 50) g;"
+)
+
+
+def test_data_only_refuses_rows_it_could_not_tell_apart_and_writes_nothing(
+    source_url: str, target_url: str
+) -> None:
+    run_sql(source_url, KEYED)
+    run_sql(target_url, "CREATE TABLE items (id int, body text); INSERT INTO items VALUES (1, 'item 1');")
+    with pytest.raises(SafetyError, match=r"items lacks its primary key \(id\)"):
+        migrate(source_url, target_url, MigrateOptions(data_only=True))
+    assert table_digest(target_url, "public.items")[0] == 1
+    assert not has_state_schema(target_url)
+
+
+def test_data_only_into_an_empty_table_without_the_key_copies_once_and_resumes(
+    source_url: str, target_url: str
+) -> None:
+    run_sql(source_url, KEYED)
+    run_sql(target_url, "CREATE TABLE items (id int, body text);")
+    first = migrate(source_url, target_url, MigrateOptions(data_only=True, batch_size=7, verify=False))
+    again = migrate(source_url, target_url, MigrateOptions(data_only=True, batch_size=7, verify=False))
+    assert (first.rows_copied, again.rows_copied) == (50, 0)  # the checkpoints, not the key, keep it exactly once
+    assert table_digest(target_url, "public.items") == table_digest(source_url, "public.items")

@@ -38,7 +38,7 @@ from pghaul.copy.replica_role import ReplicaRoleNeed, check_replica_role_allowed
 from pghaul.copy.sequences import apply_positions, read_positions, selected_sequences, setval_statements
 from pghaul.copy.snapshot import SnapshotHolder, open_reader, snapshot_importable
 from pghaul.copy.stream import binary_compatible
-from pghaul.copy.table_data import target_has_rows
+from pghaul.copy.table_data import check_key_on_target, target_has_rows
 from pghaul.errors import PghaulError, SafetyError, SchemaConflict, UsageError
 from pghaul.events import Event, Listener, Notice, PhaseFinished, PhaseStarted, ignore
 from pghaul.inspect import inspect_catalog
@@ -199,6 +199,18 @@ def _require_target_tables(tables: list[Table], target_catalog: Catalog) -> None
         )
 
 
+def _require_keys_where_rows_are(tgt: psycopg.Connection, tables: list[Table], target_catalog: Catalog) -> None:
+    """Rows already in a target table that lacks the source's key could not be told from the copied ones; an
+    empty one is safe (each chunk commits with its checkpoint), and so is one pghaul has begun filling."""
+    with_state = state.state_exists(tgt)
+    for table in tables:
+        target_table = target_catalog.tables[table.key]
+        if not table.primary_key or target_table.primary_key == table.primary_key:
+            continue
+        if target_has_rows(tgt, target_table) and not (with_state and state.load_ranges(tgt, table)):
+            check_key_on_target(table, target_table)
+
+
 @dataclass(frozen=True)
 class _Checked:
     """What the safety checks looked at, all of them passed."""
@@ -222,6 +234,7 @@ def _check_before_writing(
         return _Checked(target_catalog, plan, ReplicaRoleNeed())
     copy_tables = [t for t in plan.tables if t.kind == "r"]
     _require_target_tables(copy_tables, target_catalog)
+    _require_keys_where_rows_are(tgt, copy_tables, target_catalog)
     replica = replica_role_need(target_catalog, copy_tables)
     if replica.needed:
         check_replica_role_allowed(tgt)

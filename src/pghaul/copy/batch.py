@@ -17,7 +17,7 @@ from pghaul.copy.cursor import decode_cursor, encode_cursor
 from pghaul.copy.keyset import Keyset, table_ident
 from pghaul.copy.snapshot import pin_reader_settings
 from pghaul.copy.stream import binary_compatible
-from pghaul.copy.table_data import copy_direct, copy_staged, target_has_rows
+from pghaul.copy.table_data import check_key_on_target, copy_direct, copy_staged, target_has_rows
 from pghaul.errors import UsageError
 from pghaul.inspect.model import Table
 
@@ -75,6 +75,8 @@ def move_batch(
         if cursor:
             decode_cursor(cursor, name, 0, cursor_key)  # a cursor is never issued for such a table
         return _whole_table(src_conn, tgt_conn, table, binary, dry_run)
+    if target_table is not None and target_table.primary_key != table.primary_key:
+        check_key_on_target(table, target_table)
     keyset = Keyset.of(table)
     after = decode_cursor(cursor, name, keyset.width, cursor_key) if cursor else None
     with src_conn.transaction():

@@ -20,7 +20,7 @@ from pghaul.copy import state
 from pghaul.copy.keyset import Key, Keyset, column_list, table_ident
 from pghaul.copy.state import RangeState
 from pghaul.copy.stream import pump, select_query
-from pghaul.errors import PghaulError
+from pghaul.errors import PghaulError, SafetyError
 from pghaul.inspect.model import Table
 
 STAGING_TABLE = sql.Identifier("pg_temp", "pghaul_stage")
@@ -41,6 +41,19 @@ class ChunkResult:
 def target_has_rows(tgt: psycopg.Connection, table: Table) -> bool:
     row = tgt.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM ONLY {})").format(table_ident(table))).fetchone()
     return bool(row and row[0])
+
+
+def check_key_on_target(table: Table, target_table: Table | None) -> None:
+    """Refuse a copy that would have to tell rows already on the target from new ones without the key that
+    does it: ``INSERT … ON CONFLICT DO NOTHING`` with no unique key on the target inserts every row again."""
+    if not table.primary_key or target_table is None or target_table.primary_key == table.primary_key:
+        return
+    columns = ", ".join(table.primary_key)
+    raise SafetyError(
+        f"table {table.display_name} lacks its primary key ({columns}) on the target, so rows already there could "
+        "not be told from the ones being copied and would be added twice",
+        f"add PRIMARY KEY ({columns}) to the target table (or empty it there), then run again",
+    )
 
 
 def _identity_override(table: Table) -> sql.SQL:

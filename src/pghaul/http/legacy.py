@@ -141,7 +141,7 @@ def batch_reply(rt: Runtime, requested: str, cursor: str | None, batch_size: int
     from pghaul.copy.batch import move_batch
 
     target_table = rt.target_catalog().tables.get(table.key)
-    if target_table is None:
+    if target_table is None or target_table.primary_key != table.primary_key:  # maybe changed since it was read
         target_table = rt.target_catalog(fresh=True).tables.get(table.key)
     if target_table is None:
         raise SafetyError(
