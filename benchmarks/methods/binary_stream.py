@@ -14,8 +14,8 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.dataset import TableSpec, table_specs
-from benchmarks.methods import DATA_PHASE, Context, Outcome
-from benchmarks.methods.pre_created import pre_create_tables
+from benchmarks.methods import Context, Outcome
+from benchmarks.methods.pre_created import OnPreCreatedTables
 from pghaul.copy.stream import copy_out_blocks
 
 RANGE_BYTES = 64 * 1024 * 1024
@@ -29,18 +29,11 @@ class KeyRange:
     bytes: float
 
 
-class BinaryStream:
+class BinaryStream(OnPreCreatedTables):
     key = "binary-stream"
-    measures = DATA_PHASE
 
     def __init__(self, workers: int) -> None:
         self.label = f"raw binary COPY stream, server to server, {workers} workers"
-
-    def unavailable(self, ctx: Context) -> str | None:
-        return None
-
-    def prepare(self, ctx: Context) -> None:
-        pre_create_tables(ctx)
 
     def run(self, ctx: Context) -> Outcome:
         started = time.perf_counter()

@@ -10,22 +10,15 @@ from psycopg import sql
 from psycopg.types.string import TextLoader
 
 from benchmarks.dataset import TableSpec, table_specs
-from benchmarks.methods import DATA_PHASE, Context, Outcome
-from benchmarks.methods.pre_created import pre_create_tables
+from benchmarks.methods import Context, Outcome
+from benchmarks.methods.pre_created import OnPreCreatedTables
 
 BATCH_ROWS = 1000
 
 
-class KeysetInsert:
+class KeysetInsert(OnPreCreatedTables):
     key = "keyset-insert"
     label = f"keyset batches of {BATCH_ROWS} + INSERT … ON CONFLICT DO NOTHING"
-    measures = DATA_PHASE
-
-    def unavailable(self, ctx: Context) -> str | None:
-        return None
-
-    def prepare(self, ctx: Context) -> None:
-        pre_create_tables(ctx)
 
     def run(self, ctx: Context) -> Outcome:
         started = time.perf_counter()
