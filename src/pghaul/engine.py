@@ -318,11 +318,6 @@ def _table_jobs(
     return jobs
 
 
-def _analyze(tgt: psycopg.Connection, tables: list[Table]) -> None:
-    for table in tables:
-        tgt.execute(sql.SQL("ANALYZE {}").format(table_ident(table)))
-
-
 def _analyze_steps(tgt: psycopg.Connection, tables: list[Table]) -> list[Step]:
     """One ANALYZE per copied table, run with the table's own post-data steps (after its indexes, whose
     expressions get statistics too), so it overlaps the copy of the tables still moving."""
@@ -593,7 +588,7 @@ def finish_post_data(
                 else:
                     apply_steps(tgt, [step], emit)
                 out.applied.append(step.name)
-            _analyze(tgt, [t for t in plan.tables if t.kind == "r"])
+            apply_steps(tgt, _analyze_steps(tgt, [t for t in plan.tables if t.kind == "r"]), emit)
         with _phase(emit, "sequences"):
             positions = read_positions(src, selected_sequences(source_catalog, {t.key for t in plan.tables}))
             out.sequences_set = apply_positions(tgt, positions)

@@ -75,8 +75,7 @@ def move_batch(
         if cursor:
             decode_cursor(cursor, name, 0, cursor_key)  # a cursor is never issued for such a table
         return _whole_table(src_conn, tgt_conn, table, binary, dry_run)
-    if target_table is not None and target_table.primary_key != table.primary_key:
-        check_key_on_target(table, target_table)
+    check_key_on_target(table, target_table)
     keyset = Keyset.of(table)
     after = decode_cursor(cursor, name, keyset.width, cursor_key) if cursor else None
     with src_conn.transaction():
