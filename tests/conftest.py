@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from tests.servers import TestServer, start_pg16, start_pg18, stop
+from tests.servers import TestServer, start_pg15, start_pg16, start_pg18, stop
 
 
 def _start(factory: Callable[[], TestServer]) -> TestServer:
@@ -32,6 +32,13 @@ def pg16() -> Iterator[TestServer]:
     stop(server)
 
 
+@pytest.fixture(scope="session")
+def pg15() -> Iterator[TestServer]:
+    server = _start(start_pg15)
+    yield server
+    stop(server)
+
+
 def _fresh(server: TestServer, prefix: str) -> Iterator[str]:
     url = server.create_database(prefix)
     yield url
@@ -53,6 +60,11 @@ def target_url(pg18: TestServer) -> Iterator[str]:
 @pytest.fixture
 def pg16_source_url(pg16: TestServer) -> Iterator[str]:
     yield from _fresh(pg16, "src16")
+
+
+@pytest.fixture
+def pg15_source_url(pg15: TestServer) -> Iterator[str]:
+    yield from _fresh(pg15, "src15")
 
 
 def run_sql(url: str, statements: str) -> None:
