@@ -23,6 +23,7 @@ from pghaul import preflight
 from pghaul.apply import apply_steps
 from pghaul.connect import connect_source, connect_target
 from pghaul.copy import state
+from pghaul.copy.binary_io import binary_copy
 from pghaul.copy.indexes import is_vector_index_step
 from pghaul.copy.keyset import table_ident
 from pghaul.copy.parallel import (
@@ -37,7 +38,6 @@ from pghaul.copy.ranges import estimate_rows, split_points
 from pghaul.copy.replica_role import ReplicaRoleNeed, check_replica_role_allowed, replica_role_need
 from pghaul.copy.sequences import apply_positions, read_positions, selected_sequences, setval_statements
 from pghaul.copy.snapshot import SnapshotHolder, open_reader, snapshot_importable
-from pghaul.copy.stream import binary_compatible
 from pghaul.copy.table_data import check_key_on_target, target_has_rows
 from pghaul.errors import PghaulError, SafetyError, SchemaConflict, UsageError
 from pghaul.events import Event, Listener, Notice, PhaseFinished, PhaseStarted, ignore
@@ -292,7 +292,6 @@ def _table_jobs(
 ) -> list[TableJob]:
     """Existing checkpoints, or new ranges recorded before any row moves (so a resumed run uses the same ones)."""
     jobs = []
-    src_version, tgt_version = reader.info.server_version, tgt.info.server_version
     for table in tables:
         target_table = target_catalog.tables.get(table.key)
         if target_table is None:
@@ -300,7 +299,7 @@ def _table_jobs(
                 f"table {table.display_name} does not exist on the target",
                 "run without --data-only so pghaul creates the schema first",
             )
-        binary = binary_compatible(table, target_table, src_version, tgt_version)
+        binary = binary_copy(reader, tgt, table, target_table)
         ranges = state.load_ranges(tgt, table)
         if ranges:
             estimate = sum(r.rows_estimated for r in ranges) or table.rows_estimated

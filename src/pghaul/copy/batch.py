@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from pghaul.copy.binary_io import binary_copy
 from pghaul.copy.cursor import decode_cursor, encode_cursor
 from pghaul.copy.keyset import Keyset, table_ident
 from pghaul.copy.snapshot import pin_reader_settings
-from pghaul.copy.stream import binary_compatible
 from pghaul.copy.table_data import check_key_on_target, copy_direct, copy_staged, target_has_rows
 from pghaul.errors import UsageError
 from pghaul.inspect.model import Table
@@ -64,13 +64,12 @@ def move_batch(
 
     A table without a primary key is copied whole (emptied, then filled, in one transaction): ``has_more`` is
     False. With ``dry_run`` the target transaction is rolled back, so the counts say what would happen.
-    Binary COPY is used when ``target_table`` is given and has the same column types; text otherwise.
+    Binary COPY is used when ``target_table`` is given and has the same column types, each with binary I/O on
+    both servers; text otherwise.
     """
     check_batch_size(batch_size)
     name = table.display_name
-    binary = binary_compatible(
-        table, target_table, src_conn.info.server_version, tgt_conn.info.server_version
-    )
+    binary = binary_copy(src_conn, tgt_conn, table, target_table)
     if not table.primary_key:
         if cursor:
             decode_cursor(cursor, name, 0, cursor_key)  # a cursor is never issued for such a table

@@ -7,7 +7,7 @@ needed (``vector`` included) and memory stays bounded by one buffer plus the lar
 from __future__ import annotations
 
 import selectors
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -32,13 +32,21 @@ class StreamResult:
 
 
 def binary_compatible(
-    source: Table, target: Table | None, source_version: int, target_version: int
+    source: Table,
+    target: Table | None,
+    source_version: int,
+    target_version: int,
+    without_binary_io: Collection[str] = (),
 ) -> bool:
-    """Binary COPY applies no casts, so it is used only when every copied column has the very same type."""
+    """Binary COPY applies no casts, so it is used only when every copied column has the very same type, and
+    only when none of those types is in ``without_binary_io`` (types with no binary send or receive function on
+    either server, see :mod:`pghaul.copy.binary_io`): COPY cannot mix formats, so one such column makes it text."""
     if target is None or min(source_version, target_version) < BINARY_MIN_SERVER_VERSION:
         return False
     target_types = {c.name: c.type for c in target.copy_columns}
-    return all(target_types.get(c.name) == c.type for c in source.copy_columns)
+    return all(
+        target_types.get(c.name) == c.type and c.type not in without_binary_io for c in source.copy_columns
+    )
 
 
 def copy_format(binary: bool) -> sql.SQL:
