@@ -36,6 +36,7 @@ from pghaul.copy.parallel import (
 )
 from pghaul.copy.ranges import estimate_rows, split_points
 from pghaul.copy.replica_role import ReplicaRoleNeed, check_replica_role_allowed, replica_role_need
+from pghaul.copy.row_security import check_rls_readable
 from pghaul.copy.sequences import apply_positions, read_positions, selected_sequences, setval_statements
 from pghaul.copy.snapshot import SnapshotHolder, open_reader, snapshot_importable
 from pghaul.copy.table_data import check_key_on_target, target_has_rows
@@ -229,6 +230,8 @@ def _check_before_writing(
     target_catalog = inspect_catalog(tgt)
     plan = build_plan(source_catalog, target_catalog, PlanOptions(options.include, options.exclude))
     preflight.check_extensions(source_catalog, tgt)
+    if not options.schema_only:
+        check_rls_readable(src, [t for t in plan.tables if t.kind == "r"])
     if not options.data_only:
         _raise_conflicts(plan)
         return _Checked(target_catalog, plan, ReplicaRoleNeed())
