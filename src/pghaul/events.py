@@ -85,6 +85,17 @@ class Notice(Event):
     details: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class LargeObjectsProgress(Event):
+    """Large objects complete on the target, of those on the source, and their bytes (objects already there from
+    an earlier run included). Emitted once before the first batch and after each committed batch."""
+
+    done: int
+    total: int
+    bytes_done: int
+    bytes_total: int
+
+
 Listener = Callable[[Event], None]
 
 

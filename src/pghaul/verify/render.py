@@ -64,6 +64,16 @@ def render_report(report: VerifyReport) -> list[RenderableType]:
             vectors.add_row(f"{v.table}.{v.column}", v.index, v.operator, f"{v.samples} × {v.k}", status)
         parts.append(vectors)
 
+    large = report.large_objects
+    if large is not None and large.note is None:
+        if large.error is not None:
+            parts.append(Text(f"Large objects: {large.error}", style="red"))
+        elif large.objects_source == 0 and large.objects_target == 0:
+            parts.append(Text("Large objects: none on either server", style="green"))
+        else:
+            line = Text(f"Large objects: {large.summary()}: ")
+            parts.append(line.append_text(_mark(large.ok)))
+
     if report.schema_diff:
         parts.append(Text("Schema differences", style="bold"))
         parts.extend(Text(f"  {d.describe()}", style="red") for d in report.schema_diff)

@@ -1,4 +1,5 @@
-"""What verification found: one record per table, sequence, schema difference, extension and vector index.
+"""What verification found: one record per table, sequence, schema difference, extension and vector index, and
+one for the large objects.
 
 ``VerifyReport.ok`` is true only when nothing differs; ``to_dict`` is the JSON form (the CLI's ``--json`` and
 the HTTP ``db-verify`` endpoint); ``differences`` lists every problem as one line for a person.
@@ -218,6 +219,79 @@ class VectorCheck:
         }
 
 
+@dataclass(frozen=True)
+class LargeObjectDifference:
+    oid: int
+    detail: str  # "size 10 on source, 12 on target", "content differs", "comment differs"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"oid": self.oid, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class LargeObjectCheck:
+    """Every large object of both servers, by OID: size, checksum of the content (computed in each database) and
+    comment. The OID lists hold the first few of each kind; the counts are exact."""
+
+    objects_source: int = 0
+    objects_target: int = 0
+    compared: int = 0  # on both sides, with size, checksum and comment compared
+    bytes_source: int = 0
+    missing_on_target: tuple[int, ...] = ()
+    extra_on_target: tuple[int, ...] = ()
+    different: tuple[LargeObjectDifference, ...] = ()
+    missing_count: int = 0
+    extra_count: int = 0
+    different_count: int = 0
+    error: str | None = None
+    note: str | None = None  # why they were not compared (not a failure)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not (self.missing_count or self.extra_count or self.different_count)
+
+    def summary(self) -> str:
+        return (
+            f"compared {self.compared:,} of {self.objects_source:,} large object(s) of the source "
+            f"({self.bytes_source:,} bytes); {self.objects_target:,} on the target"
+        )
+
+    def problems(self) -> list[str]:
+        if self.error is not None:
+            return [f"large objects: {self.error}"]
+        lines = []
+        for count, oids, what in (
+            (self.missing_count, self.missing_on_target, "missing on target"),
+            (self.extra_count, self.extra_on_target, "extra on target"),
+        ):
+            if count:
+                more = ", …" if count > len(oids) else ""
+                lines.append(f"large objects: {count} {what} (OID {', '.join(str(o) for o in oids)}{more})")
+        if self.different_count:
+            lines.append(f"large objects: {self.different_count} differ")
+            lines.extend(f"  large object {d.oid}: {d.detail}" for d in self.different)
+            if self.different_count > len(self.different):
+                lines.append(f"  … and {self.different_count - len(self.different)} more")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "objectsSource": self.objects_source,
+            "objectsTarget": self.objects_target,
+            "compared": self.compared,
+            "bytesSource": self.bytes_source,
+            "missingOnTarget": list(self.missing_on_target),
+            "extraOnTarget": list(self.extra_on_target),
+            "different": [d.to_dict() for d in self.different],
+            "missingCount": self.missing_count,
+            "extraCount": self.extra_count,
+            "differentCount": self.different_count,
+            "error": self.error,
+            "note": self.note,
+            "ok": self.ok,
+        }
+
+
 @dataclass
 class VerifyReport:
     source: str  # describe_url of the source: never a password
@@ -227,6 +301,7 @@ class VerifyReport:
     schema_diff: list[SchemaDifference] = field(default_factory=list)
     extensions: list[ExtensionCheck] = field(default_factory=list)
     vector_checks: list[VectorCheck] = field(default_factory=list)
+    large_objects: LargeObjectCheck | None = None  # None: not compared (a schema-only or table-limited run)
     seconds: float = 0.0
     # Transactions that wrote on the source server (any database) while verification read it: on a live source,
     # differences may be writes made after the copy, not copy errors.
@@ -240,6 +315,7 @@ class VerifyReport:
             and not self.schema_diff
             and all(e.ok for e in self.extensions)
             and all(v.ok for v in self.vector_checks)
+            and (self.large_objects is None or self.large_objects.ok)
         )
 
     def differences(self) -> list[str]:
@@ -252,6 +328,8 @@ class VerifyReport:
         lines.extend(e.describe() for e in self.extensions if not e.ok)
         for v in self.vector_checks:
             lines.extend(v.problems())
+        if self.large_objects is not None:
+            lines.extend(self.large_objects.problems())
         return lines
 
     def notes(self) -> list[str]:
@@ -266,6 +344,8 @@ class VerifyReport:
         lines.extend(
             f"vector search on {v.table}.{v.column} not checked: {v.note}" for v in self.vector_checks if v.note
         )
+        if self.large_objects is not None and self.large_objects.note:
+            lines.append(f"large objects not compared: {self.large_objects.note}")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -278,6 +358,7 @@ class VerifyReport:
             "schemaDiff": [d.to_dict() for d in self.schema_diff],
             "extensions": [e.to_dict() for e in self.extensions],
             "vectorChecks": [v.to_dict() for v in self.vector_checks],
+            "largeObjects": None if self.large_objects is None else self.large_objects.to_dict(),
             "differences": self.differences(),
             "notes": self.notes(),
             "sourceTransactionsDuringVerify": self.source_transactions_during_verify,
