@@ -30,6 +30,13 @@ class StepFailed(PghaulError):
         self.step = step
 
 
+# What pg_restore sets for a schema it restores: bodies are checked when they run (they may name objects
+# created later), XML values in defaults parse as content, and notices stay out of the way.
+STEP_SETTINGS = (
+    b"SET LOCAL check_function_bodies = off; SET LOCAL xmloption = content; SET LOCAL client_min_messages = warning"
+)
+
+
 def apply_steps(conn: psycopg.Connection, steps: Iterable[Step], listener: Listener = ignore) -> ApplyResult:
     """Run every ``create`` step of ``steps`` on ``conn`` (the target), in order; skip the rest."""
     result = ApplyResult()
@@ -41,6 +48,7 @@ def apply_steps(conn: psycopg.Connection, steps: Iterable[Step], listener: Liste
             continue
         try:
             with conn.transaction():
+                conn.execute(STEP_SETTINGS)
                 conn.execute(step.sql.encode())  # bytes: the statements are complete, no parameters in them
         except psycopg.Error as exc:
             reason = (exc.diag.message_primary or str(exc)).strip()

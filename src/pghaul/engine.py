@@ -45,7 +45,8 @@ from pghaul.events import Event, Listener, Notice, PhaseFinished, PhaseStarted, 
 from pghaul.inspect import inspect_catalog
 from pghaul.inspect.model import Catalog, QualifiedName, Table
 from pghaul.plan import CREATE, POST_DATA, PRE_DATA, Plan, PlanOptions, Step, build_plan
-from pghaul.urls import scrub
+from pghaul.rehearsal import refuse_failures, rehearse
+from pghaul.urls import describe_url, scrub
 
 DEFAULT_CHUNK_ROWS = 50_000
 MAX_CHUNK_ROWS = 1_000_000
@@ -234,6 +235,10 @@ def _check_before_writing(
         check_rls_readable(src, [t for t in plan.tables if t.kind == "r"])
     if not options.data_only:
         _raise_conflicts(plan)
+        steps = plan.steps if not options.schema_only else [s for s in plan.steps if s.kind != ANALYZE_KIND]
+        filled = {t.key for t in plan.tables if t.kind == "r" and t.key in target_catalog.tables
+                  and target_has_rows(tgt, target_catalog.tables[t.key])}
+        refuse_failures(rehearse(tgt, steps, filled), f"the target {describe_url(tgt.info.dsn)}")
         return _Checked(target_catalog, plan, ReplicaRoleNeed())
     copy_tables = [t for t in plan.tables if t.kind == "r"]
     _require_target_tables(copy_tables, target_catalog)

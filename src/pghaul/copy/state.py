@@ -18,8 +18,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from pghaul.inspect.model import Table
-
-STATE_SCHEMA = "pghaul"
+from pghaul.state_schema import STATE_SCHEMA
 
 # One advisory lock key per target database: held by the running migration for its whole life, so a second
 # migration into the same target is refused and a job left "running" by a killed process is recognised as dead.

@@ -13,12 +13,14 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pghaul.dump.archive import Archive, read_archive
 from pghaul.errors import PghaulError
-from pghaul.inspect.queries import STATE_SCHEMA
+from pghaul.state_schema import STATE_SCHEMA
 from pghaul.urls import describe_url, scrub
 
 PG_DUMP_ENV = "PGHAUL_PG_DUMP"
@@ -61,9 +63,9 @@ def pg_dump_path() -> str:
     return found
 
 
-def _connection(url: str) -> tuple[str, dict[str, str]]:
+def _connection(params: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """The conninfo without its password, and the environment that carries the password instead."""
-    params = conninfo_to_dict(url)
+    params = {k: v for k, v in params.items() if k not in ("options", "application_name")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     password = params.pop("password", None)
     if password:
@@ -75,18 +77,30 @@ def _connection(url: str) -> tuple[str, dict[str, str]]:
 
 def dump_schema(url: str) -> Archive:
     """pg_dump's table of contents of every user object in the database ``url`` names."""
-    conninfo, env = _connection(url)
+    return _dump(conninfo_to_dict(url), describe_url(url), url)
+
+
+def dump_schema_of(conn: psycopg.Connection) -> Archive:
+    """The same for the database an open session is connected to (its password read from the session)."""
+    params: dict[str, Any] = conninfo_to_dict(conn.info.dsn)
+    if conn.info.password:
+        params["password"] = conn.info.password
+    return _dump(params, describe_url(conn.info.dsn), conn.info.password)
+
+
+def _dump(params: dict[str, Any], where: str, secret: str | None) -> Archive:
+    conninfo, env = _connection(params)
     command = [pg_dump_path(), *SCHEMA_DUMP_OPTIONS, f"--dbname={conninfo}"]
     try:
         done = subprocess.run(command, env=env, capture_output=True, timeout=DUMP_TIMEOUT_SECONDS, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DumpFailed(f"could not run pg_dump on {describe_url(url)}: {exc}",
+        raise DumpFailed(f"could not run pg_dump on {where}: {exc}",
                          f"check that {command[0]} runs on this machine") from None
     if done.returncode != 0:
         lines = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-        reason = scrub(lines[-1] if lines else f"exit code {done.returncode}", url)
+        reason = scrub(lines[-1] if lines else f"exit code {done.returncode}", secret)
         raise DumpFailed(
-            f"pg_dump could not read the schema of {describe_url(url)}: {reason}",
+            f"pg_dump could not read the schema of {where}: {reason}",
             "the role pghaul connects as must be able to read every table (connect as the database owner)",
         )
     return read_archive(done.stdout)

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from pghaul.dump.pg_dump import dump_schema_of
 from pghaul.inspect.model import (
     AvailableExtension,
     Catalog,
@@ -150,4 +151,5 @@ def inspect_catalog(conn: psycopg.Connection) -> Catalog:
         catalog.available_extensions = {
             row["name"]: build(AvailableExtension, row) for row in fetch(conn, "available_extensions")
         }
+    catalog.dump = dump_schema_of(conn)
     return catalog

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from pghaul.dump.archive import Archive
+
 QualifiedName = tuple[str, str]
 
 
@@ -397,6 +399,8 @@ class Catalog:
     comments: dict[tuple[str, str, str, str], Comment] = field(default_factory=dict)
     # What the server could install, for planning CREATE EXTENSION and for the safety checks.
     available_extensions: dict[str, AvailableExtension] = field(default_factory=dict)
+    # pg_dump's archive of the same database: every object's statement, kind and dependencies.
+    dump: Archive | None = None
 
     KINDS = (
         "extensions",

@@ -10,8 +10,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-# pghaul keeps its checkpoints and jobs in this schema on the target; it is never part of the user's schema.
-STATE_SCHEMA = "pghaul"
+from pghaul.state_schema import STATE_SCHEMA
 
 
 @cache

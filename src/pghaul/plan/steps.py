@@ -18,10 +18,13 @@ CONFLICT = "conflict"  # on the target with another definition: reported, never 
 
 @dataclass(frozen=True)
 class PlanOptions:
-    """Which tables take part: fnmatch patterns on "schema.table" (empty include = every table)."""
+    """Which tables take part: fnmatch patterns on "schema.table" (empty include = every table); whether owners
+    (``ALTER … OWNER TO``) and privileges (grants, default privileges) are carried."""
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    owners: bool = False
+    privileges: bool = False
 
 
 @dataclass(frozen=True)

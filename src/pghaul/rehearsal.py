@@ -1,0 +1,66 @@
+"""The rehearsal: every step the plan would create, run on the target in one transaction that is rolled back.
+
+A migration must not stop halfway because of an object it could have seen coming: an event trigger the
+target role may not create, a foreign server whose wrapper is missing, a role a policy names, syntax an older
+source allowed. Rather than a list of such cases, pghaul asks the target itself: each step runs in its own
+savepoint inside a transaction that always rolls back, so every step that would fail is known, with the
+server's own reason, before the first write. The real run then repeats the same statements in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psycopg
+
+from pghaul.apply import STEP_SETTINGS
+from pghaul.errors import SafetyError
+from pghaul.plan.steps import CREATE, Step
+
+# Steps that read the rows rather than define an object: nothing the target could refuse is learnt from them
+# before the data is there, and on a resumed run they would rebuild real indexes only to throw them away.
+_DATA_KINDS = frozenset({"refresh", "analyze", "sequence position"})
+_HINTS = {
+    "42501": "the target role lacks a privilege (event triggers and publications FOR ALL TABLES need a superuser)",
+    "42704": "something it names does not exist on the target (a role, a foreign-data wrapper, an extension)",
+}
+
+
+@dataclass(frozen=True)
+class Rehearsed:
+    step: Step
+    reason: str
+    sqlstate: str | None
+
+
+def rehearse(conn: psycopg.Connection, steps: Iterable[Step], tables_with_rows: set[tuple[str, str]]) -> list[
+        Rehearsed]:
+    """The steps that would fail on the target, each with the server's reason; nothing stays written."""
+    failed: list[Rehearsed] = []
+    with conn.transaction(force_rollback=True):
+        conn.execute(STEP_SETTINGS)
+        for step in steps:
+            if step.status != CREATE or step.kind in _DATA_KINDS or step.table in tables_with_rows:
+                continue
+            try:
+                with conn.transaction():
+                    conn.execute(step.sql.encode())
+            except psycopg.Error as exc:
+                reason = (exc.diag.message_primary or str(exc)).strip()
+                failed.append(Rehearsed(step, reason, exc.diag.sqlstate))
+    return failed
+
+
+def refuse_failures(failed: list[Rehearsed], where: str) -> None:
+    if not failed:
+        return
+    lines = [f"{f.step.kind} {f.step.name}: {f.reason}" for f in failed]
+    causes = sorted({_HINTS[f.sqlstate] for f in failed if f.sqlstate in _HINTS})
+    raise SafetyError(
+        f"{len(failed)} object(s) could not be created on {where}, so nothing was written: " + "; ".join(lines[:20])
+        + (" …" if len(lines) > 20 else ""),
+        ("; ".join(causes) + ". " if causes else "")
+        + "Fix each on the target (create the role or wrapper, connect as a role allowed to create it), or leave "
+        "the tables that need it out with --exclude, then run again",
+    )
