@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from pghaul.copy.large_objects import PIECE_BYTES, copy_large_objects
+from pghaul.copy.large_objects import PIECE_BYTES, copy_large_objects, refuse_foreign_objects
 from pghaul.copy.table_data import CopyCancelled
 from pghaul.errors import PghaulError, SafetyError
 from pghaul.events import Event, LargeObjectsProgress
@@ -231,6 +231,9 @@ def test_refuses_an_oid_the_target_already_uses(source_url: str, target_url: str
     run_sql(target_url, "SELECT lo_from_bytea(1003, 'the user''s own bytes'::bytea)")
     target_before = lo_digest(target_url)
 
+    with psycopg.connect(source_url, autocommit=True) as src, psycopg.connect(target_url, autocommit=True) as tgt:
+        with pytest.raises(SafetyError, match="1003"):
+            refuse_foreign_objects(src, tgt)  # the engine's preflight form of the same check
     with pytest.raises(SafetyError) as refused:
         copy_large_objects(source_url, target_url, snapshot_id=None)
 
@@ -239,6 +242,13 @@ def test_refuses_an_oid_the_target_already_uses(source_url: str, target_url: str
     with psycopg.connect(target_url) as conn:
         # Nothing written at all, pghaul's own schema included.
         assert conn.execute("SELECT to_regnamespace('pghaul')").fetchone() == (None,)
+
+
+def test_objects_pghaul_wrote_are_not_refused(source_url: str, target_url: str) -> None:
+    run_sql(source_url, OBJECTS)
+    copy_large_objects(source_url, target_url, snapshot_id=None)
+    with psycopg.connect(source_url, autocommit=True) as src, psycopg.connect(target_url, autocommit=True) as tgt:
+        refuse_foreign_objects(src, tgt)
 
 
 def test_reads_through_the_exported_snapshot(source_url: str, target_url: str) -> None:
