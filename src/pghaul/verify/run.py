@@ -11,12 +11,14 @@ from pghaul.connect import connect_source, connect_target
 from pghaul.events import Listener, PhaseFinished, PhaseStarted, ignore
 from pghaul.inspect import inspect_catalog
 from pghaul.inspect.model import Catalog
+from pghaul.plan import PlanOptions, select_tables
 from pghaul.urls import describe_url
+from pghaul.verify.dump_diff import diff_dumps
 from pghaul.verify.large_objects import compare_large_objects
 from pghaul.verify.options import VerifyOptions
 from pghaul.verify.progress import TableVerified
-from pghaul.verify.report import LargeObjectCheck, SequenceCheck, VectorCheck, VerifyReport
-from pghaul.verify.schema_diff import compare_extensions, diff_schemas
+from pghaul.verify.report import LargeObjectCheck, SchemaDifference, SequenceCheck, VectorCheck, VerifyReport
+from pghaul.verify.schema_diff import TableFilter, compare_extensions, diff_schemas
 from pghaul.verify.sequences import check_sequence
 from pghaul.verify.session import pin_output_settings
 from pghaul.verify.table_check import check_table
@@ -59,23 +61,38 @@ def verify(
         xid_horizon = _next_transaction_id(source)
         source_catalog = inspect_catalog(source)
         target_catalog = inspect_catalog(target)
+        # The tables of the run, resolved the way the plan resolves them (a partition goes with its parent).
+        selected = set(select_tables(source_catalog, PlanOptions(options.include, options.exclude)))
+
+        def wants(schema: str, table: str) -> bool:
+            return (schema, table) in selected
+
         # One worker: the target's side of each comparison runs there while this thread does the source's.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pghaul-verify") as pool:
             if options.data:
-                _check_tables(source, target, source_catalog, target_catalog, options, listener, report, pool)
-                report.sequences = _check_sequences(source, target, source_catalog, target_catalog, options)
+                _check_tables(source, target, source_catalog, target_catalog, options, wants, listener, report, pool)
+                report.sequences = _check_sequences(source, target, source_catalog, target_catalog, options, wants)
             if options.schema:
-                report.schema_diff = diff_schemas(
-                    source_catalog, target_catalog, options.wants, subset=bool(options.include or options.exclude)
-                )
+                report.schema_diff = _diff_schema(source_catalog, target_catalog, wants, options)
             report.extensions = compare_extensions(source_catalog, target_catalog)
             if options.data:
-                report.vector_checks = _check_vectors(source, target, source_catalog, target_catalog, options, pool)
+                report.vector_checks = _check_vectors(
+                    source, target, source_catalog, target_catalog, options, wants, pool
+                )
                 report.large_objects = _check_large_objects(source, target, options, pool)
         report.source_transactions_during_verify = _next_transaction_id(source) - xid_horizon
     report.seconds = time.monotonic() - started
     listener(PhaseFinished("verify", report.seconds))
     return report
+
+
+def _diff_schema(
+    source: Catalog, target: Catalog, wants: TableFilter, options: VerifyOptions
+) -> list[SchemaDifference]:
+    """The catalog diff, with its detail, then every other object pg_dump writes."""
+    subset = bool(options.include or options.exclude)
+    detailed = diff_schemas(source, target, wants, subset=subset)
+    return detailed + diff_dumps(source, target, wants, subset, {d.name for d in detailed})
 
 
 def _check_tables(
@@ -84,12 +101,13 @@ def _check_tables(
     source_catalog: Catalog,
     target_catalog: Catalog,
     options: VerifyOptions,
+    wants: TableFilter,
     listener: Listener,
     report: VerifyReport,
     pool: ThreadPoolExecutor,
 ) -> None:
     tables = sorted(
-        (t for t in source_catalog.copyable_tables() if options.wants(t.schema, t.name)), key=lambda t: t.key
+        (t for t in source_catalog.copyable_tables() if wants(t.schema, t.name)), key=lambda t: t.key
     )
     for table in tables:
         began = time.monotonic()
@@ -121,11 +139,12 @@ def _check_sequences(
     source_catalog: Catalog,
     target_catalog: Catalog,
     options: VerifyOptions,
+    wants: TableFilter,
 ) -> list[SequenceCheck]:
     out = []
     for key, sequence in sorted(source_catalog.sequences.items()):
         if sequence.owned_by is not None:
-            if not options.wants(sequence.owned_by[0], sequence.owned_by[1]):
+            if not wants(sequence.owned_by[0], sequence.owned_by[1]):
                 continue
         elif options.include:
             # A standalone sequence belongs to no table: a run limited to some tables did not set it.
@@ -140,11 +159,12 @@ def _check_vectors(
     source_catalog: Catalog,
     target_catalog: Catalog,
     options: VerifyOptions,
+    wants: TableFilter,
     pool: ThreadPoolExecutor,
 ) -> list[VectorCheck]:
     out = []
     for _key, index in sorted(source_catalog.indexes.items()):
-        if not index.is_vector or not options.wants(index.table_schema, index.table):
+        if not index.is_vector or not wants(index.table_schema, index.table):
             continue
         # A partition's index mirrors its parent's; the partition's own rows are checked through it.
         table_key = (index.table_schema, index.table)
