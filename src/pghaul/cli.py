@@ -48,6 +48,12 @@ ExcludeOption = Annotated[
     typer.Option("--exclude", help="Leave out tables matching this pattern; repeatable."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+OwnersOption = Annotated[
+    bool, typer.Option("--owners", help="Give every object its source owner (the roles must exist on the target).")
+]
+PrivilegesOption = Annotated[
+    bool, typer.Option("--privileges", help="Carry grants and default privileges (the roles must exist).")
+]
 
 
 @app.callback()
@@ -98,12 +104,17 @@ def plan(
     target: TargetOption = None,
     tables: TablesOption = None,
     exclude: ExcludeOption = None,
+    owners: OwnersOption = False,
+    privileges: PrivilegesOption = False,
 ) -> None:
     """Print the migration plan as SQL, grouped by phase. Changes nothing."""
     from pghaul.engine import MigrateOptions, make_plan
 
+    options = MigrateOptions(
+        include=_patterns(tables), exclude=_patterns(exclude), owners=owners, privileges=privileges
+    )
     with _errors(source, target):
-        result = make_plan(source, target, MigrateOptions(include=_patterns(tables), exclude=_patterns(exclude)))
+        result = make_plan(source, target, options)
         sys.stdout.write(result.render_sql())
         sys.stdout.write("\n")
 
@@ -166,6 +177,8 @@ def migrate(
     data_only: Annotated[bool, typer.Option("--data-only", help="Copy rows into an existing schema.")] = False,
     workers: Annotated[int | None, typer.Option("--workers", min=1, max=64, help="Parallel copy workers.")] = None,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the verification at the end.")] = False,
+    owners: OwnersOption = False,
+    privileges: PrivilegesOption = False,
     maintenance_work_mem: Annotated[
         str | None,
         typer.Option(
@@ -187,6 +200,8 @@ def migrate(
         "schema_only": schema_only,
         "data_only": data_only,
         "verify": not no_verify,
+        "owners": owners,
+        "privileges": privileges,
     }
     if batch_size is not None:
         options["batch_size"] = batch_size

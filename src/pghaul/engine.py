@@ -46,6 +46,7 @@ from pghaul.inspect import inspect_catalog
 from pghaul.inspect.model import Catalog, QualifiedName, Table
 from pghaul.plan import CREATE, POST_DATA, PRE_DATA, Plan, PlanOptions, Step, build_plan
 from pghaul.rehearsal import refuse_failures, rehearse
+from pghaul.roles import check_roles_exist, roles_needed
 from pghaul.urls import describe_url, scrub
 
 DEFAULT_CHUNK_ROWS = 50_000
@@ -73,6 +74,12 @@ class MigrateOptions:
     split_rows: int = DEFAULT_SPLIT_ROWS
     maintenance_work_mem_kb: int | None = None  # for vector index builds; None: chosen from the target
     analyze: bool = True
+    owners: bool = False  # ALTER … OWNER TO as on the source (the roles must exist on the target)
+    privileges: bool = False  # grants and default privileges as on the source
+
+    @property
+    def plan_options(self) -> PlanOptions:
+        return PlanOptions(self.include, self.exclude, owners=self.owners, privileges=self.privileges)
 
 
 @dataclass
@@ -176,7 +183,7 @@ def _error_parts(exc: BaseException, *urls: str) -> tuple[str, str | None]:
 
 def _plan(src: psycopg.Connection, tgt: psycopg.Connection, options: MigrateOptions) -> tuple[Catalog, Plan]:
     source_catalog = inspect_catalog(src)
-    plan = build_plan(source_catalog, inspect_catalog(tgt), PlanOptions(options.include, options.exclude))
+    plan = build_plan(source_catalog, inspect_catalog(tgt), options.plan_options)
     return source_catalog, plan
 
 
@@ -229,12 +236,13 @@ def _check_before_writing(
     copies into them as they are), and for data-only the tables exist and their foreign keys and triggers can be
     held off. Run before pghaul writes its state, and again once it holds the migration lock."""
     target_catalog = inspect_catalog(tgt)
-    plan = build_plan(source_catalog, target_catalog, PlanOptions(options.include, options.exclude))
+    plan = build_plan(source_catalog, target_catalog, options.plan_options)
     preflight.check_extensions(source_catalog, tgt)
     if not options.schema_only:
         check_rls_readable(src, [t for t in plan.tables if t.kind == "r"])
     if not options.data_only:
         _raise_conflicts(plan)
+        check_roles_exist(tgt, roles_needed(src, source_catalog, plan, options.plan_options))
         steps = plan.steps if not options.schema_only else [s for s in plan.steps if s.kind != ANALYZE_KIND]
         filled = {t.key for t in plan.tables if t.kind == "r" and t.key in target_catalog.tables
                   and target_has_rows(tgt, target_catalog.tables[t.key])}
