@@ -244,8 +244,8 @@ def _check_before_writing(
         _raise_conflicts(plan)
         check_roles_exist(tgt, roles_needed(src, source_catalog, plan, options.plan_options))
         steps = plan.steps if not options.schema_only else [s for s in plan.steps if s.kind != ANALYZE_KIND]
-        filled = {t.key for t in plan.tables if t.kind == "r" and t.key in target_catalog.tables
-                  and target_has_rows(tgt, target_catalog.tables[t.key])}
+        filled = any(target_has_rows(tgt, target_catalog.tables[t.key]) for t in plan.tables
+                     if t.kind == "r" and t.key in target_catalog.tables)
         refuse_failures(rehearse(tgt, steps, filled), f"the target {describe_url(tgt.info.dsn)}")
         return _Checked(target_catalog, plan, ReplicaRoleNeed())
     copy_tables = [t for t in plan.tables if t.kind == "r"]

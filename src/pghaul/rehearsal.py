@@ -19,8 +19,12 @@ from pghaul.errors import SafetyError
 from pghaul.plan.steps import CREATE, Step
 
 # Steps that read the rows rather than define an object: nothing the target could refuse is learnt from them
-# before the data is there, and on a resumed run they would rebuild real indexes only to throw them away.
+# before the data is there.
 _DATA_KINDS = frozenset({"refresh", "analyze", "sequence position"})
+# Steps that check or index the rows already there: on a resumed run they would build real indexes only to
+# throw them away, and a foreign key would find the half-copied rows incomplete. The first run rehearsed them
+# on empty tables.
+_ROW_READING_KINDS = frozenset({"index", "vector index", "constraint", "primary key", "foreign key"})
 _HINTS = {
     "42501": "the target role lacks a privilege (event triggers and publications FOR ALL TABLES need a superuser)",
     "42704": "something it names does not exist on the target (a role, a foreign-data wrapper, an extension)",
@@ -34,14 +38,16 @@ class Rehearsed:
     sqlstate: str | None
 
 
-def rehearse(conn: psycopg.Connection, steps: Iterable[Step], tables_with_rows: set[tuple[str, str]]) -> list[
-        Rehearsed]:
-    """The steps that would fail on the target, each with the server's reason; nothing stays written."""
+def rehearse(conn: psycopg.Connection, steps: Iterable[Step], rows_on_target: bool) -> list[Rehearsed]:
+    """The steps that would fail on the target, each with the server's reason; nothing stays written.
+    ``rows_on_target``: some selected table already holds rows (a resumed run)."""
     failed: list[Rehearsed] = []
     with conn.transaction(force_rollback=True):
         conn.execute(STEP_SETTINGS)
         for step in steps:
-            if step.status != CREATE or step.kind in _DATA_KINDS or step.table in tables_with_rows:
+            if step.status != CREATE or step.kind in _DATA_KINDS:
+                continue
+            if rows_on_target and step.kind in _ROW_READING_KINDS:
                 continue
             try:
                 with conn.transaction():
