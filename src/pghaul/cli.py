@@ -252,6 +252,10 @@ def _print_migration_summary(result: Any) -> None:
             f"rows inserted: {result.rows_copied:,}   rows already on the target (skipped): {result.rows_skipped:,}"
             f"   tables: {len(tables)}"
         )
+    objects = getattr(result, "large_objects", None)
+    if objects is not None and objects.objects:
+        console.print(f"large objects copied: {objects.copied:,} ({objects.bytes_copied / 1048576:,.1f} MB)"
+                      f"   already on the target: {objects.skipped:,}")
     if result.ok:
         console.print("[bold green]migration complete[/]")
     else:

@@ -46,6 +46,7 @@ class ProgressView:
         self._table_rows: dict[str, int] = {}
         self._table_bytes: dict[str, int] = {}
         self._overall: TaskID | None = None
+        self._large_objects_task: TaskID | None = None
         self._started = time.monotonic()
 
     def __enter__(self) -> ProgressView:
@@ -77,6 +78,13 @@ class ProgressView:
             mb=sum(self._table_bytes.values()) / _MB,
             rate=rows / elapsed,
         )
+
+    def _large_objects(self, event: ev.LargeObjectsProgress) -> None:
+        if self._large_objects_task is None:
+            self._large_objects_task = self._progress.add_task("large objects", total=None, mb=0.0, rate=0.0)
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        self._progress.update(self._large_objects_task, completed=event.done, total=max(event.total, 1),
+                              mb=event.bytes_done / _MB, rate=event.done / elapsed)
 
     def __call__(self, event: ev.Event) -> None:
         with self._lock:
@@ -123,6 +131,8 @@ class ProgressView:
                     rate=done / event.seconds if event.seconds > 0 else 0.0,
                 )
             self._refresh_overall()
+        elif isinstance(event, ev.LargeObjectsProgress):
+            self._large_objects(event)
         elif isinstance(event, ev.IndexProgress):
             if event.total:
                 console.print(f"  [dim]index {event.index}: {event.phase} {event.done}/{event.total}[/]")

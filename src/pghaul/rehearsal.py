@@ -15,8 +15,11 @@ from dataclasses import dataclass
 import psycopg
 
 from pghaul.apply import STEP_SETTINGS
+from pghaul.copy.table_data import target_has_rows
 from pghaul.errors import SafetyError
-from pghaul.plan.steps import CREATE, Step
+from pghaul.inspect.model import Catalog
+from pghaul.plan.steps import CREATE, Plan, Step
+from pghaul.urls import describe_url
 
 # Steps that read the rows rather than define an object: nothing the target could refuse is learnt from them
 # before the data is there.
@@ -42,12 +45,15 @@ def rehearse(conn: psycopg.Connection, steps: Iterable[Step], rows_on_target: bo
     """The steps that would fail on the target, each with the server's reason; nothing stays written.
     ``rows_on_target``: some selected table already holds rows (a resumed run)."""
     failed: list[Rehearsed] = []
+    left_out: set[int] = set()  # not rehearsed: neither is what needs them (a comment on an index, …)
     with conn.transaction(force_rollback=True):
         conn.execute(STEP_SETTINGS)
         for step in steps:
             if step.status != CREATE or step.kind in _DATA_KINDS:
                 continue
-            if rows_on_target and step.kind in _ROW_READING_KINDS:
+            if (rows_on_target and step.kind in _ROW_READING_KINDS) or left_out.intersection(step.needs):
+                if step.entry_id is not None:
+                    left_out.add(step.entry_id)
                 continue
             try:
                 with conn.transaction():
@@ -70,3 +76,12 @@ def refuse_failures(failed: list[Rehearsed], where: str) -> None:
         + "Fix each on the target (create the role or wrapper, connect as a role allowed to create it), or leave "
         "the tables that need it out with --exclude, then run again",
     )
+
+
+def rehearse_plan(conn: psycopg.Connection, plan: Plan, target: Catalog, kinds_left_out: Iterable[str] = ()) -> None:
+    """Rehearse ``plan`` on the target ``conn`` and refuse, naming each step that would fail."""
+    left_out = set(kinds_left_out)
+    filled = any(target_has_rows(conn, target.tables[t.key]) for t in plan.tables
+                 if t.kind == "r" and t.key in target.tables)
+    failed = rehearse(conn, [s for s in plan.steps if s.kind not in left_out], filled)
+    refuse_failures(failed, f"the target {describe_url(conn.info.dsn)}")

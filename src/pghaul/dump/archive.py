@@ -45,6 +45,7 @@ class ArchiveEntry:
     drop_stmt: str
     owner: str
     tableam: str = ""
+    tablespace: str = ""  # where the source keeps it; pghaul creates everything in the target's default
     relkind: int = 0
     catalog_oid: int = 0  # the object's oid in pg_class / pg_proc / …
     catalog_table_oid: int = 0  # the oid of that catalog
@@ -145,7 +146,7 @@ def _entry(r: _Reader, version: tuple[int, int, int], offset_size: int) -> Archi
     defn, drop_stmt = r.text(), r.text()
     r.string()  # the COPY statement of a data entry
     namespace = r.text()
-    r.string()  # tablespace: pghaul maps every object to the target's default
+    tablespace = r.text()
     tableam = r.text()
     relkind = r.integer() if version >= (1, 16, 0) else 0
     owner = r.text()
@@ -156,7 +157,7 @@ def _entry(r: _Reader, version: tuple[int, int, int], offset_size: int) -> Archi
     r.offset(offset_size)
     return ArchiveEntry(
         dump_id=dump_id, desc=desc, tag=tag, namespace=namespace, section=section, defn=defn,
-        drop_stmt=drop_stmt, owner=owner, tableam=tableam, relkind=relkind,
+        drop_stmt=drop_stmt, owner=owner, tableam=tableam, tablespace=tablespace, relkind=relkind,
         catalog_oid=int(oid or 0), catalog_table_oid=int(table_oid or 0), deps=tuple(deps),
     )
 

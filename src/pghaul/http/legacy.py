@@ -85,6 +85,7 @@ def _table_step(plan: Plan, table: Table) -> Step | None:
 
 def schema_reply(rt: Runtime, dry_run: bool, requested: str | None) -> dict[str, Any]:
     from pghaul.apply import apply_steps
+    from pghaul.rehearsal import rehearse_plan
 
     table = find_table(rt.source_catalog(fresh=True).tables.values(), requested) if requested else None
     plan = _plan(rt, table)
@@ -94,6 +95,8 @@ def schema_reply(rt: Runtime, dry_run: bool, requested: str | None) -> dict[str,
     applied: set[str] = set()
     if not dry_run:
         with rt.pools.target() as tgt:
+            # Every step of the walk-through, post-data included, before its first write.
+            rehearse_plan(tgt, plan, rt.target_catalog(fresh=True))
             result = apply_steps(tgt, [s for s in pre if s.status == "create"])
         applied = {s.name for s in result.applied}
     results = []

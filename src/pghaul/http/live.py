@@ -33,6 +33,7 @@ class LiveProgress:
         self.tables: dict[str, TableLive] = {}
         self.notices: list[dict[str, Any]] = []
         self.indexes: dict[str, dict[str, Any]] = {}
+        self.large_objects: dict[str, int] | None = None
         self.started = time.monotonic()
         self.data_started: float | None = None
 
@@ -60,6 +61,9 @@ class LiveProgress:
                 live.finished = True
             elif isinstance(event, events.IndexProgress):
                 self.indexes[event.index] = {"phase": event.phase, "done": event.done, "total": event.total}
+            elif isinstance(event, events.LargeObjectsProgress):
+                self.large_objects = {"done": event.done, "total": event.total, "bytesDone": event.bytes_done,
+                                      "bytesTotal": event.bytes_total}
             elif isinstance(event, events.Notice):
                 self.notices.append({"level": event.level, "message": event.message, "details": event.details})
                 del self.notices[:-50]
@@ -83,6 +87,7 @@ class LiveProgress:
             return {
                 "phase": self.phase,
                 "indexes": dict(self.indexes),
+                "largeObjects": self.large_objects,
                 "notices": list(self.notices),
                 "elapsedSeconds": round(time.monotonic() - self.started, 1),
             }

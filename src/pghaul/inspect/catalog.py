@@ -148,6 +148,7 @@ def inspect_catalog(conn: psycopg.Connection) -> Catalog:
         catalog.triggers = _keyed(conn, "triggers", Trigger)
         catalog.policies = _keyed(conn, "policies", Policy)
         catalog.comments = _keyed(conn, "comments", Comment)
+        catalog.subscriptions = tuple(row["name"] for row in fetch(conn, "subscriptions"))
         catalog.available_extensions = {
             row["name"]: build(AvailableExtension, row) for row in fetch(conn, "available_extensions")
         }

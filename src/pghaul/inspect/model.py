@@ -399,6 +399,8 @@ class Catalog:
     comments: dict[tuple[str, str, str, str], Comment] = field(default_factory=dict)
     # What the server could install, for planning CREATE EXTENSION and for the safety checks.
     available_extensions: dict[str, AvailableExtension] = field(default_factory=dict)
+    # Subscriptions of this database, by name: not copied (the plan says so).
+    subscriptions: tuple[str, ...] = ()
     # pg_dump's archive of the same database: every object's statement, kind and dependencies.
     dump: Archive | None = None
 

@@ -159,7 +159,7 @@ class _Planner:
 
     def step(self, e: ArchiveEntry, phase: str, keys: set[int]) -> Step:
         return Step(phase=phase, kind=self._kind(e, keys), name=entries.display_name(e), sql=self._sql(e),
-                    table=self._table_of(e), status=self._status(e))
+                    table=self._table_of(e), status=self._status(e), entry_id=e.dump_id, needs=e.deps)
 
     # the whole plan
 
@@ -203,6 +203,17 @@ class _Planner:
             self.notes.append(
                 "user mappings are not copied, since they hold another server's credentials; create them on the "
                 "target with their passwords: " + ", ".join(mappings)
+            )
+        placed = sorted({e.tablespace for e in self.entries if e.tablespace and e.dump_id not in left_out})
+        if placed:
+            self.notes.append(
+                "tablespaces are not carried: objects the source keeps in " + ", ".join(placed)
+                + " are created in the target's default tablespace"
+            )
+        if self.source.subscriptions:
+            self.notes.append(
+                "subscriptions are not copied (they belong to the server that receives changes): "
+                + ", ".join(self.source.subscriptions)
             )
         foreign = [entries.display_name(e) for e in self.entries if e.desc == "FOREIGN TABLE"]
         if foreign:

@@ -37,6 +37,9 @@ class Step:
     # Foreign keys name none: they need the referenced table's data too, so they wait for all tables.
     table: tuple[str, str] | None = None
     status: str = CREATE
+    # pg_dump's id for the object, and the ids of the objects it needs (for steps that come from its archive).
+    entry_id: int | None = None
+    needs: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
