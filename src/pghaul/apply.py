@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from pghaul import created_objects
 from pghaul.errors import PghaulError
 from pghaul.events import Listener, StepApplied, ignore
 from pghaul.plan.steps import CONFLICT, CREATE, Step
@@ -40,6 +41,7 @@ STEP_SETTINGS = (
 def apply_steps(conn: psycopg.Connection, steps: Iterable[Step], listener: Listener = ignore) -> ApplyResult:
     """Run every ``create`` step of ``steps`` on ``conn`` (the target), in order; skip the rest."""
     result = ApplyResult()
+    record = created_objects.recording(conn)
     for step in steps:
         if step.status != CREATE:
             result.skipped.append(step)
@@ -50,6 +52,8 @@ def apply_steps(conn: psycopg.Connection, steps: Iterable[Step], listener: Liste
             with conn.transaction():
                 conn.execute(STEP_SETTINGS)
                 conn.execute(step.sql.encode())  # bytes: the statements are complete, no parameters in them
+                if record and step.identity is not None and step.statement_md5 is not None:
+                    created_objects.record(conn, step.identity, step.statement_md5)
         except psycopg.Error as exc:
             reason = (exc.diag.message_primary or str(exc)).strip()
             raise StepFailed(step, reason) from exc

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pghaul import preflight
+from pghaul import created_objects, preflight
 from pghaul.apply import apply_steps
 from pghaul.connect import connect_source, connect_target
 from pghaul.copy import state
@@ -41,6 +41,7 @@ from pghaul.copy.row_security import check_rls_readable
 from pghaul.copy.sequences import apply_positions, read_positions, selected_sequences, setval_statements
 from pghaul.copy.snapshot import SnapshotHolder, open_reader, snapshot_importable
 from pghaul.copy.table_data import check_key_on_target, target_has_rows
+from pghaul.dump.pg_dump import dump_schema_of
 from pghaul.errors import PghaulError, SafetyError, SchemaConflict, UsageError
 from pghaul.events import Event, Listener, Notice, PhaseFinished, PhaseStarted, ignore
 from pghaul.inspect import inspect_catalog
@@ -469,6 +470,10 @@ def _migrate(
             positions = read_positions(src, selected_sequences(source_catalog, {t.key for t in plan.tables}))
             result.sequences_set = apply_positions(tgt, positions)
 
+    # How the target prints what pghaul created, so a later run and verify know it as pghaul's own work.
+    if not options.data_only:
+        created_objects.remember_definitions(tgt, dump_schema_of(tgt))
+
     # 5. verify
     if options.verify:
         from pghaul.verify import VerifyOptions, verify
@@ -634,4 +639,5 @@ def finish_post_data(
         with _phase(emit, "sequences"):
             positions = read_positions(src, selected_sequences(source_catalog, {t.key for t in plan.tables}))
             out.sequences_set = apply_positions(tgt, positions)
+        created_objects.remember_definitions(tgt, dump_schema_of(tgt))
     return out

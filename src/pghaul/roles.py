@@ -32,7 +32,7 @@ def roles_needed(
                     need(role, f"named by policy {policy.name} on {policy.schema}.{policy.table}")
     if options.owners and source.dump is not None:
         for entry in source.dump.entries:
-            if entry.owner and is_step(entry, options.privileges):
+            if entry.owner and is_step(entry, options.privileges, owners=True):
                 need(entry.owner, "owns objects (--owners)")
     if options.privileges:
         for row in fetch(src, "acl_roles"):

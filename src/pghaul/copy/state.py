@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from pghaul.created_objects import CREATE_TABLE as CREATE_CREATED_OBJECTS
 from pghaul.inspect.model import Table
 from pghaul.state_schema import STATE_SCHEMA
 
@@ -116,6 +117,7 @@ def ensure_state(conn: psycopg.Connection) -> None:
     """Create the state schema if missing (idempotent; commits on its own)."""
     with conn.transaction():
         conn.execute(_DDL)  # type: ignore[arg-type]
+        conn.execute(CREATE_CREATED_OBJECTS)
 
 
 def drop_state(conn: psycopg.Connection) -> bool:

@@ -129,9 +129,9 @@ def pump(
     """
     fmt = copy_format(binary)
     out_query = sql.SQL("COPY ({select}) TO STDOUT {fmt}").format(select=select, fmt=fmt)
-    in_query = sql.SQL("COPY {table} ({cols}) FROM STDIN {fmt}").format(
-        table=target_table, cols=column_list(columns), fmt=fmt
-    )
+    # A table may have no columns at all (its rows still count); COPY then takes no column list.
+    cols = sql.SQL(" ({})").format(column_list(columns)) if columns else sql.SQL("")
+    in_query = sql.SQL("COPY {table}{cols} FROM STDIN {fmt}").format(table=target_table, cols=cols, fmt=fmt)
     total = 0
     with src.cursor() as scur, tgt.cursor() as tcur:
         with scur.copy(out_query, params), tcur.copy(in_query) as writer:

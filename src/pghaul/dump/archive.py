@@ -10,6 +10,7 @@ integer length (-1 for NULL) followed by the bytes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -53,8 +54,9 @@ class ArchiveEntry:
 
     @property
     def identity(self) -> tuple[str, str, str]:
-        """What names the object across two databases: oids differ, this does not."""
-        return (self.desc, self.namespace, self.tag)
+        """What names the object across two databases: oids differ, this does not (nor needless quotes in a
+        function's argument types)."""
+        return (self.desc, self.namespace, normalized(self.tag))
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,16 @@ class Archive:
     server_version: str
     dump_version: str
     entries: tuple[ArchiveEntry, ...] = field(default=())
+
+
+# An identifier quoted though it needs no quotes. Servers of different versions quote differently (with
+# quote_all_identifiers, PostgreSQL 15 prints the type "json" where 18 prints json, a keyword there).
+_NEEDLESS_QUOTES = re.compile(r'"([a-z_][a-z0-9_$]*)"')
+
+
+def normalized(defn: str) -> str:
+    """Text that compares equal for the same object, whatever layout and quoting two servers print it with."""
+    return " ".join(_NEEDLESS_QUOTES.sub(r"\1", defn).split())
 
 
 class ArchiveUnreadable(PghaulError):

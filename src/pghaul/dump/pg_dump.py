@@ -70,7 +70,11 @@ def _connection(params: dict[str, Any]) -> tuple[str, dict[str, str]]:
     password = params.pop("password", None)
     if password:
         env["PGPASSWORD"] = str(password)
-    env["PGOPTIONS"] = "-c default_transaction_read_only=on"
+    # Every identifier the server prints comes quoted: a word that is a keyword only on the target (a
+    # parameter named json, printed bare by a PostgreSQL 15 server) must not break the statement there, and
+    # both sides print alike. pg_dump's own --quote-all-identifiers is not used: it also changes how pg_dump
+    # recognises the public schema.
+    env["PGOPTIONS"] = "-c default_transaction_read_only=on -c quote_all_identifiers=on"
     env["PGAPPNAME"] = "pghaul-pg_dump"
     return make_conninfo(**params), env
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from pghaul import created_objects
 from pghaul.dump.pg_dump import dump_schema_of
 from pghaul.inspect.model import (
     AvailableExtension,
@@ -149,6 +150,7 @@ def inspect_catalog(conn: psycopg.Connection) -> Catalog:
         catalog.policies = _keyed(conn, "policies", Policy)
         catalog.comments = _keyed(conn, "comments", Comment)
         catalog.subscriptions = tuple(row["name"] for row in fetch(conn, "subscriptions"))
+        catalog.created = created_objects.load(conn)
         catalog.available_extensions = {
             row["name"]: build(AvailableExtension, row) for row in fetch(conn, "available_extensions")
         }

@@ -403,6 +403,8 @@ class Catalog:
     subscriptions: tuple[str, ...] = ()
     # pg_dump's archive of the same database: every object's statement, kind and dependencies.
     dump: Archive | None = None
+    # On a target: what pghaul created there (pghaul.created_objects), by pg_dump's kind, schema and name.
+    created: dict[tuple[str, str, str], tuple[str, str | None]] = field(default_factory=dict)
 
     KINDS = (
         "extensions",

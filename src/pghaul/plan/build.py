@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from fnmatch import fnmatchcase
 
+from pghaul.created_objects import digest, made_by_pghaul
 from pghaul.dump import ArchiveEntry, Section
 from pghaul.inspect.model import Catalog, Table, qualified
 from pghaul.plan import ddl, entries
@@ -136,7 +137,10 @@ class _Planner:
         other = self.on_target.get(e.identity)
         if other is None:
             return CREATE
-        return EXISTS if entries.normalized(other.defn) == entries.normalized(e.defn) else CONFLICT
+        if entries.normalized(other.defn) == entries.normalized(e.defn):
+            return EXISTS
+        # Printed otherwise by the target's server, but made by pghaul from this very statement: its own work.
+        return EXISTS if made_by_pghaul(self.target.created, e.identity, e.defn, other.defn) else CONFLICT
 
     def _extension_status(self, name: str) -> str:
         ext, on_target = self.source.extensions.get(name), self.target.extensions.get(name)
@@ -159,7 +163,8 @@ class _Planner:
 
     def step(self, e: ArchiveEntry, phase: str, keys: set[int]) -> Step:
         return Step(phase=phase, kind=self._kind(e, keys), name=entries.display_name(e), sql=self._sql(e),
-                    table=self._table_of(e), status=self._status(e), entry_id=e.dump_id, needs=e.deps)
+                    table=self._table_of(e), status=self._status(e), entry_id=e.dump_id, needs=e.deps,
+                    identity=e.identity, statement_md5=digest(e.defn))
 
     # the whole plan
 
@@ -170,7 +175,7 @@ class _Planner:
         seen_post = False
         for e in self.entries:
             seen_post = seen_post or e.section == Section.POST_DATA
-            if e.dump_id in left_out or not entries.is_step(e, self.options.privileges):
+            if e.dump_id in left_out or not entries.is_step(e, self.options.privileges, self.options.owners):
                 continue
             group = self.group_of[e.dump_id] = self._group(e, keys, seen_post)
             groups[group].append(self.step(e, PRE_DATA if group in (_PRE, _KEYS) else POST_DATA, keys))

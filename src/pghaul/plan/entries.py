@@ -9,6 +9,9 @@ carried as a step without a change here.
 from __future__ import annotations
 
 from pghaul.dump import ArchiveEntry
+from pghaul.dump.archive import normalized
+
+__all__ = ["normalized"]
 
 # Settings pg_dump records for the restoring session, and the database itself (the target is its own).
 SESSION_AND_DATABASE = frozenset({"ENCODING", "STDSTRINGS", "SEARCHPATH", "DATABASE", "DATABASE PROPERTIES"})
@@ -57,12 +60,15 @@ def display_name(entry: ArchiveEntry) -> str:
     return prefix + (f"{entry.namespace}.{tag}" if entry.namespace else tag)
 
 
-def is_step(entry: ArchiveEntry, privileges: bool) -> bool:
+def has_statement(entry: ArchiveEntry) -> bool:
+    """False for an entry pg_dump writes only to carry an owner or a grant (the ``public`` schema made by
+    initdb, printed as a comment when its owner changed)."""
+    return any(line.strip() and not line.lstrip().startswith("--") for line in entry.defn.splitlines())
+
+
+def is_step(entry: ArchiveEntry, privileges: bool, owners: bool = False) -> bool:
     if entry.desc in SESSION_AND_DATABASE or entry.desc in MOVED_BY_PGHAUL or entry.desc == USER_MAPPING:
         return False
+    if not (has_statement(entry) or owners):
+        return False
     return privileges or entry.desc not in PRIVILEGES
-
-
-def normalized(defn: str) -> str:
-    """Definitions compare without the layout around them."""
-    return " ".join(defn.split())

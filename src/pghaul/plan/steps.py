@@ -37,9 +37,12 @@ class Step:
     # Foreign keys name none: they need the referenced table's data too, so they wait for all tables.
     table: tuple[str, str] | None = None
     status: str = CREATE
-    # pg_dump's id for the object, and the ids of the objects it needs (for steps that come from its archive).
+    # For steps from pg_dump's archive: its id for the object, the ids of the objects it needs, the object's
+    # kind, schema and name as pg_dump names them, and the md5 of the source's statement (pghaul.created_objects).
     entry_id: int | None = None
     needs: tuple[int, ...] = ()
+    identity: tuple[str, str, str] | None = None
+    statement_md5: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -3,13 +3,16 @@
 The catalog diff (:mod:`pghaul.verify.schema_diff`) says which attribute of a table or an index differs; this
 one covers every kind pg_dump writes (aggregates, casts, rules, statistics, publications, …), so verify never
 calls a schema equal that it did not compare. An object the catalog diff already reported is not reported
-twice. Owners and grants are not compared: a run carries them only when asked to.
+twice. Owners and grants are not compared: a run carries them only when asked to. An object the target's
+server prints in other words than the source's (a view across major versions) counts as equal only when pghaul
+recorded making it from this very statement and it is unchanged since (:mod:`pghaul.created_objects`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from pghaul.created_objects import made_by_pghaul
 from pghaul.dump import ArchiveEntry
 from pghaul.inspect.model import Catalog
 from pghaul.plan import entries
@@ -46,15 +49,12 @@ def _tables_of(catalog: Catalog) -> dict[int, frozenset[tuple[str, str]]]:
 
 
 def diff_dumps(
-    source: Catalog,
-    target: Catalog,
-    keep: Callable[[str, str], bool],
-    subset: bool,
-    reported: set[str],
-) -> list[SchemaDifference]:
-    """Objects missing on the target, different there, or (for a whole-database run) only there."""
+    source: Catalog, target: Catalog, keep: Callable[[str, str], bool], subset: bool
+) -> tuple[list[SchemaDifference], set[str]]:
+    """Objects missing on the target, different there, or (for a whole-database run) only there; and the names
+    of those found equal (without needless quotes)."""
     if source.dump is None or target.dump is None:
-        return []
+        return [], set()
     tables = _tables_of(source)
 
     def wanted(e: ArchiveEntry) -> bool:
@@ -63,16 +63,18 @@ def diff_dumps(
 
     theirs = {e.identity: e for e in target.dump.entries if _compared(e)}
     ours = {e.identity: e for e in source.dump.entries if _compared(e) and wanted(e)}
-    out = []
+    out, equal = [], set()
     for identity, e in ours.items():
         other, name = theirs.get(identity), entries.display_name(e)
-        if name in reported:
-            continue
         if other is None:
             out.append(SchemaDifference(entries.kind_name(e), name, "missing on target"))
-        elif entries.normalized(other.defn) != entries.normalized(e.defn):
+        elif entries.normalized(other.defn) == entries.normalized(e.defn) or made_by_pghaul(
+            target.created, identity, e.defn, other.defn
+        ):
+            equal.add(entries.normalized(name))
+        else:
             out.append(SchemaDifference(entries.kind_name(e), name, "differs", ("definition",)))
     if not subset:
         out += [SchemaDifference(entries.kind_name(e), entries.display_name(e), "extra on target")
-                for identity, e in theirs.items() if identity not in ours and entries.display_name(e) not in reported]
-    return out
+                for identity, e in theirs.items() if identity not in ours]
+    return out, equal

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 
 from pghaul.connect import connect_source, connect_target
+from pghaul.dump.archive import normalized
 from pghaul.events import Listener, PhaseFinished, PhaseStarted, ignore
 from pghaul.inspect import inspect_catalog
 from pghaul.inspect.model import Catalog
@@ -89,10 +90,15 @@ def verify(
 def _diff_schema(
     source: Catalog, target: Catalog, wants: TableFilter, options: VerifyOptions
 ) -> list[SchemaDifference]:
-    """The catalog diff, with its detail, then every other object pg_dump writes."""
+    """The catalog diff, with its detail, then every other object pg_dump writes. A definition the catalog
+    diff finds different but pg_dump's archives find equal (or made by pghaul from it) is the same object
+    printed by two server versions."""
     subset = bool(options.include or options.exclude)
-    detailed = diff_schemas(source, target, wants, subset=subset)
-    return detailed + diff_dumps(source, target, wants, subset, {d.name for d in detailed})
+    dumped, equal = diff_dumps(source, target, wants, subset)
+    detailed = [d for d in diff_schemas(source, target, wants, subset=subset)
+                if not (d.change == "differs" and normalized(d.name) in equal)]
+    named = {d.name for d in detailed}
+    return detailed + [d for d in dumped if d.name not in named]
 
 
 def _check_tables(
