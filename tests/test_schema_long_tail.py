@@ -189,6 +189,41 @@ KINDS: dict[str, Kind] = {
             " WHERE indrelid = 'ranked'::regclass ORDER BY 1",
         ),
     ),
+    "base types with a btree operator class": Kind(
+        # A base type needs C input and output functions: int4's own, declared again as internal-language
+        # functions (superuser). No send/receive: its rows must travel as text. Its primary key needs the
+        # operator class, so the class must exist before the key (moved to pre-data) is made.
+        """
+        CREATE TYPE code4;
+        CREATE FUNCTION code4_in(cstring) RETURNS code4 LANGUAGE internal IMMUTABLE STRICT AS 'int4in';
+        CREATE FUNCTION code4_out(code4) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'int4out';
+        CREATE TYPE code4 (INPUT = code4_in, OUTPUT = code4_out, LIKE = int4);
+        COMMENT ON TYPE code4 IS 'an int4 by another name';
+        CREATE FUNCTION code4_lt(code4, code4) RETURNS boolean LANGUAGE internal IMMUTABLE STRICT AS 'int4lt';
+        CREATE FUNCTION code4_le(code4, code4) RETURNS boolean LANGUAGE internal IMMUTABLE STRICT AS 'int4le';
+        CREATE FUNCTION code4_eq(code4, code4) RETURNS boolean LANGUAGE internal IMMUTABLE STRICT AS 'int4eq';
+        CREATE FUNCTION code4_ge(code4, code4) RETURNS boolean LANGUAGE internal IMMUTABLE STRICT AS 'int4ge';
+        CREATE FUNCTION code4_gt(code4, code4) RETURNS boolean LANGUAGE internal IMMUTABLE STRICT AS 'int4gt';
+        CREATE FUNCTION code4_cmp(code4, code4) RETURNS int LANGUAGE internal IMMUTABLE STRICT AS 'btint4cmp';
+        CREATE OPERATOR < (LEFTARG = code4, RIGHTARG = code4, FUNCTION = code4_lt, COMMUTATOR = >, NEGATOR = >=);
+        CREATE OPERATOR <= (LEFTARG = code4, RIGHTARG = code4, FUNCTION = code4_le, COMMUTATOR = >=, NEGATOR = >);
+        CREATE OPERATOR = (LEFTARG = code4, RIGHTARG = code4, FUNCTION = code4_eq, COMMUTATOR = =,
+            RESTRICT = eqsel, JOIN = eqjoinsel, MERGES);
+        CREATE OPERATOR >= (LEFTARG = code4, RIGHTARG = code4, FUNCTION = code4_ge, COMMUTATOR = <=, NEGATOR = <);
+        CREATE OPERATOR > (LEFTARG = code4, RIGHTARG = code4, FUNCTION = code4_gt, COMMUTATOR = <, NEGATOR = <=);
+        CREATE OPERATOR CLASS code4_ops DEFAULT FOR TYPE code4 USING btree AS
+            OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >, FUNCTION 1 code4_cmp(code4, code4);
+        CREATE TABLE coded (code code4 PRIMARY KEY, label text);
+        INSERT INTO coded VALUES ('7', 'seven'), ('-3', 'minus three'), ('42', 'answer');
+        """,
+        _types("SHELL TYPE", "TYPE", "FUNCTION", "OPERATOR", "OPERATOR FAMILY", "OPERATOR CLASS", "CONSTRAINT"),
+        checks=(
+            "SELECT code::text, label FROM coded ORDER BY code",
+            "SELECT '5'::code4 < '7'::code4, '5'::code4 = '5'::code4",
+            "SET LOCAL enable_seqscan = off",
+            "SELECT label FROM coded WHERE code = '42'::code4",
+        ),
+    ),
     "casts": Kind(
         """
         CREATE TYPE rgb AS (r int, g int, b int);
@@ -828,6 +863,28 @@ def test_a_not_valid_constraint_on_an_inheritance_parent_waits_for_the_childrens
     assert problems == [], "\n".join(problems)
 
 
+@VERSIONS
+def test_a_key_whose_comparison_operators_live_outside_pg_catalog_pages_in_its_own_order(
+    version: str, request: pytest.FixtureRequest, target_url: str
+) -> None:
+    # citext's operators live in the schema of the extension, not in pg_catalog: paging through its key must
+    # compare as its index sorts (case-insensitively), or chunks skip and repeat rows.
+    source_url = _source(request, version)
+    if "citext" not in _available_extensions(source_url):
+        pytest.skip(f"the PostgreSQL {version} source server has no citext (no contrib)")
+    run_sql(source_url, """
+        CREATE SCHEMA extensions;
+        CREATE EXTENSION citext WITH SCHEMA extensions;
+        CREATE TABLE mails (address extensions.citext PRIMARY KEY, n int);
+        INSERT INTO mails VALUES ('a@x', 1), ('B@x', 2), ('c@x', 3), ('D@x', 4), ('e@x', 5), ('F@x', 6);
+    """)
+
+    result = migrate(source_url, target_url, MigrateOptions(batch_size=2))
+
+    problems = row_differences(source_url, target_url) + _verify_problems(result, "first run")
+    assert problems == [], "\n".join(problems)
+
+
 # --- a user mapping's password ----------------------------------------------------------------------------------
 
 PASSWORD = "s3cret-Mapping-Pw-9f2c"
@@ -965,12 +1022,12 @@ def test_owners_and_privileges_are_carried_when_asked(
         source_dump = _full_dump(source_url)
         assert f"OWNER TO {owner}" in source_dump and f"TO {reader}" in source_dump
 
-        result = migrate(source_url, target_url, MigrateOptions(owners=True, privileges=True))  # type: ignore[call-arg]
+        result = migrate(source_url, target_url, MigrateOptions(owners=True, privileges=True))
 
         diff = diff_entries(_expected_full(source_url, target_url), _full_entries(target_url))
         assert not diff, diff.render()
         assert _verify_problems(result, "first run") == []
-        again = migrate(source_url, target_url, MigrateOptions(owners=True, privileges=True))  # type: ignore[call-arg]
+        again = migrate(source_url, target_url, MigrateOptions(owners=True, privileges=True))
         assert _created(again) == []
     finally:
         _drop_roles(urls, owner, reader)
@@ -1136,6 +1193,21 @@ def test_a_wrapper_extension_missing_on_the_target_is_refused(source_url: str, p
     """)
 
     with pytest.raises(SafetyError, match="postgres_fdw"):
+        migrate(source_url, target_url, MigrateOptions())
+
+    assert _nothing_written(target_url) == []
+
+
+def test_a_language_whose_handlers_pg_dump_leaves_out_is_refused(source_url: str, target_url: str) -> None:
+    # Handlers in pg_catalog are not dumped, so pg_dump prints a bare CREATE LANGUAGE, which PostgreSQL 13 and
+    # later read as CREATE EXTENSION of that name: no such extension, so nothing can recreate the language.
+    run_sql(source_url, """
+        CREATE LANGUAGE plpgsql_bare HANDLER plpgsql_call_handler VALIDATOR plpgsql_validator;
+        CREATE FUNCTION bare() RETURNS int LANGUAGE plpgsql_bare AS $$ BEGIN RETURN 1; END $$;
+        CREATE TABLE local_rows (id int PRIMARY KEY);
+    """)
+
+    with pytest.raises(SafetyError, match="plpgsql_bare"):
         migrate(source_url, target_url, MigrateOptions())
 
     assert _nothing_written(target_url) == []
