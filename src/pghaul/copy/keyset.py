@@ -26,6 +26,47 @@ def column_list(columns: tuple[Column, ...]) -> sql.Composed:
     return sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
 
 
+def _operator(column: Column, op: str) -> sql.Composable:
+    return sql.SQL("OPERATOR({}.{})").format(sql.Identifier(column.operator_schema or "pg_catalog"), sql.SQL(op))
+
+
+def _placeholder(column: Column) -> sql.Composable:
+    # format_type output of the catalog (e.g. "character varying(20)", "public.my_domain"): trusted DDL text.
+    return sql.SQL("%s::{}").format(sql.SQL(column.type))  # type: ignore[arg-type]
+
+
+def _compare(column: Column, op: str) -> sql.Composable:
+    return sql.SQL("{} {} {}").format(sql.Identifier(column.name), _operator(column, op), _placeholder(column))
+
+
+def _column_by_column(columns: list[Column], op: str, key: list[str | None]) -> tuple[sql.Composable, list[str | None]]:
+    """``(a, b) > (x, y)`` spelled ``a > x OR (a = x AND b > y)``, each operator named with its schema."""
+    first, value = columns[0], key[0]
+    if len(columns) == 1:
+        return _compare(first, op), [value]
+    rest, params = _column_by_column(columns[1:], op, key[1:])
+    strictly = _compare(first, op[0])  # ">" or "<": the first column decides unless it is equal
+    return sql.SQL("({} OR ({} AND {}))").format(strictly, _compare(first, "="), rest), [value, value, *params]
+
+
+def key_comparison(
+    columns: list[Column] | tuple[Column, ...], op: str, key: tuple[str | None, ...] | list[str | None]
+) -> tuple[sql.Composable, list[str | None]]:
+    """``key op (values)`` for op ``>`` or ``<=``, compared in the key's own types (and so its collations).
+
+    A row comparison finds its operators through search_path, which pghaul's sessions leave empty; a type
+    whose operators live outside pg_catalog (an extension's: isbn, citext) is compared column by column with
+    operators named with their schema instead.
+    """
+    columns, key = list(columns), list(key)
+    if any(c.operator_schema for c in columns):
+        return _column_by_column(columns, op, key)
+    values = sql.SQL(", ").join(_placeholder(c) for c in columns)
+    names = column_list(tuple(columns))
+    template = "{} " + op + " {}" if len(columns) == 1 else "({}) " + op + " ({})"
+    return sql.SQL(template).format(names, values), key  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class Keyset:
     """The primary key of one table and the SQL fragments that page through it."""
@@ -40,14 +81,6 @@ class Keyset:
     @property
     def width(self) -> int:
         return len(self.columns)
-
-    def _row(self) -> sql.Composed:
-        return sql.SQL("({})").format(column_list(self.columns))
-
-    def _values(self) -> sql.Composed:
-        # format_type output of the catalog (e.g. "character varying(20)", "public.my_domain"): trusted DDL text.
-        casts = [sql.SQL("%s::{}").format(sql.SQL(c.type)) for c in self.columns]  # type: ignore[arg-type]
-        return sql.SQL("({})").format(sql.SQL(", ").join(casts))
 
     def order_by(self, descending: bool = False, relation: str | None = None) -> sql.Composed:
         # Qualified by the relation when given: a bare name in ORDER BY would pick the ::text output column.
@@ -67,14 +100,12 @@ class Keyset:
         """``key > after AND key <= upto`` (either side optional) with its parameters."""
         parts: list[sql.Composable] = []
         params: list[str] = []
-        if after is not None:
-            self._check(after)
-            parts.append(sql.SQL("{} > {}").format(self._row(), self._values()))
-            params.extend(after)
-        if upto is not None:
-            self._check(upto)
-            parts.append(sql.SQL("{} <= {}").format(self._row(), self._values()))
-            params.extend(upto)
+        for op, key in ((">", after), ("<=", upto)):
+            if key is not None:
+                self._check(key)
+                condition, values = key_comparison(self.columns, op, key)
+                parts.append(condition)
+                params.extend(values)  # type: ignore[arg-type]
         if not parts:
             return sql.SQL("true"), params
         return sql.SQL(" AND ").join(parts), params

@@ -176,6 +176,8 @@ class Column:
     compression: str | None = None  # only when set explicitly
     # PostgreSQL 18 names NOT NULL constraints; kept only when not the automatic "<table>_<column>_not_null".
     not_null_name: str | None = None
+    # The schema of the type's comparison operators when not pg_catalog (isbn, citext): keys compare with them.
+    operator_schema: str | None = field(default=None, compare=False)
 
     @property
     def is_generated(self) -> bool:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from pghaul.copy.keyset import key_comparison
 from pghaul.inspect.model import Column, Table
 
 # Each boundary value travels as text and is cast back to the key column's type on the server: text output
@@ -98,11 +99,8 @@ def choose_boundaries(conn: psycopg.Connection, table: Table, rows: int, ranges:
 
 
 def _key_at_most(keys: list[Column], boundary: Boundary) -> tuple[sql.Composable, list[str | None]]:
-    """``key <= boundary`` as a row comparison in the key's own types (and so its collations)."""
-    values = sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(c.type)) for c in keys)
-    columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in keys)
-    template = "{} <= {}" if len(keys) == 1 else "({}) <= ({})"
-    return sql.SQL(template).format(columns, values), list(boundary)
+    """``key <= boundary`` in the key's own types (and so its collations)."""
+    return key_comparison(keys, "<=", boundary)
 
 
 def key_range_condition(

@@ -23,7 +23,24 @@ SELECT n.nspname AS table_schema,
        -- -1 (up to 16) and NULL (17+) both mean "the default"
        CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int END AS statistics_target,
        NULLIF(a.attcompression::text, '') AS compression,
-       nn.conname AS not_null_name
+       nn.conname AS not_null_name,
+       -- Where the type's btree comparison operators live, when not in pg_catalog (an extension's type: isbn,
+       -- citext): sessions with an empty search_path must name them to compare keys.
+       (SELECT NULLIF(opn.nspname, 'pg_catalog')
+        FROM pg_catalog.pg_opclass AS oc
+        JOIN pg_catalog.pg_am AS am ON am.oid = oc.opcmethod AND am.amname = 'btree'
+        JOIN pg_catalog.pg_amop AS ao ON ao.amopfamily = oc.opcfamily AND ao.amopstrategy = 1
+             AND ao.amoplefttype = oc.opcintype AND ao.amoprighttype = oc.opcintype
+        JOIN pg_catalog.pg_operator AS o ON o.oid = ao.amopopr
+        JOIN pg_catalog.pg_namespace AS opn ON opn.oid = o.oprnamespace
+        WHERE oc.opcdefault
+          AND oc.opcintype = (WITH RECURSIVE base(oid, under) AS (  -- through domains to the base type
+                                  SELECT t.oid, t.typbasetype
+                                UNION ALL
+                                  SELECT bt.oid, bt.typbasetype
+                                  FROM pg_catalog.pg_type AS bt JOIN base ON bt.oid = base.under)
+                              SELECT oid FROM base WHERE under = 0)
+        LIMIT 1) AS operator_schema
 FROM pg_catalog.pg_attribute AS a
 JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
