@@ -834,6 +834,33 @@ def test_kind_migrates_exactly(kind: str, version: str, request: pytest.FixtureR
     assert problems == [], "\n".join(problems)
 
 
+def test_an_event_trigger_that_freezes_ddl_lets_a_second_run_find_nothing_to_do(
+    source_url: str, target_url: str
+) -> None:
+    # Some databases refuse DDL outside their own migrations with an event trigger. pghaul creates it last, so
+    # the first run is done before it fires; a second run (or a resumed one) has nothing to create and must not
+    # need DDL of its own on the target either.
+    run_sql(source_url, """
+        CREATE TABLE frozen (id int PRIMARY KEY);
+        INSERT INTO frozen VALUES (1);
+        CREATE FUNCTION forbid_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF current_setting('app.allow_ddl', true) IS DISTINCT FROM 'on' THEN
+                RAISE EXCEPTION 'DDL is frozen here (%)', tg_tag;
+            END IF;
+        END $$;
+        CREATE EVENT TRIGGER freeze_ddl ON ddl_command_start EXECUTE FUNCTION forbid_ddl();
+    """)
+
+    first = migrate(source_url, target_url, MigrateOptions())
+    second = migrate(source_url, target_url, MigrateOptions())
+
+    assert _verify_problems(first, "first run") == []
+    assert _created(second) == []
+    assert _verify_problems(second, "second run") == []
+    assert _same_dump_problems(source_url, target_url) == []
+
+
 NOT_VALID_ON_A_PARENT = """
 CREATE TABLE vehicles (id int PRIMARY KEY, wheels int, nick text);
 CREATE TABLE bikes (PRIMARY KEY (id)) INHERITS (vehicles);
