@@ -157,7 +157,7 @@ def test_dry_run_writes_nothing(pg18: TestServer, source_url: str, target_url: s
         script = plan.render_sql()
         assert inspect_catalog(tgt).definitions() == target_catalog.definitions()
 
-    assert "CREATE TABLE" in script and "USING hnsw" in script
+    assert "CREATE TABLE" in script and 'USING "hnsw"' in script
     assert all(s.status == CREATE or s.kind in ("schema", "extension", "comment") for s in plan.steps)
     assert schema_dump(pg18, target_url) == target_before
     assert schema_dump(pg18, source_url) == source_before

@@ -35,9 +35,10 @@ from psycopg import sql
 from pghaul.connect import connect_target
 from pghaul.events import IndexProgress, Listener
 
-_VECTOR_INDEX = re.compile(r"\bUSING\s+(hnsw|ivfflat)\b", re.IGNORECASE)
+# Names may come quoted (pg_dump's statements are printed with every identifier quoted).
+_VECTOR_INDEX = re.compile(r'\bUSING\s+"?(hnsw|ivfflat)\b', re.IGNORECASE)
 _WITH_OPTIONS = re.compile(r"\bWITH\s*\(([^)]*)\)", re.IGNORECASE)
-_M_OPTION = re.compile(r"\bm\s*=\s*'?(\d+)", re.IGNORECASE)
+_M_OPTION = re.compile(r"""(?<![\w"])"?m"?\s*=\s*'?(\d+)""", re.IGNORECASE)
 _MEM_TOTAL = re.compile(r"^MemTotal:\s+(\d+)\s+kB", re.MULTILINE)
 
 # Cap for the automatic choice where the target's RAM cannot be read: managed servers are often small.

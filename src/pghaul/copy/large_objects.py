@@ -166,7 +166,11 @@ def list_source_objects(src: psycopg.Connection) -> list[SourceObject]:
 
 
 def ensure_large_object_state(tgt: psycopg.Connection) -> None:
-    """Create pghaul's schema and its large-object progress table if missing (idempotent; commits on its own)."""
+    """Create pghaul's schema and its large-object progress table if missing (idempotent; commits on its own;
+    no DDL when it is there, so a user's event trigger that refuses DDL does not stop a later run)."""
+    row = tgt.execute("SELECT to_regclass(%s) IS NOT NULL", [f"{STATE_SCHEMA}.large_objects"]).fetchone()
+    if row and row[0]:
+        return
     with tgt.transaction():
         tgt.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(STATE_SCHEMA)))
         tgt.execute(

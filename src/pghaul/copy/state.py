@@ -113,8 +113,20 @@ def state_exists(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
+def _state_complete(conn: psycopg.Connection) -> bool:
+    row = conn.execute(
+        "SELECT to_regclass('pghaul.checkpoints') IS NOT NULL AND to_regclass('pghaul.created_objects') IS NOT NULL"
+        " AND EXISTS (SELECT FROM pg_catalog.pg_attribute"
+        "             WHERE attrelid = to_regclass('pghaul.jobs') AND attname = 'hint' AND NOT attisdropped)"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def ensure_state(conn: psycopg.Connection) -> None:
-    """Create the state schema if missing (idempotent; commits on its own)."""
+    """Create the state schema if missing (idempotent; commits on its own). No DDL runs when it is all there:
+    an event trigger of the user's that refuses DDL, migrated with the schema, must not stop the next run."""
+    if _state_complete(conn):
+        return
     with conn.transaction():
         conn.execute(_DDL)  # type: ignore[arg-type]
         conn.execute(CREATE_CREATED_OBJECTS)

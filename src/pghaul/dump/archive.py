@@ -73,9 +73,14 @@ class Archive:
 _NEEDLESS_QUOTES = re.compile(r'"([a-z_][a-z0-9_$]*)"')
 
 
+def unquoted(text: str) -> str:
+    """``text`` without quotes around identifiers that need none."""
+    return _NEEDLESS_QUOTES.sub(r"\1", text)
+
+
 def normalized(defn: str) -> str:
     """Text that compares equal for the same object, whatever layout and quoting two servers print it with."""
-    return " ".join(_NEEDLESS_QUOTES.sub(r"\1", defn).split())
+    return " ".join(unquoted(defn).split())
 
 
 class ArchiveUnreadable(PghaulError):

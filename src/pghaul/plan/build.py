@@ -71,6 +71,7 @@ class _Planner:
         self.left_out = set(source.tables) - set(self.tables)
         self.notes: list[str] = [] if options.owners and options.privileges else [OWNERS_NOTE]
         self.group_of: dict[int, str] = {}
+        self.inheritance_parents = {p for t in source.tables.values() for p in t.inherits}
 
     # which entries take part
 
@@ -119,7 +120,9 @@ class _Planner:
             owner = self.by_id.get(dep)
             if owner is not None and owner.desc == "TABLE":
                 key = (owner.namespace, owner.tag)
-                return key if key in self.tables else None
+                # A constraint on an inheritance parent checks its children's rows too: it waits for all data.
+                inherited = e.desc == "CONSTRAINT" and key in self.inheritance_parents
+                return key if key in self.tables and not inherited else None
         return None
 
     def _kind(self, e: ArchiveEntry, keys: set[int]) -> str:
@@ -137,7 +140,7 @@ class _Planner:
         other = self.on_target.get(e.identity)
         if other is None:
             return CREATE
-        if entries.normalized(other.defn) == entries.normalized(e.defn):
+        if entries.same_definition(other, e):
             return EXISTS
         # Printed otherwise by the target's server, but made by pghaul from this very statement: its own work.
         return EXISTS if made_by_pghaul(self.target.created, e.identity, e.defn, other.defn) else CONFLICT
@@ -156,7 +159,10 @@ class _Planner:
             # pghaul asks for the source's version where the target offers it.
             return ddl.extension(ext, self.target.available_extensions.get(ext.name))
         text = e.defn.strip()
-        if e.tableam:
+        if e.tableam and e.relkind == ord("p"):
+            # A partitioned table ignores the session's default: its method is set on it, for its partitions.
+            text = f"{text}\n{ddl.set_access_method(e.namespace, e.tag, e.tableam)}"
+        elif e.tableam:
             text = ddl.with_table_access_method(e.tableam, text)
         owner = owner_statement(e) if self.options.owners else None
         return f"{text}\n{owner}" if owner else text
@@ -181,6 +187,18 @@ class _Planner:
             groups[group].append(self.step(e, PRE_DATA if group in (_PRE, _KEYS) else POST_DATA, keys))
         self._notes(left_out)
         return [*groups[_PRE], *groups[_KEYS], *groups[_POST], *self._refreshes(left_out), *groups[_LAST]]
+
+    def _columns_reorder(self, table: Table) -> bool:
+        """Whether CREATE TABLE … INHERITS, as pg_dump writes it, puts the columns in another order."""
+        if not table.inherits:
+            return False
+        inherited: list[str] = []
+        for parent in table.inherits:
+            for column in self.source.tables[parent].columns if parent in self.source.tables else ():
+                if column.name not in inherited:
+                    inherited.append(column.name)
+        own = [c.name for c in table.columns if c.name not in inherited]
+        return [c.name for c in table.columns] != inherited + own
 
     def _refreshes(self, left_out: set[int]) -> list[Step]:
         out = []
@@ -223,6 +241,14 @@ class _Planner:
         foreign = [entries.display_name(e) for e in self.entries if e.desc == "FOREIGN TABLE"]
         if foreign:
             self.notes.append("foreign tables are created, their rows stay on their own server: " + ", ".join(foreign))
+        reordered = [t.display_name for t in self.tables.values() if self._columns_reorder(t)]
+        if reordered:
+            self.notes.append(
+                "column order will differ on the target, as after pg_dump | pg_restore: a table created with "
+                "INHERITS gets its parents' columns first, and these have a column of their own before one a "
+                "parent gained later (rows are copied by column name; verify reports the order): "
+                + ", ".join(reordered)
+            )
         keyless = [t.display_name for t in self.tables.values() if t.kind == "r" and not t.primary_key]
         if keyless:
             self.notes.append(

@@ -32,5 +32,9 @@ def with_table_access_method(method: str, statement: str) -> str:
     return render(Q("SET LOCAL default_table_access_method = {}").format(I(method))) + "\n" + statement
 
 
+def set_access_method(schema: str, table: str, method: str) -> str:
+    return render(Q("ALTER TABLE {} SET ACCESS METHOD {}").format(I(schema, table), I(method)))
+
+
 def refresh(m: MaterializedView) -> str:
     return render(Q("REFRESH MATERIALIZED VIEW {}").format(I(m.schema, m.name)))

@@ -9,7 +9,7 @@ carried as a step without a change here.
 from __future__ import annotations
 
 from pghaul.dump import ArchiveEntry
-from pghaul.dump.archive import normalized
+from pghaul.dump.archive import normalized, unquoted
 
 __all__ = ["normalized"]
 
@@ -57,7 +57,13 @@ def display_name(entry: ArchiveEntry) -> str:
         while n < len(words) - 1 and words[n].isalpha() and words[n].isupper():
             n += 1
         prefix, tag = " ".join(words[:n]) + " ", " ".join(words[n:])
-    return prefix + (f"{entry.namespace}.{tag}" if entry.namespace else tag)
+    # Names read without the quotes the server put around every identifier (pghaul.dump asks it to).
+    return prefix + unquoted(f"{entry.namespace}.{tag}" if entry.namespace else tag)
+
+
+def same_definition(a: ArchiveEntry, b: ArchiveEntry) -> bool:
+    """The statement, and the table access method pg_dump keeps beside it."""
+    return normalized(a.defn) == normalized(b.defn) and a.tableam == b.tableam
 
 
 def has_statement(entry: ArchiveEntry) -> bool:

@@ -68,7 +68,7 @@ def diff_dumps(
         other, name = theirs.get(identity), entries.display_name(e)
         if other is None:
             out.append(SchemaDifference(entries.kind_name(e), name, "missing on target"))
-        elif entries.normalized(other.defn) == entries.normalized(e.defn) or made_by_pghaul(
+        elif entries.same_definition(other, e) or made_by_pghaul(
             target.created, identity, e.defn, other.defn
         ):
             equal.add(entries.normalized(name))

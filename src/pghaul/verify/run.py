@@ -96,7 +96,7 @@ def _diff_schema(
     subset = bool(options.include or options.exclude)
     dumped, equal = diff_dumps(source, target, wants, subset)
     detailed = [d for d in diff_schemas(source, target, wants, subset=subset)
-                if not (d.change == "differs" and normalized(d.name) in equal)]
+                if not (d.change == "differs" and set(d.fields) <= {"definition"} and normalized(d.name) in equal)]
     named = {d.name for d in detailed}
     return detailed + [d for d in dumped if d.name not in named]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
@@ -98,6 +99,8 @@ def diff_schemas(
                 return not subset
             return all(keep(*t) for t in tables)
 
+        if kind == "tables" and skip_not_null:
+            ours, theirs = _without_not_null_names(ours), _without_not_null_names(theirs)
         for key, obj in ours.items():
             if not wanted(obj):
                 continue
@@ -110,6 +113,14 @@ def diff_schemas(
             if key not in ours and wanted(obj):
                 out.append(SchemaDifference(kind, object_name(kind, key), "extra on target"))
     return out
+
+
+def _without_not_null_names(tables: dict[Any, Table]) -> dict[Any, Table]:
+    """Tables as a server before 18 describes them: NOT NULL has no name there."""
+    return {
+        key: dataclasses.replace(t, columns=tuple(dataclasses.replace(c, not_null_name=None) for c in t.columns))
+        for key, t in tables.items()
+    }
 
 
 def _version_key(version: str) -> tuple[tuple[int, str], ...]:
