@@ -36,3 +36,23 @@ def test_a_schema_conflict_is_refused_before_anything_is_written(source_url: str
         migrate(source_url, target_url, MigrateOptions())
     assert not has_state_schema(target_url)
     assert _relations(target_url) == before  # "other" was not created either
+
+
+
+def test_preflight_endpoint_lists_what_would_stop_the_run_without_writing(
+    pg16_source_url: str, target_url: str
+) -> None:
+    """The page's check runs the same checks as the migration (the rehearsal included) and writes nothing: a
+    table the target has with another definition is listed before anyone presses start."""
+    from fastapi.testclient import TestClient
+
+    from pghaul.http import create_app
+    from tests.test_http_helpers import AUTH, make_settings
+
+    run_sql(pg16_source_url, "CREATE TABLE t (id int PRIMARY KEY)")
+    run_sql(target_url, "CREATE TABLE t (id bigint PRIMARY KEY)")  # another definition: a conflict
+    with TestClient(create_app(make_settings(pg16_source_url, target_url))) as client:
+        reply = client.get("/api/admin/db-preflight", headers=AUTH).json()
+    assert reply["ok"] is False
+    assert any("public.t" in w and "another definition" in w for w in reply["warnings"]), reply["warnings"]
+    assert not has_state_schema(target_url)

@@ -267,6 +267,19 @@ def _check_before_writing(
     return _Checked(target_catalog, plan, replica)
 
 
+def refusal_before_writing(
+    src: psycopg.Connection, tgt: psycopg.Connection, source_catalog: Catalog, options: MigrateOptions
+) -> PghaulError | None:
+    """What would stop ``migrate`` before its first write (the same checks, the rehearsal included), or None.
+    Writes nothing: for a preflight page that lists problems before anyone presses start."""
+    try:
+        preflight.check_target_is_not_source(src, tgt)
+        _check_before_writing(src, tgt, source_catalog, options)
+    except PghaulError as exc:
+        return exc
+    return None
+
+
 def make_plan(source_url: str | None, target_url: str | None, options: MigrateOptions = MigrateOptions()) -> Plan:
     """The dry run: the plan ``migrate`` would follow, with the sequence positions it would set. Writes nothing."""
     _check_options(options)

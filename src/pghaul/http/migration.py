@@ -11,6 +11,7 @@ from pghaul.errors import SafetyError
 from pghaul.http.jobs import Work
 from pghaul.http.names import api_name
 from pghaul.http.runtime import Runtime
+from pghaul.http.scrubbing import scrub_text
 
 # A rough, deliberately pessimistic throughput for the time estimate: the raw stream did ~160 MB/s between two
 # local servers (FIELD-NOTES), but across a PaaS network 10-30 MB/s is what users see; index builds add to it.
@@ -244,12 +245,14 @@ def _camel_key(key: str) -> str:
 
 
 def preflight_reply(rt: Runtime) -> dict[str, Any]:
+    from pghaul.engine import MigrateOptions, refusal_before_writing
     from pghaul.preflight import preflight_report
 
     source = rt.source_catalog(fresh=True)
     target = rt.target_catalog(fresh=True)
     with rt.pools.source() as src, rt.pools.target() as tgt:
         report = _camel(preflight_report(src, tgt, source))
+        refusal = refusal_before_writing(src, tgt, source, MigrateOptions())
     copied = source.copyable_tables()
     total_bytes = sum(t.size_bytes for t in copied)
     no_key = sorted(api_name(t.schema, t.name) for t in copied if not t.primary_key)
@@ -260,6 +263,9 @@ def preflight_reply(rt: Runtime) -> dict[str, Any]:
     for ext in report.get("extensions", []):
         if not ext.get("ok") and ext.get("problem"):
             warnings.append(str(ext["problem"]))
+    if refusal is not None:
+        report["ok"] = False
+        warnings.append(scrub_text(f"{refusal.message} — {refusal.hint}" if refusal.hint else refusal.message))
     if target.tables:
         warnings.append(
             f"the target already has {len(target.tables)} table(s): identical ones are kept, different ones stop "
