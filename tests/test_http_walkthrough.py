@@ -81,6 +81,9 @@ def _copy_table(client: TestClient, name: str, listed: dict, source_url: str, ta
 
 def test_the_old_walk_through_end_to_end(source_url: str, target_url: str) -> None:
     fill_sample_database(source_url, users=6, memories_per_user=3)
+    # Large objects belong to no table: the post-data phase after the last batch carries them.
+    run_sql(source_url, "CREATE TABLE attachments (id int PRIMARY KEY, blob oid);"
+                        "INSERT INTO attachments VALUES (1, lo_from_bytea(0, 'hello')), (2, lo_from_bytea(0, ''))")
     app = create_app(make_settings(source_url, target_url))
     with TestClient(app) as client:
         listing = client.get("/api/admin/db-tables", headers=AUTH)
@@ -139,6 +142,9 @@ def test_the_old_walk_through_end_to_end(source_url: str, target_url: str) -> No
         verdict = client.get("/api/admin/db-verify", headers=AUTH)
         assert verdict.status_code == 200, verdict.text
         assert verdict.json()["ok"] is True, verdict.json().get("differences", verdict.json())
+        with psycopg.connect(target_url) as conn:
+            blobs = conn.execute("SELECT id, lo_get(blob) FROM attachments ORDER BY id").fetchall()
+        assert blobs == [(1, b"hello"), (2, b"")]
 
 
 def test_the_post_data_phase_on_request_builds_indexes_keys_and_sequences(source_url: str, target_url: str) -> None:

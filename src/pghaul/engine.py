@@ -131,9 +131,11 @@ def _large_object_dict(stats: LargeObjectStats | None) -> dict[str, Any] | None:
 class PostDataResult:
     applied: list[str] = field(default_factory=list)
     sequences_set: int = 0
+    large_objects: LargeObjectStats | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"applied": list(self.applied), "sequencesSet": self.sequences_set}
+        return {"applied": list(self.applied), "sequencesSet": self.sequences_set,
+                "largeObjects": _large_object_dict(self.large_objects)}
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
@@ -637,6 +639,12 @@ def finish_post_data(
     with connect_source(source_url) as src, connect_target(target_url) as tgt:
         source_catalog, plan = _plan(src, tgt, options)
         _raise_conflicts(plan)
+        if not (options.include or options.exclude):
+            # The walk-through moved the rows table by table; large objects belong to none of them.
+            refuse_foreign_objects(src, tgt)
+            assert source_url is not None and target_url is not None
+            out.large_objects = copy_large_objects(source_url, target_url, snapshot_id=None, listener=emit,
+                                                   cancel=cancel)
         with _phase(emit, POST_DATA):
             steps = [s for s in plan.phase(POST_DATA) if s.status == CREATE]
             for step in steps:
