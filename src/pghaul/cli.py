@@ -289,17 +289,20 @@ def verify(
 @app.command()
 def cleanup(
     target: TargetOption = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", "-s", envvar="DATABASE_URL", show_envvar=True,
+                     help="The database copied from: refuse if the target is this database."),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Drop pghaul's own bookkeeping schema (`pghaul`) from the target. Your tables are not touched."""
-    from pghaul.connect import connect_target
-    from pghaul.copy.state import drop_state
+    from pghaul.engine import cleanup as drop_pghaul_schema
 
-    with _errors(target):
+    with _errors(source, target):
         if not yes and sys.stdin.isatty() and not typer.confirm("Drop the pghaul schema on the target?"):
             raise typer.Exit(1)
-        with connect_target(target) as conn:
-            dropped = drop_state(conn)
+        dropped = drop_pghaul_schema(target, source)
         console.print("dropped schema pghaul" if dropped else "nothing to clean up: no pghaul schema on the target")
 
 

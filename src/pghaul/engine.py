@@ -282,6 +282,40 @@ def refusal_before_writing(
     return None
 
 
+def create_pre_data(
+    src: psycopg.Connection, tgt: psycopg.Connection, plan: Plan, target_catalog: Catalog
+) -> list[Step]:
+    """The walk-through's schema step: the pre-data steps of ``plan`` that create something, after refusing a
+    target that is the source and rehearsing the whole plan (post-data included) before the first write.
+    Returns the steps applied."""
+    preflight.check_target_is_not_source(src, tgt)
+    rehearse_plan(tgt, plan, target_catalog)
+    return list(apply_steps(tgt, plan.to_create(PRE_DATA)).applied)
+
+
+def cleanup(target_url: str | None, source_url: str | None = None) -> bool:
+    """Drop pghaul's own schema from the target (``pghaul cleanup``); True if there was one.
+
+    With ``source_url`` (the CLI passes DATABASE_URL when set), a target that is that source is refused before
+    anything is dropped: the source may hold a ``pghaul`` schema of its own (it was once a migration's target),
+    and pghaul never writes to a source.
+    """
+    if source_url:
+        with connect_source(source_url) as src, connect_target(target_url) as tgt:
+            try:
+                preflight.check_target_is_not_source(src, tgt)
+            except SafetyError as exc:
+                raise SafetyError(
+                    exc.message,
+                    "pghaul never writes to the database it copies from. If your app has switched to this database "
+                    "and you mean to drop pghaul's schema there, say there is no source: pghaul cleanup --target "
+                    "URL --source '' (or run DROP SCHEMA pghaul CASCADE in its SQL console)",
+                ) from None
+            return state.drop_state(tgt)
+    with connect_target(target_url) as tgt:
+        return state.drop_state(tgt)
+
+
 def make_plan(source_url: str | None, target_url: str | None, options: MigrateOptions = MigrateOptions()) -> Plan:
     """The dry run: the plan ``migrate`` would follow, with the sequence positions it would set. Writes nothing."""
     _check_options(options)
@@ -637,6 +671,8 @@ def finish_post_data(
     emit = _serialized(listener)
     out = PostDataResult()
     with connect_source(source_url) as src, connect_target(target_url) as tgt:
+        # Before the first write (a large object, an index, a setval): the target must not be the source.
+        preflight.check_target_is_not_source(src, tgt)
         source_catalog, plan = _plan(src, tgt, options)
         _raise_conflicts(plan)
         if not (options.include or options.exclude):

@@ -20,6 +20,7 @@ from pghaul.copy.snapshot import pin_reader_settings
 from pghaul.copy.table_data import check_key_on_target, copy_direct, copy_staged, target_has_rows
 from pghaul.errors import UsageError
 from pghaul.inspect.model import Table
+from pghaul.preflight import check_target_is_not_source
 
 MIN_BATCH_SIZE = 1
 MAX_BATCH_SIZE = 50_000
@@ -68,6 +69,8 @@ def move_batch(
     both servers; text otherwise.
     """
     check_batch_size(batch_size)
+    # Even a dry run writes (in a transaction it rolls back): triggers would fire and sequences move on the source.
+    check_target_is_not_source(src_conn, tgt_conn)
     name = table.display_name
     binary = binary_copy(src_conn, tgt_conn, table, target_table)
     if not table.primary_key:

@@ -84,8 +84,7 @@ def _table_step(plan: Plan, table: Table) -> Step | None:
 
 
 def schema_reply(rt: Runtime, dry_run: bool, requested: str | None) -> dict[str, Any]:
-    from pghaul.apply import apply_steps
-    from pghaul.rehearsal import rehearse_plan
+    from pghaul.engine import create_pre_data
 
     table = find_table(rt.source_catalog(fresh=True).tables.values(), requested) if requested else None
     plan = _plan(rt, table)
@@ -94,11 +93,11 @@ def schema_reply(rt: Runtime, dry_run: bool, requested: str | None) -> dict[str,
     _refuse_conflicts(plan, "pre-data")
     applied: set[str] = set()
     if not dry_run:
-        with rt.pools.target() as tgt:
-            # Every step of the walk-through, post-data included, before its first write.
-            rehearse_plan(tgt, plan, rt.target_catalog(fresh=True))
-            result = apply_steps(tgt, [s for s in pre if s.status == "create"])
-        applied = {s.name for s in result.applied}
+        target_catalog = rt.target_catalog(fresh=True)
+        with rt.pools.source() as src, rt.pools.target() as tgt:
+            # Refuses a target that is the source, and rehearses every step of the walk-through (post-data
+            # included), before its first write.
+            applied = {s.name for s in create_pre_data(src, tgt, plan, target_catalog)}
     results = []
     for t in plan.tables:
         step = _table_step(plan, t)

@@ -61,6 +61,7 @@ def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None) -> dict[str,
 
     if dry_run:
         return {"success": True, "dryRun": True, **_plan_preview(rt)}
+    refuse_target_is_source(rt)
     running = rt.work.current(MIGRATE)
     if running is not None and running.running:
         return {"success": True, "jobId": running.job_id, "state": "running", "started": False}
@@ -109,9 +110,19 @@ def _refuse_while_running(rt: Runtime, kind: str) -> None:
         raise SafetyError(f"{what} is running on this target", "wait until db-status shows it finished, then retry")
 
 
+def refuse_target_is_source(rt: Runtime) -> None:
+    """The engine refuses too, but in a background job that refusal would only show later in db-status: the
+    request that would start writing says it at once (409)."""
+    from pghaul.preflight import check_target_is_not_source
+
+    with rt.pools.source() as src, rt.pools.target() as tgt:
+        check_target_is_not_source(src, tgt)
+
+
 def start_post_data(rt: Runtime) -> Work:
     from pghaul.copy.state import new_job_id
 
+    refuse_target_is_source(rt)
     _refuse_while_running(rt, MIGRATE)
     return rt.work.start(POST_DATA, new_job_id(), lambda w, listener: _run_post_data(rt, w, listener))
 
