@@ -1,9 +1,11 @@
 """A TCP proxy in front of a test server (no tests here): another address for the same database, and optionally a
-pooler that drops the ``options`` start-up parameter the way some connection poolers do.
+pooler that drops the ``options`` start-up parameter the way some connection poolers do, or one that also swallows
+the session's own attempt to become read-only (the way a transaction-mode pooler loses session settings).
 
-It speaks just enough of the protocol's start-up to do that: it answers SSL and GSS encryption requests with
-"no" (so the client sends its start-up message in clear), rewrites the start-up message without ``options``
-when asked, and from then on copies bytes both ways unchanged.
+It speaks just enough of the protocol to do that: it answers SSL and GSS encryption requests with "no" (so the
+client sends its start-up message in clear), rewrites the start-up message without ``options`` when asked, and
+then copies bytes both ways; when swallowing, it reads the client's messages one by one and turns a statement
+that would make the session read-only into a harmless ``SET`` (same reply, no effect).
 """
 
 from __future__ import annotations
@@ -54,6 +56,46 @@ def _without_options(message: bytes) -> bytes:
     return struct.pack("!i", len(body) + 4) + body
 
 
+# What a session sends to make itself read-only; each is replaced by a SET that changes nothing that matters.
+READ_ONLY_STATEMENTS = (b"SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                        b"SET default_transaction_read_only")
+_HARMLESS = b"SET application_name = 'swallowed'"
+
+
+def _swallowed(message: bytes) -> bytes:
+    """A simple-query ('Q') or Parse ('P') message with a read-only statement turned harmless."""
+    kind, body = message[:1], message[5:]
+    if kind == b"Q":
+        query = body.rstrip(b"\0")
+        if query.upper().startswith(tuple(s.upper() for s in READ_ONLY_STATEMENTS)):
+            body = _HARMLESS + b"\0"
+    elif kind == b"P":
+        name, query, rest = body.split(b"\0", 2)
+        if query.upper().startswith(tuple(s.upper() for s in READ_ONLY_STATEMENTS)):
+            body = name + b"\0" + _HARMLESS + b"\0" + rest
+    return kind + struct.pack("!i", len(body) + 4) + body
+
+
+def _pump_messages(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while True:
+            head = _read_exact(source, 5)
+            body = _read_exact(source, struct.unpack("!i", head[1:])[0] - 4)
+            sink.sendall(_swallowed(head + body))
+    except (OSError, ConnectionError):
+        pass
+    finally:
+        _close_both(source, sink)
+
+
+def _close_both(*sockets: socket.socket) -> None:
+    for sock in sockets:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def _pump(source: socket.socket, sink: socket.socket) -> None:
     try:
         while chunk := source.recv(65536):
@@ -61,23 +103,20 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
     except OSError:
         pass
     finally:
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _close_both(source, sink)
 
 
 class StartupProxy:
     """Listens on 127.0.0.1 and forwards every connection to ``upstream_url``'s server."""
 
-    def __init__(self, upstream_url: str, drop_options: bool) -> None:
+    def __init__(self, upstream_url: str, drop_options: bool, swallow_read_only: bool = False) -> None:
         params = conninfo_to_dict(upstream_url)
         host, port = params.get("host") or "localhost", int(params.get("port") or 5432)
         self._upstream = (
             (socket.AF_UNIX, f"{host}/.s.PGSQL.{port}") if host.startswith("/") else (socket.AF_INET, (host, port))
         )
         self._drop = drop_options
+        self._swallow = swallow_read_only
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._sockets: list[socket.socket] = []
@@ -108,7 +147,7 @@ class StartupProxy:
             server.close()
             return
         threading.Thread(target=_pump, args=(server, client), daemon=True).start()
-        _pump(client, server)
+        (_pump_messages if self._swallow else _pump)(client, server)
 
     def close(self) -> None:
         self._listener.close()
@@ -120,8 +159,10 @@ class StartupProxy:
 
 
 @contextmanager
-def startup_proxy(upstream_url: str, *, drop_options: bool = False) -> Iterator[StartupProxy]:
-    proxy = StartupProxy(upstream_url, drop_options)
+def startup_proxy(
+    upstream_url: str, *, drop_options: bool = False, swallow_read_only: bool = False
+) -> Iterator[StartupProxy]:
+    proxy = StartupProxy(upstream_url, drop_options, swallow_read_only)
     try:
         yield proxy
     finally:

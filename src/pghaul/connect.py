@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from pghaul.errors import ConnectionFailed, UsageError
+from pghaul.errors import ConnectionFailed, SafetyError, UsageError
 from pghaul.urls import describe_url, scrub
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -53,12 +53,64 @@ def _open(url: str, role: str, options: str, autocommit: bool) -> psycopg.Connec
         ) from None
 
 
+def pin_session(conn: psycopg.Connection) -> None:
+    """The start-up options' settings, set again in the session: a pooler that drops the options must not leave
+    pghaul with a search_path that makes the catalog print unqualified names (or a server's statement timeout)."""
+    conn.execute(
+        "SELECT pg_catalog.set_config('search_path', '', false),"
+        " pg_catalog.set_config('statement_timeout', '0', false), pg_catalog.set_config('lock_timeout', '0', false)"
+    )
+
+
+def prepare_source_session(conn: psycopg.Connection) -> None:
+    """What every source session gets before use (the request pools call it for each new connection)."""
+    pin_session(conn)
+    ensure_read_only(conn)
+
+
+def _read_only(conn: psycopg.Connection) -> bool:
+    # In autocommit each statement is its own transaction, so this is what every later transaction starts as.
+    row = conn.execute("SELECT pg_catalog.current_setting('transaction_read_only')").fetchone()
+    return bool(row and row[0] == "on")
+
+
+def ensure_read_only(conn: psycopg.Connection) -> None:
+    """Make sure PostgreSQL refuses writes in this source session (``conn`` in autocommit, no transaction open).
+
+    The start-up options ask for it, but a connection pooler or proxy may drop them silently: then the session
+    asks for it itself, checks again, and refuses the session if it still could write.
+    """
+    if _read_only(conn):
+        return
+    conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    if not _read_only(conn):
+        raise SafetyError(
+            f"the session on the source {describe_url(conn.info.dsn)} is not read-only and could not be made so",
+            "pghaul only reads the source and lets PostgreSQL enforce it: connect it to the source directly or "
+            "through a pooler in session mode (not transaction mode), then retry",
+        )
+
+
 def connect_source(url: str | None, *, autocommit: bool = True) -> psycopg.Connection:
-    """A session on the source that PostgreSQL itself refuses to let write anything."""
+    """A session on the source that PostgreSQL itself refuses to let write anything (checked, not assumed)."""
     url = _check_url(url, "source", "DATABASE_URL")
-    return _open(url, "source", SOURCE_SESSION_OPTIONS, autocommit)
+    conn = _open(url, "source", SOURCE_SESSION_OPTIONS, True)
+    try:
+        prepare_source_session(conn)
+        conn.autocommit = autocommit
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def connect_target(url: str | None, *, autocommit: bool = True) -> psycopg.Connection:
     url = _check_url(url, "target", "NEW_DATABASE_URL")
-    return _open(url, "target", TARGET_SESSION_OPTIONS, autocommit)
+    conn = _open(url, "target", TARGET_SESSION_OPTIONS, True)
+    try:
+        pin_session(conn)
+        conn.autocommit = autocommit
+    except BaseException:
+        conn.close()
+        raise
+    return conn

@@ -63,6 +63,9 @@ class Pools:
                                    f"set the environment variable {variable} and restart")
                 pool = ConnectionPool(
                     url,
+                    # A pooler between pghaul and the source may drop the start-up options: each new source
+                    # session is checked (and made) read-only before a request can use it.
+                    configure=connect.prepare_source_session if role == "source" else connect.pin_session,
                     min_size=0,
                     max_size=self._size,
                     kwargs={
