@@ -63,3 +63,17 @@ def poll_status(client: TestClient, until: Callable[[dict[str, Any]], bool], tim
             return body
         time.sleep(0.2)
     raise AssertionError(f"status never reached the expected state; last: {body}")
+
+
+def database_state(url: str) -> tuple[list[tuple[str, str, str]], dict[str, tuple[int, str]], list[tuple[str, int]]]:
+    """What any write would change: every relation, every table's rows (count and md5), every sequence's position.
+
+    Compared before and after a refused request, it shows that the refusal came before anything was written.
+    """
+    from tests.fixtures_data import database_digest
+
+    with psycopg.connect(url) as conn:
+        positions = conn.execute(
+            "SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value, 0) FROM pg_sequences ORDER BY 1"
+        ).fetchall()
+    return user_relations(url), database_digest(url), [(str(n), int(v)) for n, v in positions]

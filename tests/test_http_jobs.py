@@ -49,7 +49,7 @@ def test_migrate_all_runs_in_the_background_and_verifies_green(source_url: str, 
 
         started = client.post("/api/admin/db-migrate-all", headers=AUTH).json()
         assert started["success"] and started["state"] == "running" and started["jobId"]
-        again = client.get("/api/admin/db-migrate-all", headers=AUTH).json()
+        again = client.post("/api/admin/db-migrate-all", headers=AUTH).json()
         assert again["jobId"] == started["jobId"]  # a second call shows the same job, running or done
 
         status = poll_status(client, _finished)
@@ -101,7 +101,7 @@ def test_a_restarted_server_resumes_the_job_and_finishes_green(source_url: str, 
         # behind the held one: the table whose event arrived has a rate and an ETA.
         assert any(t["rate"] > 0 and _is_number(t["etaSeconds"]) for t in moving), mid["tables"]
         # Asking again while the job is held running shows that job; nothing new starts.
-        again = client.get("/api/admin/db-migrate-all", headers=AUTH).json()
+        again = client.post("/api/admin/db-migrate-all", headers=AUTH).json()
         assert again == {"success": True, "jobId": first["jobId"], "state": "running", "started": False}
         assert paused.is_set() and not release.is_set()  # still held: the reply above came while it ran
     # Leaving the block shut the server down in the middle of the data phase.

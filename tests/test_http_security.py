@@ -10,18 +10,17 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from pghaul.http import create_app
+from pghaul.http import create_app, create_router
 from pghaul.http.page import content_security_policy
 from pghaul.sample import fill_sample_database
 from pghaul.settings import Settings
-from tests.test_http_helpers import AUTH, PASSWORD, SECRET, make_settings, user_relations
+from tests.test_http_helpers import AUTH, PASSWORD, SECRET, database_state, make_settings, user_relations
 
 ENDPOINTS = [
     ("GET", "/api/admin/db-tables"),
     ("GET", "/api/admin/db-schema"),
     ("GET", "/api/admin/db-schema?phase=post"),
     ("GET", "/api/admin/db-migrate-data?table=users"),
-    ("GET", "/api/admin/db-migrate-all"),
     ("POST", "/api/admin/db-migrate-all"),
     ("GET", "/api/admin/db-status"),
     ("GET", "/api/admin/db-verify"),
@@ -115,16 +114,63 @@ def test_secret_in_header_or_query_and_401_otherwise(source: str, target_url: st
     app = create_app(make_settings(source, target_url))
     with TestClient(app) as client:
         assert client.get("/api/admin/db-status", headers=AUTH).status_code == 200
-        assert client.get("/api/admin/db-status", params={"secret": SECRET}).status_code == 200
+        assert client.get("/api/admin/db-tables", params={"secret": SECRET}).status_code == 200
         # The header wins over the query string when both are given.
-        wrong_header = client.get("/api/admin/db-status", params={"secret": SECRET},
+        wrong_header = client.get("/api/admin/db-tables", params={"secret": SECRET},
                                   headers={"X-Migration-Secret": "wrong-wrong-wrong-wrong"})
         assert_error(wrong_header, 401, "X-Migration-Secret")
         assert_error(client.get("/api/admin/db-schema"), 401, "missing", "?secret= in a pasted URL")
         assert_error(client.get("/api/admin/db-schema", headers={"X-Migration-Secret": SECRET[:-1]}), 401, "wrong")
-        response = client.get("/api/admin/db-migrate-all", params={"secret": SECRET + "x"})
-        assert_error(response, 401, "wrong")
     assert user_relations(target_url) == []
+
+
+WALK_THROUGH = {"/api/admin/db-tables", "/api/admin/db-schema", "/api/admin/db-migrate-data"}
+
+
+def _routes(settings: Settings, method: str) -> set[str]:
+    """Every path of the admin router that answers ``method``, as create_app mounts it."""
+    router = create_router(settings)
+    return {"/api/admin" + r.path for r in router.routes if method in (getattr(r, "methods", None) or ())}
+
+
+def test_only_the_old_walk_through_takes_the_secret_in_the_url_and_no_other_get_changes_anything(
+    source: str, target_url: str
+) -> None:
+    before = database_state(source)
+    settings = make_settings(source, target_url)
+    app = create_app(settings)
+    gets = _routes(settings, "GET") - {"/api/admin/migrate"}
+    assert WALK_THROUGH <= gets and "/api/admin/db-migrate-all" not in gets
+    with TestClient(app) as client:
+        # db-migrate-all starts a migration: never by GET, whatever the secret and wherever it is.
+        for params, headers in (({}, AUTH), ({"secret": SECRET}, {}), ({"secret": SECRET, "dryRun": "false"}, AUTH)):
+            body = assert_error(client.get("/api/admin/db-migrate-all", params=params, headers=headers), 405, "POST")
+            assert "X-Migration-Secret" in body["hint"]
+        # Beyond the old three, a secret in the URL is not looked at: as if none had been sent.
+        for method, path in [("GET", p) for p in sorted(gets - WALK_THROUGH)] + [
+            ("POST", p) for p in sorted(_routes(settings, "POST"))
+        ]:
+            response = client.request(method, path, params={"secret": SECRET})
+            assert_error(response, 401, "missing", "only in the X-Migration-Secret header", "db-tables")
+        # Every GET outside the walk-through, with the right secret in the header, reads only.
+        for path in sorted(gets - WALK_THROUGH):
+            assert client.get(path, headers=AUTH).status_code < 500, path
+        assert client.get("/api/admin/db-status", headers=AUTH).json()["state"] == "idle"
+    assert user_relations(target_url) == []
+    assert database_state(source) == before
+    with TestClient(create_app(make_settings(source, target_url))) as client:
+        # The old walk-through keeps its pasted-URL form, field names included.
+        listed = client.get("/api/admin/db-tables", params={"secret": SECRET})
+        assert listed.status_code == 200 and "users" in {t["name"] for t in listed.json()["tables"]}
+        dry = client.get("/api/admin/db-schema", params={"secret": SECRET, "dryRun": "true"}).json()
+        assert dry["success"] and dry["dryRun"] is True
+        assert user_relations(target_url) == []
+        assert client.get("/api/admin/db-schema", params={"secret": SECRET}).json()["success"]
+        batch = client.get("/api/admin/db-migrate-data", params={"secret": SECRET, "table": "users"}).json()
+        assert batch["success"] and batch["insertedCount"] > 0 and "nextCursor" in batch and "hasMore" in batch
+        started = client.post("/api/admin/db-migrate-all", params={"dryRun": "true"}, headers=AUTH).json()
+        assert started["success"] and started["dryRun"] is True
+    assert database_state(source) == before
 
 
 def test_repeated_failures_from_one_client_are_slowed_down(source: str, target_url: str) -> None:

@@ -54,6 +54,7 @@ SCREENSHOTS = (
     else _ROOT / "tests" / "artifacts" / "screenshots"
 )
 WAIT_MS = 120_000
+READ_ENDPOINTS = {"db-status", "db-preflight", "db-tables", "db-schema", "db-verify"}
 
 
 def _settings(source_url: str, target_url: str) -> Settings:
@@ -158,6 +159,14 @@ class Watch:
         for request in api_calls:
             assert not any(secret in request.url for secret in typed), "a secret went into a URL"
             assert request.headers.get("x-migration-secret") in typed, request.url
+            # Reading is GET; whatever starts work is POST (a GET db-schema only ever as a dry run).
+            url = urlsplit(request.url)
+            endpoint = url.path.rsplit("/", 1)[-1]
+            if request.method == "GET":
+                assert endpoint in READ_ENDPOINTS, request.url
+                assert endpoint != "db-schema" or "dryRun=true" in url.query, request.url
+            else:
+                assert (request.method, endpoint) == ("POST", "db-migrate-all"), (request.method, request.url)
         assert not self.errors, self.errors
         violations = [m for m in self.console if "Content Security Policy" in m or "Refused to" in m]
         assert not violations, violations

@@ -72,7 +72,8 @@ def response_for(exc: Exception) -> JSONResponse:
     if isinstance(exc, StarletteHTTPException):
         hints = {
             404: "the endpoints are listed in /api/admin/openapi.json; the page is at /api/admin/migrate",
-            405: "this endpoint does not take that method: use GET (db-migrate-all also takes POST)",
+            405: "this endpoint does not take that method: what starts work (db-migrate-all) takes POST with the "
+                 "secret in the X-Migration-Secret header; the rest takes GET",
         }
         return error_response(exc.status_code, str(exc.detail).lower(), hints.get(exc.status_code, ""),
                               dict(exc.headers or {}))

@@ -2,6 +2,11 @@
 
 Checks run in this order so a request learns no more than it must: locked (403) → server not configured (503)
 → too many recent failures from this client (429) → secret missing or wrong (401) → database URLs missing (503).
+
+Where the secret may come from: the ``X-Migration-Secret`` header everywhere; ``?secret=`` only on the three
+endpoints of the old walk-through (``db-tables``, ``db-schema``, ``db-migrate-data``), whose guides had people
+paste URLs. A URL ends up in platform router logs, browser history and link previewers, so every other endpoint
+ignores the query form and answers as if no secret had been sent.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from pghaul.http.errors import ApiError
 from pghaul.settings import MIN_SECRET_LENGTH, Settings
 
 SECRET_HEADER = "X-Migration-Secret"
+# The endpoints of the old walk-through, the only ones that accept the secret as ?secret= in the URL.
+QUERY_SECRET_ENDPOINTS = ("db-tables", "db-schema", "db-migrate-data")
 
 # Five wrong guesses a minute per client is plenty for a person retyping a secret and useless for guessing one.
 FAILURES_ALLOWED = 5
@@ -122,9 +129,12 @@ def _same(given: str, expected: str) -> bool:
 class Guard:
     """The dependency every API route runs before it touches a database."""
 
-    def __init__(self, settings: Settings, throttle: FailureThrottle | None = None) -> None:
+    def __init__(self, settings: Settings, throttle: FailureThrottle | None = None, *,
+                 query_secret: bool = False) -> None:
         self.settings = settings
         self.throttle = throttle or FailureThrottle()
+        # Only the old walk-through's endpoints set this (see the module's docstring).
+        self.query_secret = query_secret
 
     def __call__(self, request: Request) -> None:
         check_unlocked(self.settings)
@@ -139,14 +149,25 @@ class Guard:
                 headers={"Retry-After": str(wait)},
             )
         given = request.headers.get(SECRET_HEADER)
-        if given is None:
+        if given is None and self.query_secret:
             given = request.query_params.get("secret")
         if not given or not _same(given, expected):
             self.throttle.record_failure(client)
             raise ApiError(
                 401,
                 "the migration secret is wrong" if given else "the migration secret is missing",
-                f"send the value of MIGRATION_SECRET in the {SECRET_HEADER} header (or as ?secret= in a pasted URL)",
+                self._how_to_send(request),
                 headers={"WWW-Authenticate": SECRET_HEADER},
             )
         check_databases_configured(self.settings)
+
+    def _how_to_send(self, request: Request) -> str:
+        if self.query_secret:
+            return f"send the value of MIGRATION_SECRET in the {SECRET_HEADER} header (or as ?secret= in a pasted URL)"
+        if "secret" in request.query_params:
+            # Said without looking at the value: whether it was right must not be learnable from a URL.
+            return (
+                f"this endpoint takes the secret only in the {SECRET_HEADER} header; ?secret= in an address is "
+                f"accepted only by {', '.join(QUERY_SECRET_ENDPOINTS)} (the migration page sends the header for you)"
+            )
+        return f"send the value of MIGRATION_SECRET in the {SECRET_HEADER} header"

@@ -1,5 +1,9 @@
 """The admin API's routes: the three endpoints of the system pghaul replaces, and what browser-only users need.
 
+Methods: a GET never starts or changes anything, except on the three endpoints of the old walk-through
+(``db-tables``, ``db-schema``, ``db-migrate-data``), whose contract was GET with ``?secret=`` and stays so. Every
+other endpoint that starts work takes POST and the secret in the ``X-Migration-Secret`` header only.
+
 Handlers are thin: they check the request (``Guard``), borrow connections from the pools, and call the engine.
 No SQL here. Handlers are plain ``def`` so FastAPI runs them in its thread pool and blocking database calls never
 stall the event loop.
@@ -17,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pghaul import events
 from pghaul.http import legacy, migration
 from pghaul.http.errors import JsonErrorRoute
-from pghaul.http.guard import SECRET_HEADER, Guard
+from pghaul.http.guard import SECRET_HEADER, FailureThrottle, Guard
 from pghaul.http.page import Page
 from pghaul.http.runtime import Runtime
 from pghaul.settings import Settings
@@ -49,7 +53,10 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
     shutdown); FastAPI runs it as part of the host app's. ``listener`` also receives the background jobs' events.
     """
     runtime = Runtime(settings, listener)
-    guard = Guard(settings)
+    # One throttle for both guards: a guess counts the same whichever endpoint it is sent to.
+    throttle = FailureThrottle()
+    guard = Guard(settings, throttle)
+    legacy_guard = Guard(settings, throttle, query_secret=True)
     page = Page()
 
     @asynccontextmanager
@@ -63,17 +70,25 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
     router = AdminRouter(route_class=JsonErrorRoute, lifespan=lifespan, tags=["migration"])
     router.runtime = runtime
 
-    def authorised(
+    def header_secret(
+        x_migration_secret: Annotated[
+            str | None, Header(alias=SECRET_HEADER, description="the value of MIGRATION_SECRET")
+        ] = None,
+    ) -> None:
+        """Only documents how to send the secret; ``Guard`` reads it from the request."""
+
+    def header_or_query_secret(
         x_migration_secret: Annotated[
             str | None, Header(alias=SECRET_HEADER, description="the value of MIGRATION_SECRET")
         ] = None,
         secret: Annotated[
-            str | None, Query(description="fallback for pasted URLs; prefer the X-Migration-Secret header")
+            str | None, Query(description="fallback for pasted URLs of the old walk-through; prefer the header")
         ] = None,
     ) -> None:
         """Only documents the two ways to send the secret; ``Guard`` reads them from the request."""
 
-    secured = [Depends(authorised), Depends(guard)]
+    secured = [Depends(header_secret), Depends(guard)]
+    walk_through = [Depends(header_or_query_secret), Depends(legacy_guard)]
 
     @router.get("/migrate", response_class=HTMLResponse, include_in_schema=False)
     def migration_page() -> HTMLResponse:
@@ -83,13 +98,13 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
             return page.locked_response()
         return page.response()
 
-    @router.get("/db-tables", dependencies=secured, summary="Tables of the source, with their size and key")
+    @router.get("/db-tables", dependencies=walk_through, summary="Tables of the source, with their size and key")
     def db_tables(
         exact: Annotated[bool, Query(description="count rows exactly (slower on big tables)")] = True,
     ) -> JSONResponse:
         return _reply(legacy.tables_reply(runtime, exact))
 
-    @router.get("/db-schema", dependencies=secured, summary="Create the tables (pre-data) or the rest (post)")
+    @router.get("/db-schema", dependencies=walk_through, summary="Create the tables (pre-data) or the rest (post)")
     def db_schema(
         dry_run: DryRun = False,
         table: TableParam = None,
@@ -99,7 +114,7 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
             return _reply(legacy.post_data_reply(runtime, dry_run))
         return _reply(legacy.schema_reply(runtime, dry_run, table))
 
-    @router.get("/db-migrate-data", dependencies=secured, summary="Copy one batch of one table")
+    @router.get("/db-migrate-data", dependencies=walk_through, summary="Copy one batch of one table")
     def db_migrate_data(
         table: Annotated[str, Query(max_length=300, description="table name as db-tables lists it")],
         cursor: Annotated[str | None, Query(max_length=8192, description="nextCursor of the previous reply")] = None,
@@ -108,20 +123,16 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
     ) -> JSONResponse:
         return _reply(legacy.batch_reply(runtime, table, cursor or None, batch_size, dry_run))
 
-    def migrate_all(
+    # POST only: a GET that starts a migration can be fired by a pasted link, a link previewer or a prefetch.
+    @router.post("/db-migrate-all", dependencies=secured,
+                 summary="Start (or resume, or show) the whole migration as a background job")
+    def db_migrate_all(
         dry_run: DryRun = False,
         batch_size: Annotated[
             int | None, Query(alias="batchSize", ge=MIN_BATCH, le=MAX_BATCH, description="rows per committed chunk")
         ] = None,
     ) -> JSONResponse:
         return _reply(migration.start_reply(runtime, dry_run, batch_size))
-
-    for method in ("GET", "POST"):
-        router.add_api_route(
-            "/db-migrate-all", migrate_all, methods=[method], dependencies=secured,
-            operation_id=f"db_migrate_all_{method.lower()}",
-            summary="Start (or resume, or show) the whole migration as a background job",
-        )
 
     @router.get("/db-status", dependencies=secured, summary="State of the migration job, per table")
     def db_status() -> JSONResponse:
