@@ -187,6 +187,16 @@ def default_workers(src: psycopg.Connection, tgt: psycopg.Connection) -> int:
     return max(1, min(cores, MAX_DEFAULT_WORKERS, free))
 
 
+def _lock_target(tgt: psycopg.Connection) -> None:
+    """Take the target's migration lock for this session (a migration, or a post-data phase), or refuse: two of
+    them at once would build the same indexes, or copy rows under constraints being created."""
+    if not state.try_lock_migration(tgt):
+        raise SafetyError(
+            "another pghaul migration into this target is running",
+            "wait for it to finish (see `db-status`), or stop it before starting again",
+        )
+
+
 def _error_parts(exc: BaseException, *urls: str) -> tuple[str, str | None]:
     """What to record of a failure: its message and, apart, the hint; never a password."""
     if isinstance(exc, PghaulError):
@@ -243,22 +253,27 @@ class _Checked:
 
 
 def _check_before_writing(
-    src: psycopg.Connection, tgt: psycopg.Connection, source_catalog: Catalog, options: MigrateOptions
+    src: psycopg.Connection,
+    tgt: psycopg.Connection,
+    source_catalog: Catalog,
+    options: MigrateOptions,
+    rehearse: bool = True,
 ) -> _Checked:
     """Every check that can refuse the run, none of which writes: extensions fit, no conflicting objects (data-only
-    copies into them as they are), and for data-only the tables exist and their foreign keys and triggers can be
-    held off. Run before pghaul writes its state, and again once it holds the migration lock."""
+    copies into them as they are), roles, row-level security, large objects, the rehearsal of every step, and for
+    data-only the tables exist and their foreign keys and triggers can be held off. Run before pghaul writes its
+    state, and again (without a second rehearsal) once it holds the migration lock."""
     target_catalog = inspect_catalog(tgt)
     plan = build_plan(source_catalog, target_catalog, options.plan_options)
     preflight.check_extensions(source_catalog, tgt)
     if not options.schema_only:
         refuse_foreign_objects(src, tgt)
-    if not options.schema_only:
         check_rls_readable(src, [t for t in plan.tables if t.kind == "r"])
     if not options.data_only:
         _raise_conflicts(plan)
         check_roles_exist(tgt, roles_needed(src, source_catalog, plan, options.plan_options))
-        rehearse_plan(tgt, plan, target_catalog)
+        if rehearse:
+            rehearse_plan(tgt, plan, target_catalog)
         return _Checked(target_catalog, plan, ReplicaRoleNeed())
     copy_tables = [t for t in plan.tables if t.kind == "r"]
     _require_target_tables(copy_tables, target_catalog)
@@ -423,12 +438,9 @@ def migrate(
             preflight.check_target_is_not_source(src, tgt)
             source_catalog = inspect_catalog(src)
             _check_before_writing(src, tgt, source_catalog, options)
+            # The lock first: a run refused because another holds the target writes nothing, not even its schema.
+            _lock_target(tgt)
             state.ensure_state(tgt)
-            if not state.try_lock_migration(tgt):
-                raise SafetyError(
-                    "another pghaul migration into this target is running",
-                    "wait for it to finish (see `db-status`), or stop it before starting again",
-                )
             state.fail_stale_jobs(tgt)
             job_id = options.job_id or state.new_job_id()
             state.start_job(tgt, job_id)
@@ -470,8 +482,9 @@ def _migrate(
         state.set_job_phase(tgt, job_id, name)
         return _phase(emit, name)
 
-    # Again under the lock: another run may have changed the target since the first look.
-    checked = _check_before_writing(src, tgt, source_catalog, options)
+    # Again under the lock: another run may have changed the target since the first look (the rehearsal of the
+    # first look stands: what another run created since is now "exists" in this plan).
+    checked = _check_before_writing(src, tgt, source_catalog, options, rehearse=False)
     plan = checked.plan
     result = MigrationResult(job_id, plan)
     for note in plan.notes:
@@ -485,7 +498,7 @@ def _migrate(
     if not options.data_only:
         with stage(PRE_DATA):
             apply_steps(tgt, plan.phase(PRE_DATA), emit)
-    target_catalog = checked.target_catalog if options.data_only else inspect_catalog(tgt)
+    target_catalog = checked.target_catalog if options.data_only else inspect_catalog(tgt, with_dump=False)
     post_steps = [] if options.data_only else plan.phase(POST_DATA)
     copy_tables = [t for t in plan.tables if t.kind == "r"]
     analyze_steps = _analyze_steps(tgt, copy_tables) if options.analyze and not options.schema_only else []
@@ -673,6 +686,8 @@ def finish_post_data(
     with connect_source(source_url) as src, connect_target(target_url) as tgt:
         # Before the first write (a large object, an index, a setval): the target must not be the source.
         preflight.check_target_is_not_source(src, tgt)
+        # Held by this session until it closes: no second post-data phase or migration meanwhile.
+        _lock_target(tgt)
         source_catalog, plan = _plan(src, tgt, options)
         _raise_conflicts(plan)
         if not (options.include or options.exclude):

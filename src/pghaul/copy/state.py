@@ -341,6 +341,15 @@ def migration_running(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
+def migration_job_running(conn: psycopg.Connection) -> bool:
+    """True while a whole migration runs into this target: its job is marked running and its lock is held.
+    (The walk-through's post-data phase holds the lock too, but records no job: it is not counted here.)"""
+    if not state_exists(conn):
+        return False
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM pghaul.jobs WHERE state = 'running')").fetchone()
+    return bool(row and row[0]) and migration_running(conn)
+
+
 def table_statuses(conn: psycopg.Connection) -> list[TableStatus]:
     with conn.cursor() as cur:
         cur.execute(

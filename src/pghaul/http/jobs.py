@@ -1,20 +1,29 @@
-"""Background work started by a request: the whole migration (``db-migrate-all``) and the post-data phase.
+"""Background work started by a request: the whole migration (``db-migrate-all``), the post-data phase and
+verification (``db-verify``).
 
 Each runs in a thread of the server process with a cancel event that the app's shutdown sets. The durable state
 (job row, checkpoints) lives on the target, written by the engine, so a restarted server reads where the last
 one stopped and a new ``db-migrate-all`` resumes from the last committed chunk.
+
+One job at a time, of any kind: they would compete for the same tables (a post-data phase building indexes while
+a migration copies, a verification reading rows still moving). Starting one and checking that no other runs is a
+single step under one lock, and so is a one-batch copy's check that no migration runs (a batch and a migration
+filling the same keyless table would both insert its rows).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from pghaul import events
-from pghaul.errors import PghaulError
+from pghaul.errors import PghaulError, SafetyError
 from pghaul.http.live import LiveProgress
 from pghaul.http.scrubbing import scrub_text
 
@@ -24,19 +33,51 @@ log = logging.getLogger("pghaul.http")
 STOP_WAIT_SECONDS = 30.0
 
 
+class JobKind(StrEnum):
+    MIGRATE = "migrate"
+    POST_DATA = "post-data"
+    VERIFY = "verify"
+
+
+class WorkState(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+# How a refusal names the job that is in the way (the migration guide lists these messages).
+JOB_NAMES = {
+    JobKind.MIGRATE: "a full migration (db-migrate-all)",
+    JobKind.POST_DATA: "the post-data phase",
+    JobKind.VERIFY: "a verification (db-verify)",
+}
+
+
+class JobConflict(SafetyError):
+    """Another job (or a one-batch copy) is in the way; ``running`` says which kind, None for a batch."""
+
+    def __init__(self, running: JobKind | None, message: str, hint: str) -> None:
+        super().__init__(message, hint)
+        self.running = running
+
+
+Body = Callable[["Work", events.Listener], dict[str, Any] | None]
+
+
 @dataclass
 class Work:
     """One background run: its thread, its cancel event, what it watches, and how it ended."""
 
     job_id: str
-    kind: str  # "migrate" | "post-data"
+    kind: JobKind
     live: LiveProgress = field(default_factory=LiveProgress)
     cancel: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
-    state: str = "running"  # running | done | failed
+    state: WorkState = WorkState.RUNNING
     error: str | None = None
     hint: str | None = None
     result: dict[str, Any] | None = None
+    finished_at: float | None = None  # wall-clock seconds, to tell which of two reports is newer
 
     @property
     def running(self) -> bool:
@@ -44,29 +85,44 @@ class Work:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "jobId": self.job_id, "kind": self.kind, "state": "running" if self.running else self.state,
+            "jobId": self.job_id, "kind": self.kind, "state": WorkState.RUNNING if self.running else self.state,
             "error": self.error, "hint": self.hint, **self.live.snapshot(),
         }
 
 
 class BackgroundWork:
-    """At most one run of each kind at a time in this process."""
+    """At most one background run at a time in this process, and no migration while a batch is copied."""
 
     def __init__(self, listener: events.Listener = events.ignore) -> None:
         self._lock = threading.Lock()
-        self._current: dict[str, Work] = {}
+        self._current: dict[JobKind, Work] = {}
+        self._batches = 0  # one-batch copies (db-migrate-data) in progress
         self._listener = listener
 
-    def current(self, kind: str) -> Work | None:
+    def current(self, kind: JobKind) -> Work | None:
         with self._lock:
             return self._current.get(kind)
 
-    def start(self, kind: str, job_id: str, body: Callable[[Work, events.Listener], dict[str, Any] | None]) -> Work:
-        """Start ``body`` unless a run of this kind is already going; either way return the run."""
+    def _running_other(self, kind: JobKind | None) -> JobKind | None:
+        return next((k for k, w in self._current.items() if k != kind and w.running), None)
+
+    def start(self, kind: JobKind, job_id: str, body: Body) -> tuple[Work, bool]:
+        """Start ``body`` unless a run of this kind is already going (then return that one, and False).
+
+        Raises :class:`JobConflict` when a run of another kind is going, or for a migration while a batch is
+        copied: checked and started under one lock, so two requests can never both start.
+        """
         with self._lock:
             existing = self._current.get(kind)
             if existing is not None and existing.running:
-                return existing
+                return existing, False
+            other = self._running_other(kind)
+            if other is not None:
+                raise JobConflict(other, f"{JOB_NAMES[other]} is running on this target",
+                                  "wait until db-status shows it finished, then retry")
+            if kind == JobKind.MIGRATE and self._batches:
+                raise JobConflict(None, "a one-batch copy (db-migrate-data) is running on this target",
+                                  "retry in a moment: a batch takes seconds")
             work = Work(job_id=job_id, kind=kind)
             listener = events.fan_out(work.live, self._listener)
             work.thread = threading.Thread(
@@ -74,23 +130,42 @@ class BackgroundWork:
             )
             self._current[kind] = work
             work.thread.start()
-            return work
+            return work, True
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold while one batch is copied: refused while a migration runs, and no migration starts meanwhile."""
+        with self._lock:
+            migration = self._current.get(JobKind.MIGRATE)
+            if migration is not None and migration.running:
+                raise JobConflict(
+                    JobKind.MIGRATE, f"{JOB_NAMES[JobKind.MIGRATE]} is running on this target",
+                    "it copies every table itself: follow it in db-status instead of sending batches",
+                )
+            self._batches += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batches -= 1
 
     @staticmethod
-    def _run(work: Work, body: Callable[[Work, events.Listener], dict[str, Any] | None],
-             listener: events.Listener) -> None:
+    def _run(work: Work, body: Body, listener: events.Listener) -> None:
         try:
             work.result = body(work, listener)
-            work.state = "failed" if work.cancel.is_set() and work.result is None else "done"
-            if work.state == "failed":
+            stopped = work.cancel.is_set() and work.result is None
+            work.state = WorkState.FAILED if stopped else WorkState.DONE
+            if stopped:
                 work.error = "stopped: the server shut down before the job finished"
         except PghaulError as exc:
-            work.state, work.error, work.hint = "failed", scrub_text(exc.message), scrub_text(exc.hint)
+            work.state, work.error, work.hint = WorkState.FAILED, scrub_text(exc.message), scrub_text(exc.hint)
             log.warning("%s job %s failed: %s", work.kind, work.job_id, scrub_text(str(exc)))
         except Exception as exc:
-            work.state, work.error = "failed", "internal error: " + scrub_text(f"{type(exc).__name__}: {exc}")
+            work.state, work.error = WorkState.FAILED, "internal error: " + scrub_text(f"{type(exc).__name__}: {exc}")
             work.hint = "see the server log, then start it again: it resumes where it stopped"
             log.error("%s job %s crashed", work.kind, work.job_id, exc_info=exc)
+        finally:
+            work.finished_at = time.time()
 
     def stop_all(self, wait: float = STOP_WAIT_SECONDS) -> None:
         with self._lock:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import glob
 from typing import Any
 
+import psycopg
+
 from pghaul.errors import SafetyError, SchemaConflict
 from pghaul.http import migration
+from pghaul.http.jobs import JobConflict, JobKind
 from pghaul.http.names import api_name, find_table
 from pghaul.http.runtime import Runtime
 from pghaul.inspect.model import Catalog, Table
@@ -138,6 +141,23 @@ def post_data_reply(rt: Runtime, dry_run: bool) -> dict[str, Any]:
 
 
 def batch_reply(rt: Runtime, requested: str, cursor: str | None, batch_size: int, dry_run: bool) -> dict[str, Any]:
+    # A migration job copies every table itself; a batch beside it could insert a keyless table's rows twice.
+    with rt.work.batch():
+        return _batch(rt, requested, cursor, batch_size, dry_run)
+
+
+def _refuse_during_migration(tgt: psycopg.Connection) -> None:
+    """A migration run by another process (a second replica, the CLI) holds the target too."""
+    from pghaul.copy.state import migration_job_running
+
+    if migration_job_running(tgt):
+        raise JobConflict(
+            JobKind.MIGRATE, "another pghaul migration into this target is running",
+            "it copies every table itself: follow it in db-status instead of sending batches",
+        )
+
+
+def _batch(rt: Runtime, requested: str, cursor: str | None, batch_size: int, dry_run: bool) -> dict[str, Any]:
     catalog = rt.source_catalog()
     table = find_table(catalog.copyable_tables(), requested)
     from pghaul.copy.batch import move_batch
@@ -151,6 +171,7 @@ def batch_reply(rt: Runtime, requested: str, cursor: str | None, batch_size: int
             "create the schema first: open db-schema (or db-schema?table=NAME), then retry this batch",
         )
     with rt.pools.source() as src, rt.pools.target() as tgt:
+        _refuse_during_migration(tgt)
         result = move_batch(src, tgt, table, cursor, batch_size, dry_run=dry_run, cursor_key=rt.cursor_key,
                             target_table=target_table)
     reply: dict[str, Any] = {
@@ -167,9 +188,13 @@ def batch_reply(rt: Runtime, requested: str, cursor: str | None, batch_size: int
         try:
             migration.start_post_data(rt)
             reply["postData"] = "started"
-        except SafetyError:
-            # A full migration is running: it does the post-data phase itself; this batch still succeeded.
-            reply["postData"] = "left to the running migration"
+        except JobConflict as conflict:
+            # This batch still succeeded. A full migration does the post-data phase itself; after another job
+            # the phase is asked for again with db-schema?phase=post.
+            reply["postData"] = (
+                "left to the running migration" if conflict.running == JobKind.MIGRATE
+                else f"not started: {conflict.message}; open db-schema?phase=post once it finished"
+            )
     return reply
 
 

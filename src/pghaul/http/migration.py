@@ -7,8 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pghaul.errors import SafetyError
-from pghaul.http.jobs import Work
+from pghaul.http.jobs import JobKind, Work
 from pghaul.http.names import api_name
 from pghaul.http.runtime import Runtime
 from pghaul.http.scrubbing import scrub_text
@@ -19,8 +18,9 @@ ESTIMATE_BYTES_PER_SECOND = 20 * 1024 * 1024
 # HNSW builds dominate with embeddings: ~100k rows of 384 dimensions took 16-60 s depending on memory.
 ESTIMATE_VECTOR_ROWS_PER_SECOND = 3_000
 
-MIGRATE = "migrate"
-POST_DATA = "post-data"
+MIGRATE = JobKind.MIGRATE
+POST_DATA = JobKind.POST_DATA
+VERIFY = JobKind.VERIFY
 
 # How many connections a db-migrate-all job opens per database besides its workers' own (one each per database),
 # counted from pghaul.engine and pghaul.copy: on the source the run's control connection and the transaction that
@@ -65,7 +65,6 @@ def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None) -> dict[str,
     running = rt.work.current(MIGRATE)
     if running is not None and running.running:
         return {"success": True, "jobId": running.job_id, "state": "running", "started": False}
-    _refuse_while_running(rt, POST_DATA)
     with rt.pools.target() as tgt:
         status = read_status(tgt)
     if status.state == "running":
@@ -78,7 +77,10 @@ def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None) -> dict[str,
         }
     resumed = status.state == "failed" and status.job_id is not None
     job_id = status.job_id if resumed and status.job_id else new_job_id()
-    work = rt.work.start(MIGRATE, job_id, lambda w, listener: _run_migration(rt, w, listener, batch_size))
+    # Refuses (409) while another kind of job or a batch runs; a migration started meanwhile is shown instead.
+    work, started = rt.work.start(MIGRATE, job_id, lambda w, listener: _run_migration(rt, w, listener, batch_size))
+    if not started:
+        return {"success": True, "jobId": work.job_id, "state": "running", "started": False}
     return {"success": True, "jobId": work.job_id, "state": "running", "started": True, "resumed": resumed}
 
 
@@ -103,13 +105,6 @@ def _run_migration(rt: Runtime, work: Work, listener: Any, batch_size: int | Non
 # --- the post-data phase of the batch walk-through ---------------------------------------------------------------
 
 
-def _refuse_while_running(rt: Runtime, kind: str) -> None:
-    work = rt.work.current(kind)
-    if work is not None and work.running:
-        what = "the post-data phase" if kind == POST_DATA else "a full migration (db-migrate-all)"
-        raise SafetyError(f"{what} is running on this target", "wait until db-status shows it finished, then retry")
-
-
 def refuse_target_is_source(rt: Runtime) -> None:
     """The engine refuses too, but in a background job that refusal would only show later in db-status: the
     request that would start writing says it at once (409)."""
@@ -123,8 +118,8 @@ def start_post_data(rt: Runtime) -> Work:
     from pghaul.copy.state import new_job_id
 
     refuse_target_is_source(rt)
-    _refuse_while_running(rt, MIGRATE)
-    return rt.work.start(POST_DATA, new_job_id(), lambda w, listener: _run_post_data(rt, w, listener))
+    work, _ = rt.work.start(POST_DATA, new_job_id(), lambda w, listener: _run_post_data(rt, w, listener))
+    return work
 
 
 def _run_post_data(rt: Runtime, work: Work, listener: Any) -> dict[str, Any] | None:
