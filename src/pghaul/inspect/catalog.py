@@ -119,7 +119,7 @@ def _keyed(conn: psycopg.Connection, query: str, cls: type[Any]) -> dict[Any, An
     return {o.key: o for o in objects}
 
 
-def inspect_catalog(conn: psycopg.Connection) -> Catalog:
+def inspect_catalog(conn: psycopg.Connection, with_dump: bool = True) -> Catalog:
     """Everything user-defined in the database ``conn`` is connected to.
 
     Skips the system schemas, pghaul's own state schema and every object that belongs to an extension.
@@ -154,5 +154,6 @@ def inspect_catalog(conn: psycopg.Connection) -> Catalog:
         catalog.available_extensions = {
             row["name"]: build(AvailableExtension, row) for row in fetch(conn, "available_extensions")
         }
-    catalog.dump = dump_schema_of(conn)
+    if with_dump:  # a pg_dump run: what planning and the schema diff need, not what copying rows needs
+        catalog.dump = dump_schema_of(conn)
     return catalog
