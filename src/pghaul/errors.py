@@ -50,7 +50,3 @@ class SchemaConflict(SafetyError):
     def __init__(self, message: str, hint: str, conflicts: list[str]) -> None:
         super().__init__(message, hint)
         self.conflicts = conflicts
-
-
-class VerificationFailed(PghaulError):
-    """The data or schema on the target does not match the source."""

@@ -6,7 +6,7 @@ Fields that describe size or statistics rather than definition are excluded from
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from pghaul.dump.archive import Archive
@@ -438,7 +438,3 @@ class Catalog:
     def copyable_tables(self) -> list[Table]:
         """Tables that hold their own rows: partitioned parents hold none (their partitions do)."""
         return [t for t in self.tables.values() if t.kind == "r"]
-
-
-def field_names(cls: type) -> list[str]:
-    return [f.name for f in fields(cls)]
