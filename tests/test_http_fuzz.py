@@ -21,9 +21,11 @@ EXAMPLES_PER_OPERATION = 6
 def _send(client: TestClient, case: schemathesis.Case, with_secret: bool) -> httpx.Response:
     headers = {k: str(v) for k, v in (case.headers or {}).items() if k.lower() != "x-migration-secret"}
     query = dict(case.query or {})
+    # A made-up ?secret= is a wrong guess, which the throttle answers late on purpose: the fuzzing is about the
+    # API's surface, the throttle has its own tests (test_http_throttle.py).
+    query.pop("secret", None)
     if with_secret:
         headers.update(AUTH)
-        query.pop("secret", None)
     try:
         return client.request(case.method, case.formatted_path, params=query, headers=headers)
     except (httpx.InvalidURL, UnicodeEncodeError, ValueError):
@@ -38,7 +40,7 @@ def test_fuzzing_the_api_finds_no_server_error(source_url: str, target_url: str,
     app = create_app(make_settings(source_url, target_url))
     schema = schemathesis.openapi.from_dict(app.openapi())
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 8
+    assert len(operations) >= 7  # db-migrate-all is POST only since GET must not start anything
     strategy = st.one_of(
         *(op.as_strategy(generation_mode=mode) for op in operations
           for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE))

@@ -99,20 +99,27 @@ def test_port_env_binds_every_interface() -> None:
     assert bind_address(None, 9000, {}) == ("127.0.0.1", 9000)
 
 
-def test_serve_trusts_forwarded_headers_only_from_what_forwarded_allow_ips_names(
-    monkeypatch: pytest.MonkeyPatch,
+def test_serve_leaves_forwarded_headers_to_pghaul_and_reads_trusted_proxy_hops(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from pghaul.settings import Settings
 
+    monkeypatch.delenv("TRUSTED_PROXY_HOPS", raising=False)
     monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
     default = build_server("127.0.0.1", 0, Settings())
-    assert default.config.proxy_headers is True
-    assert default.config.forwarded_allow_ips == "127.0.0.1"  # secure default: only a proxy on this machine
-    for value, expected in (("*", "*"), (" 10.0.0.0/8, 127.0.0.1 ", "10.0.0.0/8, 127.0.0.1"), ("", "127.0.0.1")):
-        monkeypatch.setenv("FORWARDED_ALLOW_IPS", value)
-        assert build_server("127.0.0.1", 0, Settings()).config.forwarded_allow_ips == expected
-    # Settings given in code win over uvicorn reading the environment by itself.
+    # uvicorn would believe the client's own leftmost X-Forwarded-For entry once the proxy is trusted ("*").
+    assert default.config.proxy_headers is False
+    assert Settings().trusted_proxy_hops == 1  # one platform proxy in front (Railway, Render, Heroku, Fly)
+    for value, expected in (("0", 0), (" 2 ", 2), ("", 1)):
+        monkeypatch.setenv("TRUSTED_PROXY_HOPS", value)
+        assert Settings().trusted_proxy_hops == expected
+    for bad in ("-1", "11", "many"):
+        monkeypatch.setenv("TRUSTED_PROXY_HOPS", bad)
+        with pytest.raises(ValueError):
+            Settings()
+    monkeypatch.delenv("TRUSTED_PROXY_HOPS")
+    # The variable the guide once recommended ("*") does nothing any more, and start-up says so.
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")
-    assert build_server("127.0.0.1", 0, Settings(forwarded_allow_ips="10.1.2.3")).config.forwarded_allow_ips == (
-        "10.1.2.3"
-    )
+    with caplog.at_level(logging.INFO, logger="pghaul.http"):
+        assert build_server("127.0.0.1", 0, Settings()).config.proxy_headers is False
+    assert "FORWARDED_ALLOW_IPS is no longer used" in caplog.text and "TRUSTED_PROXY_HOPS" in caplog.text

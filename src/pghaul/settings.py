@@ -15,9 +15,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 MIN_SECRET_LENGTH = 16
 
 DEFAULT_POOL_SIZE = 5
-# Only a proxy on this machine may say who the client is (X-Forwarded-For): uvicorn's own default, made explicit.
-DEFAULT_FORWARDED_ALLOW_IPS = "127.0.0.1"
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
+# Railway, Render, Heroku and Fly each put one proxy in front of a service, which appends the visitor's address to
+# X-Forwarded-For (pghaul.http.forwarded). 0 believes no header: the address the connection came from.
+DEFAULT_TRUSTED_PROXY_HOPS = 1
+MAX_TRUSTED_PROXY_HOPS = 10
 
 
 class Settings(BaseSettings):
@@ -43,11 +45,17 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("PGHAUL_CONNECT_TIMEOUT", "connect_timeout"),
     )
 
-    # Addresses whose X-Forwarded-For / X-Forwarded-Proto headers `pghaul serve` believes (comma-separated, or "*").
-    # The wrong-secret slowdown counts failures per client address; behind a PaaS proxy that is not trusted every
-    # visitor has the proxy's address and shares one count. See the migration guide for the trade-off.
-    forwarded_allow_ips: str = Field(
-        default=DEFAULT_FORWARDED_ALLOW_IPS, validation_alias=AliasChoices("FORWARDED_ALLOW_IPS", "forwarded_allow_ips")
+    # How many proxies in front of pghaul append to X-Forwarded-For (and set X-Forwarded-Proto): the client's address
+    # is the entry this many places from the right, which no client can choose. Too high lets a client pick its
+    # address; too low makes visitors share one (safe). The migration guide lists the value per platform.
+    trusted_proxy_hops: int = Field(
+        default=DEFAULT_TRUSTED_PROXY_HOPS, ge=0, le=MAX_TRUSTED_PROXY_HOPS,
+        validation_alias=AliasChoices("TRUSTED_PROXY_HOPS", "trusted_proxy_hops"),
+    )
+    # Read only to say at start-up that it no longer does anything (the guide once recommended "*", which let every
+    # client choose its own address): TRUSTED_PROXY_HOPS replaced it.
+    forwarded_allow_ips: str | None = Field(
+        default=None, validation_alias=AliasChoices("FORWARDED_ALLOW_IPS", "forwarded_allow_ips")
     )
 
     @field_validator("allow_db_migration", mode="before")
@@ -59,12 +67,17 @@ class Settings(BaseSettings):
             return value
         return isinstance(value, str) and value.strip().lower() == "true"
 
-    @field_validator("forwarded_allow_ips", mode="before")
+    @field_validator("trusted_proxy_hops", mode="before")
     @classmethod
     def _blank_is_default(cls, value: Any) -> Any:
         if value is None or (isinstance(value, str) and not value.strip()):
-            return DEFAULT_FORWARDED_ALLOW_IPS
+            return DEFAULT_TRUSTED_PROXY_HOPS
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return value.strip() or None if isinstance(value, str) else value
 
     @field_validator("database_url", "new_database_url", "migration_secret", mode="before")
     @classmethod

@@ -1,7 +1,9 @@
 """Who may use the admin API: the lock switch, the configuration, the secret, and a brake on guessing it.
 
 Checks run in this order so a request learns no more than it must: locked (403) → server not configured (503)
-→ too many recent failures from this client (429) → secret missing or wrong (401) → database URLs missing (503).
+→ secret missing (401) → secret wrong (401, answered late; 429 when it would be too late: pghaul.http.throttle)
+→ database URLs missing (503). The right secret is compared before the throttle is consulted and never waits
+for it, so nobody's wrong guesses can lock the owner out.
 
 Where the secret may come from: the ``X-Migration-Secret`` header everywhere; ``?secret=`` only on the three
 endpoints of the old walk-through (``db-tables``, ``db-schema``, ``db-migrate-data``), whose guides had people
@@ -13,67 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
-import time
-from collections import deque
 
+import anyio
 from fastapi import Request
 
 from pghaul.http.errors import ApiError
+from pghaul.http.forwarded import client_address, client_key
+from pghaul.http.throttle import FailureThrottle
 from pghaul.settings import MIN_SECRET_LENGTH, Settings
+
+__all__ = ["QUERY_SECRET_ENDPOINTS", "SECRET_HEADER", "FailureThrottle", "Guard"]
 
 SECRET_HEADER = "X-Migration-Secret"
 # The endpoints of the old walk-through, the only ones that accept the secret as ?secret= in the URL.
 QUERY_SECRET_ENDPOINTS = ("db-tables", "db-schema", "db-migrate-data")
-
-# Five wrong guesses a minute per client is plenty for a person retyping a secret and useless for guessing one.
-FAILURES_ALLOWED = 5
-FAILURE_WINDOW_SECONDS = 60.0
-# Bounds memory when many addresses fail: the oldest clients are forgotten first.
-MAX_TRACKED_CLIENTS = 10_000
-
-
-class FailureThrottle:
-    """A sliding window of recent authentication failures per client address, in memory."""
-
-    def __init__(self, allowed: int = FAILURES_ALLOWED, window: float = FAILURE_WINDOW_SECONDS) -> None:
-        self.allowed = allowed
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, client: str, now: float) -> deque[float]:
-        times = self._failures.get(client)
-        if times is None:
-            return deque()
-        while times and now - times[0] > self.window:
-            times.popleft()
-        if not times:
-            del self._failures[client]
-        return times
-
-    def retry_after(self, client: str) -> int:
-        """Seconds until this client may try again; 0 when it may try now."""
-        now = time.monotonic()
-        with self._lock:
-            times = self._recent(client, now)
-            if len(times) < self.allowed:
-                return 0
-            return max(1, int(self.window - (now - times[0])) + 1)
-
-    def record_failure(self, client: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            times = self._recent(client, now)
-            if not times:
-                if len(self._failures) >= MAX_TRACKED_CLIENTS:
-                    self._failures.pop(next(iter(self._failures)))
-                self._failures[client] = times
-            times.append(now)
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def check_unlocked(settings: Settings) -> None:
@@ -127,39 +82,48 @@ def _same(given: str, expected: str) -> bool:
 
 
 class Guard:
-    """The dependency every API route runs before it touches a database."""
+    """The dependency every API route runs before it touches a database.
+
+    Async so that holding a wrong answer (the throttle's delay) takes no worker thread: the handlers' database
+    work runs in the thread pool, and a guesser must not be able to fill it with sleeping requests.
+    """
 
     def __init__(self, settings: Settings, throttle: FailureThrottle | None = None, *,
                  query_secret: bool = False) -> None:
         self.settings = settings
-        self.throttle = throttle or FailureThrottle()
+        self.throttle = throttle if throttle is not None else FailureThrottle()
         # Only the old walk-through's endpoints set this (see the module's docstring).
         self.query_secret = query_secret
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:
         check_unlocked(self.settings)
         expected = check_secret_configured(self.settings)
-        client = client_address(request)
-        wait = self.throttle.retry_after(client)
-        if wait:
-            raise ApiError(
-                429,
-                "too many wrong secrets from this address",
-                f"wait {wait} seconds, then send the exact value of MIGRATION_SECRET in the {SECRET_HEADER} header",
-                headers={"Retry-After": str(wait)},
-            )
         given = request.headers.get(SECRET_HEADER)
         if given is None and self.query_secret:
             given = request.query_params.get("secret")
-        if not given or not _same(given, expected):
-            self.throttle.record_failure(client)
-            raise ApiError(
-                401,
-                "the migration secret is wrong" if given else "the migration secret is missing",
-                self._how_to_send(request),
-                headers={"WWW-Authenticate": SECRET_HEADER},
-            )
+        if not given:
+            # Not a guess: nothing to count, nothing learnt.
+            raise ApiError(401, "the migration secret is missing", self._how_to_send(request),
+                           headers={"WWW-Authenticate": SECRET_HEADER})
+        if not _same(given, expected):
+            await self._refuse_wrong(request)
         check_databases_configured(self.settings)
+
+    async def _refuse_wrong(self, request: Request) -> None:
+        key = client_key(client_address(request, self.settings.trusted_proxy_hops))
+        slowdown = self.throttle.failure(key)
+        if slowdown.retry_after:
+            raise ApiError(
+                429,
+                "too many wrong secrets",
+                f"wait {slowdown.retry_after} seconds, then send the exact value of MIGRATION_SECRET; "
+                "the right secret is always accepted at once",
+                headers={"Retry-After": str(slowdown.retry_after)},
+            )
+        if slowdown.hold > 0:
+            await anyio.sleep(slowdown.hold)
+        raise ApiError(401, "the migration secret is wrong", self._how_to_send(request),
+                       headers={"WWW-Authenticate": SECRET_HEADER})
 
     def _how_to_send(self, request: Request) -> str:
         if self.query_secret:

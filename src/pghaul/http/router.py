@@ -41,20 +41,24 @@ def _reply(body: dict[str, Any]) -> JSONResponse:
 
 
 class AdminRouter(APIRouter):
-    """An APIRouter that also holds what it runs on (pools, background jobs), for inspection and tests."""
+    """An APIRouter that also holds what it runs on (pools, background jobs, the wrong-secret throttle), for
+    inspection and tests."""
 
     runtime: Runtime
+    throttle: FailureThrottle
 
 
-def create_router(settings: Settings, *, listener: events.Listener = events.ignore) -> AdminRouter:
+def create_router(settings: Settings, *, listener: events.Listener = events.ignore,
+                  throttle: FailureThrottle | None = None) -> AdminRouter:
     """The admin API; mount it with ``app.include_router(router, prefix="/api/admin")``.
 
     The router brings its own lifespan (pools opened at startup, background jobs stopped and pools closed at
-    shutdown); FastAPI runs it as part of the host app's. ``listener`` also receives the background jobs' events.
+    shutdown); FastAPI runs it as part of the host app's. ``listener`` also receives the background jobs' events;
+    ``throttle`` replaces the wrong-secret throttle's default limits (pghaul.http.throttle).
     """
     runtime = Runtime(settings, listener)
     # One throttle for both guards: a guess counts the same whichever endpoint it is sent to.
-    throttle = FailureThrottle()
+    throttle = throttle if throttle is not None else FailureThrottle()
     guard = Guard(settings, throttle)
     legacy_guard = Guard(settings, throttle, query_secret=True)
     page = Page()
@@ -69,6 +73,7 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
 
     router = AdminRouter(route_class=JsonErrorRoute, lifespan=lifespan, tags=["migration"])
     router.runtime = runtime
+    router.throttle = throttle
 
     def header_secret(
         x_migration_secret: Annotated[

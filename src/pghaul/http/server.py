@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from pghaul import events
-from pghaul.settings import DEFAULT_FORWARDED_ALLOW_IPS, Settings
+from pghaul.settings import Settings
 
 log = logging.getLogger("pghaul.http")
 
@@ -48,28 +48,30 @@ def build_server(host: str | None, port: int | None, settings: Settings, *,
                  listener: events.Listener = events.ignore) -> Any:
     """The uvicorn server ``pghaul serve`` runs; ``listener`` also receives the background jobs' events.
 
-    Proxy headers: X-Forwarded-For and X-Forwarded-Proto are believed only from ``settings.forwarded_allow_ips``
-    (FORWARDED_ALLOW_IPS, default 127.0.0.1). Passed explicitly so the secure default does not depend on uvicorn's
-    own default or on how it reads the environment.
+    Proxy headers: uvicorn's own handling is off, so the socket's address and scheme reach the app unchanged and
+    pghaul alone reads X-Forwarded-For and X-Forwarded-Proto, counting ``settings.trusted_proxy_hops`` from the
+    right (pghaul.http.forwarded). uvicorn would believe the leftmost entry, which the client writes, as soon as
+    the proxy's address is trusted ("*").
     """
     import uvicorn
 
     from pghaul.http.router import create_app
 
     bound_host, bound_port = bind_address(host, port)
-    trusted = settings.forwarded_allow_ips
     config = uvicorn.Config(
         create_app(settings, listener=listener),
         host=bound_host,
         port=bound_port,
         log_config=log_config(),
-        proxy_headers=True,
-        forwarded_allow_ips=trusted,
+        proxy_headers=False,
         server_header=False,
     )
-    if trusted != DEFAULT_FORWARDED_ALLOW_IPS:
-        # Said once at startup: it changes whose address the wrong-secret slowdown counts.
-        log.info("trusting X-Forwarded-For from %s (FORWARDED_ALLOW_IPS)", trusted)
+    # Said once at startup: it decides whose address the wrong-secret slowdown counts.
+    log.info("the client's address is the X-Forwarded-For entry %d place(s) from the right (TRUSTED_PROXY_HOPS; "
+             "0 = the connection's own address)", settings.trusted_proxy_hops)
+    if settings.forwarded_allow_ips:
+        log.warning("FORWARDED_ALLOW_IPS is no longer used and can be removed: pghaul counts TRUSTED_PROXY_HOPS "
+                    "proxies from the right of X-Forwarded-For instead")
     return uvicorn.Server(config)
 
 
