@@ -92,6 +92,56 @@ def test_the_scrubbing_covers_query_strings_urls_and_conninfo() -> None:
     assert "zzz-top" not in record.getMessage() and record.args[4] == 200  # type: ignore[index]
 
 
+def test_known_secrets_go_first_and_query_values_are_matched_whole_with_decoded_keys() -> None:
+    install_log_scrubbing("Known;Part-Two-Secret9")
+    lines = {
+        "GET /x?secret=guess-abc;guess-def&y=1": "guess-def",  # the value runs to "&", not to ";"
+        "GET /x?secret=Known;Part-Two-Secret9&y=1": "Part-Two",  # the known value whole, before any pattern
+        "GET /x?%73ecret=guess-one&y=1": "guess-one",  # a percent-encoded key
+        "GET /x?SECRET=guess-two&y=1": "guess-two",
+        "GET /x?secre%74=guess-three&y=1": "guess-three",
+        "GET /x?%2573ecret=guess-four&y=1": "guess-four",  # encoded twice
+        "GET /x?secret%3Dguess-five&y=1": "guess-five",  # the "=" encoded
+        "GET /x?next=%2Fdb%3Fsecret%3Dguess-six&y=1": "guess-six",  # a URL inside a value
+        "MIGRATION_SECRET=guess-seven y=1": "guess-seven",
+    }
+    for line, leaked in lines.items():
+        cleaned = scrub_text(line)
+        assert leaked not in cleaned and "y=1" in cleaned, (line, cleaned)
+    # What is no secret stays readable: the access log of a batch keeps its table, cursor and batch size.
+    batch = "GET /api/admin/db-migrate-data?table=users&cursor=eyJ0.abc&batchSize=7 HTTP/1.1"
+    assert scrub_text(batch) == batch
+    hint = "send it in the header (or as ?secret= in a pasted URL)"  # nothing after "=": nothing to hide
+    assert scrub_text(hint) == hint
+
+
+def test_job_errors_in_db_status_are_scrubbed(source_url: str, target_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from pghaul.connect import connect_target
+    from pghaul.copy import state
+    from pghaul.http import create_app
+
+    # A failed job as any pghaul may have recorded it on the target (a command-line run with other settings too),
+    # its message quoting a URL with a password, a secret in a query and the secret itself.
+    with connect_target(target_url) as conn:
+        state.ensure_state(conn)
+        job = state.new_job_id()
+        state.start_job(conn, job)
+        state.finish_job(
+            conn, job, "failed",
+            f"could not reach postgresql://app:{PASSWORD}@db.internal/app after GET /x?secret=guess-a;guess-b "
+            f"with {SECRET}",
+            None, hint=f"check password={PASSWORD} and try again",
+        )
+    with TestClient(create_app(make_settings(source_url, target_url))) as client:
+        response = client.get("/api/admin/db-status", headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert "could not reach" in response.text and "db.internal" in response.text  # the error is shown …
+    for leaked in (PASSWORD, SECRET, "guess-b"):
+        assert leaked not in response.text  # … without what must stay secret
+
+
 def test_port_env_binds_every_interface() -> None:
     assert bind_address(None, None, {}) == ("127.0.0.1", 8000)
     assert bind_address(None, None, {"PORT": "5123"}) == ("0.0.0.0", 5123)

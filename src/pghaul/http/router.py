@@ -24,6 +24,7 @@ from pghaul.http.errors import JsonErrorRoute
 from pghaul.http.guard import SECRET_HEADER, FailureThrottle, Guard
 from pghaul.http.page import Page
 from pghaul.http.runtime import Runtime
+from pghaul.http.scrubbing import scrub_reply
 from pghaul.settings import Settings
 
 MIN_BATCH = 1
@@ -141,7 +142,8 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
 
     @router.get("/db-status", dependencies=secured, summary="State of the migration job, per table")
     def db_status() -> JSONResponse:
-        return _reply(migration.status_reply(runtime))
+        # Job errors come from the target's records, written by any pghaul (a CLI run too): scrubbed on the way out.
+        return _reply(scrub_reply(migration.status_reply(runtime)))
 
     @router.get("/db-verify", dependencies=secured, summary="Compare source and target now")
     def db_verify() -> JSONResponse:

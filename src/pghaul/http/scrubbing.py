@@ -12,13 +12,21 @@ import logging
 import re
 import threading
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote_plus
 
 from psycopg.conninfo import conninfo_to_dict
 
 from pghaul.urls import scrub
 
-_SECRET_QUERY = re.compile(r"(?i)(?P<key>(?:^|[?&\s;])secret=)(?P<value>[^&\s\"';]+)")
+# A key=value pair as a query string or a log line has it. The key starts after a separator (so a long token is
+# scanned once, not from each of its characters) and may be percent-encoded, its "=" too; the value runs to the
+# next "&" or space, so "secret=abc;def" is one value, as the server itself parses it.
+_PAIR = re.compile(
+    r"(?<![^\s&?;,\"'<>])(?P<key>[^\s&?=;,\"'<>]{1,256})(?P<eq>=|%3[dD])(?P<value>[^\s&\"'<>]+)"
+)
+_SENSITIVE_KEY = re.compile(r"(?:secret|password|passwd|pwd|token)$")
+# How often a key or a value is percent-decoded: "%2573ecret" is "%73ecret" is "secret".
+_DECODE_ROUNDS = 3
 _CONNINFO_PASSWORD = re.compile(r"(?i)(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s'\"]+)")
 
 _lock = threading.Lock()
@@ -43,12 +51,55 @@ def secrets_of(*values: str | None) -> set[str]:
     return found
 
 
+def _decoded(text: str) -> str:
+    for _ in range(_DECODE_ROUNDS):
+        decoded = unquote_plus(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def _is_sensitive_pair(match: re.Match[str]) -> bool:
+    return bool(_SENSITIVE_KEY.search(_decoded(match.group("key")).strip().lower()))
+
+
+def _hides_a_secret(value: str) -> bool:
+    """A value that is itself an encoded query, such as a ``next=`` URL carrying ``secret=``."""
+    if "%" not in value and "=" not in value:
+        return False
+    return any(_is_sensitive_pair(m) for m in _PAIR.finditer(_decoded(value)))
+
+
+def _scrub_pair(match: re.Match[str]) -> str:
+    if _is_sensitive_pair(match) or _hides_a_secret(match.group("value")):
+        return match.group("key") + match.group("eq") + "***"
+    return match.group(0)
+
+
 def scrub_text(text: str) -> str:
+    """``text`` without the known secrets, secret-looking query values, conninfo passwords and URL passwords.
+
+    The known values go first: a pattern that cut a secret in two would leave the rest of it for the known-value
+    replacement to miss.
+    """
     with _lock:
         known = sorted(_secrets, key=len, reverse=True)
-    out = _SECRET_QUERY.sub(lambda m: m.group("key") + "***", text)
-    out = _CONNINFO_PASSWORD.sub(lambda m: m.group("key") + "***", out)
-    return scrub(out, *known)
+    out = scrub(text, *known)
+    out = _PAIR.sub(_scrub_pair, out)
+    return _CONNINFO_PASSWORD.sub(lambda m: m.group("key") + "***", out)
+
+
+def scrub_reply(value: Any) -> Any:
+    """A JSON reply with every string in it scrubbed (job errors and hints recorded on the target, by this
+    server, another one or the command line, may quote a URL or a secret)."""
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {k: scrub_reply(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_reply(v) for v in value]
+    return value
 
 
 def _scrub_value(value: Any) -> Any:
