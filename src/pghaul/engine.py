@@ -335,12 +335,18 @@ def make_plan(source_url: str | None, target_url: str | None, options: MigrateOp
     """The dry run: the plan ``migrate`` would follow, with the sequence positions it would set. Writes nothing."""
     _check_options(options)
     with connect_source(source_url) as src, connect_target(target_url) as tgt:
-        source_catalog, plan = _plan(src, tgt, options)
-        if not options.schema_only:
-            tables = {t.key for t in plan.tables}
-            positions = read_positions(src, selected_sequences(source_catalog, tables))
-            for position, statement in zip(positions, setval_statements(positions), strict=True):
-                plan.steps.append(Step(POST_DATA, "sequence position", position.display_name, statement))
+        return plan_with(src, tgt, options)
+
+
+def plan_with(src: psycopg.Connection, tgt: psycopg.Connection, options: MigrateOptions = MigrateOptions()) -> Plan:
+    """``make_plan`` on sessions the caller holds (the admin API's pools). Writes nothing."""
+    _check_options(options)
+    source_catalog, plan = _plan(src, tgt, options)
+    if not options.schema_only:
+        tables = {t.key for t in plan.tables}
+        positions = read_positions(src, selected_sequences(source_catalog, tables))
+        for position, statement in zip(positions, setval_statements(positions), strict=True):
+            plan.steps.append(Step(POST_DATA, "sequence position", position.display_name, statement))
     return plan
 
 

@@ -52,6 +52,33 @@ def _count(conn: psycopg.Connection, table: Table) -> int:
     return int(row.fetchone()[0])  # type: ignore[index]
 
 
+@dataclass(frozen=True)
+class CountLimit:
+    """Which tables a listing inside a request may count exactly: small ones (by the catalog's estimate and by
+    size, since a table never analyzed estimates 0), within a total, so the listing's cost stays bounded
+    whatever the database's size. Others keep the catalog's estimate."""
+
+    below_rows: int = 10_000
+    max_table_bytes: int = 64 * 1024 * 1024
+    max_total_bytes: int = 256 * 1024 * 1024
+    max_tables: int = 500
+
+
+# What the admin API's table listing counts exactly.
+SMALL_TABLES = CountLimit()
+
+
+def _counted(rows: int, size: int, limit: CountLimit | None, budget: list[int]) -> bool:
+    """Whether to count this table; ``budget`` holds the bytes and tables still allowed (updated)."""
+    if limit is None:
+        return True
+    if rows >= limit.below_rows or size > limit.max_table_bytes or size > budget[0] or budget[1] <= 0:
+        return False
+    budget[0] -= size
+    budget[1] -= 1
+    return True
+
+
 def _rolled_up(tables: dict[tuple[str, str], Table], key: tuple[str, str], field: str) -> int:
     """A partitioned table's estimate is its partitions' (it holds no rows itself)."""
     table = tables[key]
@@ -61,23 +88,29 @@ def _rolled_up(tables: dict[tuple[str, str], Table], key: tuple[str, str], field
 
 
 def list_tables(
-    src_conn: psycopg.Connection, tgt_conn: psycopg.Connection | None = None, exact: bool = False
+    src_conn: psycopg.Connection,
+    tgt_conn: psycopg.Connection | None = None,
+    exact: bool = False,
+    limit: CountLimit | None = None,
 ) -> list[TableInfo]:
-    """Every table of the source, sorted by schema and name."""
+    """Every table of the source, sorted by schema and name; with ``exact``, rows counted (only the tables
+    ``limit`` allows, when given)."""
     tables = inspect_tables(src_conn)
     on_target = set(inspect_tables(tgt_conn)) if tgt_conn is not None else None
+    budget = [limit.max_total_bytes, limit.max_tables] if limit is not None else [0, 0]
     out = []
     for key, t in sorted(tables.items()):
+        rows, size = _rolled_up(tables, key, "rows_estimated"), _rolled_up(tables, key, "size_bytes")
         out.append(
             TableInfo(
                 schema=t.schema,
                 name=t.name,
                 kind=t.kind,
-                rows_estimated=_rolled_up(tables, key, "rows_estimated"),
-                size_bytes=_rolled_up(tables, key, "size_bytes"),
+                rows_estimated=rows,
+                size_bytes=size,
                 primary_key=t.primary_key,
                 primary_key_types=tuple(t.column(c).type for c in t.primary_key),
-                rows_exact=_count(src_conn, t) if exact else None,
+                rows_exact=_count(src_conn, t) if exact and _counted(rows, size, limit, budget) else None,
                 exists_on_target=None if on_target is None else key in on_target,
                 partition_of=t.partition_of,
             )

@@ -28,10 +28,12 @@ def _is_numeric(type_name: str) -> bool:
 
 
 def tables_reply(rt: Runtime, exact: bool) -> dict[str, Any]:
-    from pghaul.tables import list_tables
+    from pghaul.tables import SMALL_TABLES, list_tables
 
+    # Never count(*) a big table inside a request: small ones are counted, the rest keep the catalog's estimate
+    # (rowCountExact says which).
     with rt.pools.source() as src, rt.pools.target() as tgt:
-        infos = list_tables(src, tgt, exact=exact)
+        infos = list_tables(src, tgt, exact=exact, limit=SMALL_TABLES)
     tables = []
     for info in infos:
         key = tuple(info.primary_key)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pghaul import events
+from pghaul.verify.progress import TablesToVerify, TableVerified
 
 
 @dataclass
@@ -36,6 +37,8 @@ class LiveProgress:
         self.large_objects: dict[str, int] | None = None
         self.started = time.monotonic()
         self.data_started: float | None = None
+        self.tables_to_verify: int | None = None  # known once verification has listed its tables
+        self.tables_verified = 0
 
     def __call__(self, event: events.Event) -> None:
         with self._lock:
@@ -64,6 +67,10 @@ class LiveProgress:
             elif isinstance(event, events.LargeObjectsProgress):
                 self.large_objects = {"done": event.done, "total": event.total, "bytesDone": event.bytes_done,
                                       "bytesTotal": event.bytes_total}
+            elif isinstance(event, TablesToVerify):
+                self.tables_to_verify, self.tables_verified = event.tables, 0
+            elif isinstance(event, TableVerified):
+                self.tables_verified += 1
             elif isinstance(event, events.Notice):
                 self.notices.append({"level": event.level, "message": event.message, "details": event.details})
                 del self.notices[:-50]
@@ -90,4 +97,7 @@ class LiveProgress:
                 "largeObjects": self.large_objects,
                 "notices": list(self.notices),
                 "elapsedSeconds": round(time.monotonic() - self.started, 1),
+                "verifyProgress": None if self.tables_to_verify is None else {
+                    "tablesChecked": self.tables_verified, "tablesTotal": self.tables_to_verify,
+                },
             }

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pghaul.http.jobs import JobKind, Work
+from pghaul.http.jobs import JobKind, Work, WorkState
 from pghaul.http.names import api_name
 from pghaul.http.runtime import Runtime
 from pghaul.http.scrubbing import scrub_text
@@ -85,9 +85,11 @@ def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None) -> dict[str,
 
 
 def _plan_preview(rt: Runtime) -> dict[str, Any]:
-    from pghaul.engine import MigrateOptions, make_plan
+    from pghaul.engine import plan_with
 
-    plan = make_plan(rt.source_url, rt.target_url, MigrateOptions())
+    # Through the pools: previews asked for at once wait for a connection instead of each opening two more.
+    with rt.pools.source() as src, rt.pools.target() as tgt:
+        plan = plan_with(src, tgt)
     return {"plan": plan.to_dict(), "sql": plan.render_sql()}
 
 
@@ -125,7 +127,88 @@ def start_post_data(rt: Runtime) -> Work:
 def _run_post_data(rt: Runtime, work: Work, listener: Any) -> dict[str, Any] | None:
     from pghaul.engine import finish_post_data
 
-    return finish_post_data(rt.source_url, rt.target_url, listener=listener, cancel=work.cancel).to_dict()
+    done = finish_post_data(rt.source_url, rt.target_url, listener=listener, cancel=work.cancel).to_dict()
+    # The walk-through ends like db-migrate-all: with a verification, whose report db-verify then shows.
+    return {"postData": done, "verify": _verify_now(rt, work, listener)}
+
+
+# --- verification as background work --------------------------------------------------------------------------
+
+
+def _verify_now(rt: Runtime, work: Work, listener: Any) -> dict[str, Any]:
+    from pghaul.copy.table_data import CopyCancelled
+    from pghaul.verify import verify
+
+    def stoppable(event: Any) -> None:
+        listener(event)
+        if work.cancel.is_set():  # verification has no cancel of its own: stop it between two tables
+            raise CopyCancelled("stopped: the server shut down before verification finished",
+                                "start db-verify again")
+
+    started = time.monotonic()
+    report = verify(rt.source_url, rt.target_url, listener=stoppable)
+    return {"ok": bool(report.ok), **report.to_dict(), "seconds": round(time.monotonic() - started, 2)}
+
+
+def start_verify_reply(rt: Runtime) -> dict[str, Any]:
+    """POST db-verify: start comparing the databases in the background (one job at a time); db-status follows it."""
+    from pghaul.copy.state import new_job_id
+
+    # Comparing a database with itself proves nothing and would show green before a switch to nowhere new.
+    refuse_target_is_source(rt)
+    work, started = rt.work.start(VERIFY, new_job_id(), lambda w, listener: {"verify": _verify_now(rt, w, listener)})
+    return {"success": True, "jobId": work.job_id, "state": "running", "started": started}
+
+
+def _verify_job(work: Work | None, key: str = "ok") -> dict[str, Any] | None:
+    """A job as db-status shows it, with whether its verification found the databases equal (None: not yet)."""
+    if work is None:
+        return None
+    body = work.to_dict()
+    report = (work.result or {}).get("verify")
+    body[key] = report.get("ok") if isinstance(report, dict) and not work.running else None
+    return body
+
+
+def _iso_seconds(value: str | None) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value).timestamp() if value else 0.0
+
+
+def _latest_report(rt: Runtime) -> tuple[float, dict[str, Any]] | None:
+    """The newest verification report this server knows: a db-verify job, the walk-through's post-data phase, or
+    the migration job recorded on the target (which survives a restart)."""
+    from pghaul.copy.state import read_status
+
+    found: list[tuple[float, dict[str, Any]]] = []
+    for kind, origin in ((VERIFY, "verify"), (POST_DATA, "post-data")):
+        work = rt.work.current(kind)
+        report = (work.result or {}).get("verify") if work is not None and not work.running else None
+        if work is not None and isinstance(report, dict):
+            found.append((work.finished_at or 0.0, {"from": origin, "jobId": work.job_id, **report}))
+    with rt.pools.target() as tgt:
+        status = read_status(tgt)
+    report = _verify_part(status.report) if status.state in ("done", "failed") else None
+    if report:
+        found.append((_iso_seconds(status.finished_at), {"from": "migration", "jobId": status.job_id, **report}))
+    return max(found, key=lambda f: f[0]) if found else None
+
+
+def verify_reply(rt: Runtime) -> dict[str, Any]:
+    """GET db-verify: the latest verification, or where the running one stands. Starts nothing (POST does)."""
+    work = rt.work.current(VERIFY)
+    if work is not None and work.running:
+        return {"success": True, "state": "running", "ok": None, "jobId": work.job_id,
+                "verifyProgress": work.live.snapshot()["verifyProgress"]}
+    latest = _latest_report(rt)
+    if work is not None and work.state == WorkState.FAILED and (latest is None or latest[0] < (work.finished_at or 0)):
+        return {"success": True, "state": "failed", "ok": None, "jobId": work.job_id, "error": work.error,
+                "hint": work.hint}
+    if latest is None:
+        return {"success": True, "state": "idle", "ok": None,
+                "hint": "no verification yet: start one with POST db-verify, then follow it in db-status"}
+    return {"success": True, "state": "done", **latest[1]}
 
 
 # --- status, verify, preflight -------------------------------------------------------------------------------------
@@ -199,9 +282,12 @@ def status_reply(rt: Runtime) -> dict[str, Any]:
         live=live.snapshot() if live is not None else None,
     )
     post = rt.work.current(POST_DATA)
-    body["postData"] = post.to_dict() if post is not None else None
+    body["postData"] = _verify_job(post, "verified")
     if post is not None and post.state == "failed" and not post.running:
         errors.append({"error": post.error, "hint": post.hint})
+    # A db-verify job: state, tables checked of total (in its verifyProgress), ok once done; GET db-verify has
+    # the whole report.
+    body["verifyJob"] = _verify_job(rt.work.current(VERIFY))
     return body
 
 
@@ -226,15 +312,6 @@ def _verify_part(report: dict[str, Any] | None) -> dict[str, Any] | None:
     if not report:
         return None
     return report.get("verify", report) if isinstance(report, dict) else None
-
-
-def verify_reply(rt: Runtime) -> dict[str, Any]:
-    from pghaul.verify import verify
-
-    started = time.monotonic()
-    report = verify(rt.source_url, rt.target_url)
-    return {"success": True, "ok": bool(report.ok), **report.to_dict(),
-            "seconds": round(time.monotonic() - started, 2)}
 
 
 def _camel(value: Any) -> Any:

@@ -1,7 +1,7 @@
 """Verify a migration: row counts, per-key-range checksums, sequences, schema, extensions, vector search."""
 
 from pghaul.verify.options import VerifyOptions
-from pghaul.verify.progress import TableVerified
+from pghaul.verify.progress import TablesToVerify, TableVerified
 from pghaul.verify.report import (
     ExtensionCheck,
     KeyRange,
@@ -20,6 +20,7 @@ __all__ = [
     "SequenceCheck",
     "TableCheck",
     "TableVerified",
+    "TablesToVerify",
     "VectorCheck",
     "VerifyOptions",
     "VerifyReport",

@@ -18,3 +18,10 @@ class TableVerified(Event):
     ok: bool
     differing_ranges: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class TablesToVerify(Event):
+    """How many tables the comparison will check, announced before the first: progress is checked of total."""
+
+    tables: int

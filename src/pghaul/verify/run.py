@@ -17,7 +17,7 @@ from pghaul.urls import describe_url
 from pghaul.verify.dump_diff import diff_dumps
 from pghaul.verify.large_objects import compare_large_objects
 from pghaul.verify.options import VerifyOptions
-from pghaul.verify.progress import TableVerified
+from pghaul.verify.progress import TablesToVerify, TableVerified
 from pghaul.verify.report import LargeObjectCheck, SchemaDifference, SequenceCheck, VectorCheck, VerifyReport
 from pghaul.verify.schema_diff import TableFilter, compare_extensions, diff_schemas
 from pghaul.verify.sequences import check_sequence
@@ -115,6 +115,7 @@ def _check_tables(
     tables = sorted(
         (t for t in source_catalog.copyable_tables() if wants(t.schema, t.name)), key=lambda t: t.key
     )
+    listener(TablesToVerify(len(tables)))
     for table in tables:
         began = time.monotonic()
         check = check_table(
