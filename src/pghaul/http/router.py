@@ -106,7 +106,7 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
 
     @router.get("/db-tables", dependencies=walk_through, summary="Tables of the source, with their size and key")
     def db_tables(
-        exact: Annotated[bool, Query(description="count rows exactly (slower on big tables)")] = True,
+        exact: Annotated[bool, Query(description="count small tables exactly (big ones are always estimated)")] = True,
     ) -> JSONResponse:
         return _reply(legacy.tables_reply(runtime, exact))
 
@@ -145,9 +145,14 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
         # Job errors come from the target's records, written by any pghaul (a CLI run too): scrubbed on the way out.
         return _reply(scrub_reply(migration.status_reply(runtime)))
 
-    @router.get("/db-verify", dependencies=secured, summary="Compare source and target now")
+    @router.get("/db-verify", dependencies=secured, summary="The latest verification's report (starts nothing)")
     def db_verify() -> JSONResponse:
         return _reply(migration.verify_reply(runtime))
+
+    # Verification reads both databases whole: background work (one job at a time), followed in db-status.
+    @router.post("/db-verify", dependencies=secured, summary="Start comparing source and target in the background")
+    def db_verify_start() -> JSONResponse:
+        return _reply(migration.start_verify_reply(runtime))
 
     @router.get("/db-preflight", dependencies=secured, summary="What to check before migrating")
     def db_preflight() -> JSONResponse:
