@@ -40,7 +40,12 @@ from pghaul.copy.replica_role import ReplicaRoleNeed, check_replica_role_allowed
 from pghaul.copy.row_security import check_rls_readable
 from pghaul.copy.sequences import apply_positions, read_positions, selected_sequences, setval_statements
 from pghaul.copy.snapshot import SnapshotHolder, open_reader, snapshot_importable
-from pghaul.copy.table_data import check_key_on_target, target_has_rows
+from pghaul.copy.table_data import (
+    check_key_on_target,
+    filled_by_pghaul,
+    refuse_rows_not_from_pghaul,
+    target_has_rows,
+)
 from pghaul.dump.pg_dump import dump_schema_of
 from pghaul.errors import PghaulError, SafetyError, SchemaConflict, UsageError
 from pghaul.events import Event, Listener, Notice, PhaseFinished, PhaseStarted, ignore
@@ -243,6 +248,20 @@ def _require_keys_where_rows_are(tgt: psycopg.Connection, tables: list[Table], t
             check_key_on_target(table, target_table)
 
 
+def _refuse_keyless_rows_not_from_pghaul(
+    tgt: psycopg.Connection, tables: list[Table], target_catalog: Catalog
+) -> None:
+    """A keyless table is copied whole: rows already on the target that pghaul's checkpoints do not account for
+    would have to be deleted (or doubled). Refused before anything is written; pghaul's own finished copy is
+    simply skipped."""
+    for table in tables:
+        target_table = target_catalog.tables.get(table.key)
+        if table.primary_key or target_table is None:
+            continue
+        if target_has_rows(tgt, target_table) and not filled_by_pghaul(tgt, table):
+            refuse_rows_not_from_pghaul(table)
+
+
 @dataclass(frozen=True)
 class _Checked:
     """What the safety checks looked at, all of them passed."""
@@ -269,6 +288,7 @@ def _check_before_writing(
     if not options.schema_only:
         refuse_foreign_objects(src, tgt)
         check_rls_readable(src, [t for t in plan.tables if t.kind == "r"])
+        _refuse_keyless_rows_not_from_pghaul(tgt, [t for t in plan.tables if t.kind == "r"], target_catalog)
     if not options.data_only:
         _raise_conflicts(plan)
         check_roles_exist(tgt, roles_needed(src, source_catalog, plan, options.plan_options))

@@ -13,11 +13,19 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from pghaul.copy import state
 from pghaul.copy.binary_io import binary_copy
 from pghaul.copy.cursor import decode_cursor, encode_cursor
 from pghaul.copy.keyset import Keyset, table_ident
 from pghaul.copy.snapshot import pin_reader_settings
-from pghaul.copy.table_data import check_key_on_target, copy_direct, copy_staged, target_has_rows
+from pghaul.copy.table_data import (
+    check_key_on_target,
+    copy_direct,
+    copy_staged,
+    filled_by_pghaul,
+    refuse_rows_not_from_pghaul,
+    target_has_rows,
+)
 from pghaul.errors import UsageError
 from pghaul.inspect.model import Table
 from pghaul.preflight import check_target_is_not_source
@@ -63,8 +71,9 @@ def move_batch(
 ) -> BatchResult:
     """Copy up to ``batch_size`` rows of ``table`` after ``cursor`` (None: from the start).
 
-    A table without a primary key is copied whole (emptied, then filled, in one transaction): ``has_more`` is
-    False. With ``dry_run`` the target transaction is rolled back, so the counts say what would happen.
+    A table without a primary key is copied whole in one transaction, with a checkpoint saying pghaul filled it:
+    ``has_more`` is False; asked again it replaces those rows, and it refuses a table holding rows pghaul did not
+    copy. With ``dry_run`` the target transaction is rolled back, so the counts say what would happen.
     Binary COPY is used when ``target_table`` is given and has the same column types, each with binary I/O on
     both servers; text otherwise.
     """
@@ -97,11 +106,17 @@ def move_batch(
 def _whole_table(
     src_conn: psycopg.Connection, tgt_conn: psycopg.Connection, table: Table, binary: bool, dry_run: bool
 ) -> BatchResult:
+    """Asked again, the batch replaces what pghaul copied before (no duplicates); rows it did not copy are never
+    deleted: refused, before anything is written."""
+    ours = filled_by_pghaul(tgt_conn, table)
     with src_conn.transaction(), tgt_conn.transaction() as tx:
         pin_reader_settings(src_conn, transaction_only=True)
         if target_has_rows(tgt_conn, table):
+            if not ours:
+                refuse_rows_not_from_pghaul(table)
             tgt_conn.execute(sql.SQL("DELETE FROM ONLY {}").format(table_ident(table)))
         chunk = copy_direct(src_conn, tgt_conn, table, sql.SQL("true"), [], binary)
+        state.record_whole_table(tgt_conn, table, chunk.inserted, chunk.bytes)
         if dry_run:
             raise psycopg.Rollback(tx)
     return BatchResult(chunk.inserted, 0, None, False)

@@ -205,6 +205,19 @@ def record_chunk(
     )
 
 
+def record_whole_table(conn: psycopg.Connection, table: Table, rows: int, nbytes: int) -> None:
+    """A keyless table copied whole by the one-batch endpoint; in the transaction that wrote its rows, so the
+    checkpoint says exactly what pghaul put there (what it may replace when asked again)."""
+    ensure_state(conn)
+    conn.execute(
+        "INSERT INTO pghaul.checkpoints (table_schema, table_name, range_no, rows_estimated, rows_copied, bytes,"
+        " done) VALUES (%s, %s, 0, %s, %s, %s, true) ON CONFLICT (table_schema, table_name, range_no) DO UPDATE"
+        " SET rows_copied = excluded.rows_copied, rows_skipped = 0, bytes = excluded.bytes, done = true,"
+        " updated_at = now()",
+        (table.schema, table.name, max(rows, table.rows_estimated), rows, nbytes),
+    )
+
+
 def mark_overlap(conn: psycopg.Connection, rng: RangeState) -> RangeState:
     """From now on this range's chunks go through the staging table (rows are there that pghaul did not write)."""
     conn.execute(

@@ -4,8 +4,11 @@ Three ways a chunk lands on the target, all in one target transaction with the c
 - straight COPY into the table, when the range started on an empty table (nothing there can collide);
 - COPY into a temporary staging table, then ``INSERT … SELECT … ON CONFLICT DO NOTHING``, when rows may already
   be there (the table had rows before pghaul's checkpoints, or the one-batch endpoint); counts inserted/skipped;
-- the whole table at once (emptied, then COPY) for a table without a primary key, so a re-run replaces rather
-  than duplicates and a crash leaves the previous contents.
+- the whole table at once for a table without a primary key, its checkpoint marked done in the same transaction.
+
+A keyless table has no key to tell rows apart, so pghaul only ever fills it while it is empty, or replaces rows its
+own checkpoints say it copied (the one-batch endpoint asked again); rows it did not write are never deleted: the
+copy is refused and the user decides (``refuse_rows_not_from_pghaul``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,26 @@ def check_key_on_target(table: Table, target_table: Table | None) -> None:
         f"table {table.display_name} lacks its primary key ({columns}) on the target, so rows already there could "
         "not be told from the ones being copied and would be added twice",
         f"add PRIMARY KEY ({columns}) to the target table (or empty it there), then run again",
+    )
+
+
+def filled_by_pghaul(tgt: psycopg.Connection, table: Table) -> bool:
+    """Whether pghaul's checkpoints say it copied this table whole (rows and checkpoint commit together)."""
+    if not state.state_exists(tgt):
+        return False
+    ranges = state.load_ranges(tgt, table)
+    return bool(ranges) and all(r.done for r in ranges)
+
+
+def refuse_rows_not_from_pghaul(table: Table) -> None:
+    """A keyless table holds rows pghaul's checkpoints do not account for: copying it whole would mean deleting
+    them (firing the target's DELETE triggers and cascades) or adding every row again."""
+    raise SafetyError(
+        f"table {table.display_name} has no primary key and already has rows on the target that pghaul did not "
+        "copy (its checkpoints do not say it filled that table); pghaul copies such a table whole and never "
+        "deletes rows it did not write",
+        f"if those rows may go, empty the table on the target (TRUNCATE {table.display_name}) and run again; if "
+        "they are yours, migrate into an empty target, or leave that table out",
     )
 
 
@@ -154,12 +177,13 @@ def copy_whole_table(
     job_id: str | None,
     on_chunk: ProgressCallback,
 ) -> RangeState:
-    """A table without a primary key: emptied and refilled in one transaction, so a crash leaves the old rows."""
+    """A table without a primary key, in one transaction with its checkpoint: a crash leaves it as it was."""
     if rng.done:
         return rng
     with tgt.transaction():
         if target_has_rows(tgt, table):
-            tgt.execute(sql.SQL("DELETE FROM ONLY {}").format(table_ident(table)))
+            # Not done, so not pghaul's rows (they would have committed with the checkpoint): never deleted.
+            refuse_rows_not_from_pghaul(table)
         chunk = copy_direct(src, tgt, table, sql.SQL("true"), [], binary)
         rng = state.record_chunk(tgt, rng, None, chunk.inserted, 0, chunk.bytes, True, job_id)
     on_chunk(chunk.inserted, 0, chunk.bytes)

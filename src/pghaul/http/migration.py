@@ -358,6 +358,8 @@ def preflight_reply(rt: Runtime) -> dict[str, Any]:
         warnings.append(
             f"{len(no_key)} table(s) have no primary key and are copied whole in one go, without resume: "
             + ", ".join(no_key[:20])
+            + ". One that already has rows on the target is never emptied unless pghaul's own checkpoints say "
+            "pghaul filled it: the migration stops instead and says what to do"
         )
     seconds = total_bytes / ESTIMATE_BYTES_PER_SECOND + sum(
         source.tables[(i.table_schema, i.table)].rows_estimated / ESTIMATE_VECTOR_ROWS_PER_SECOND
