@@ -173,6 +173,35 @@ def test_only_the_old_walk_through_takes_the_secret_in_the_url_and_no_other_get_
     assert database_state(source) == before
 
 
+def test_plain_http_through_the_proxy_is_refused_and_every_answer_pins_https(source: str, target_url: str) -> None:
+    before = database_state(source)
+    plain = {"X-Forwarded-Proto": "http", "X-Forwarded-For": "203.0.113.7"}
+    with TestClient(create_app(make_settings(source, target_url))) as client:
+        for method, path in ENDPOINTS:
+            body = assert_error(client.request(method, path, headers={**AUTH, **plain}), 403, "https")
+            assert "plain http" in body["error"] and "MIGRATION_SECRET" in body["hint"]
+        page = client.get("/api/admin/migrate", headers=plain)
+        assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
+        assert "https://" in page.text and "<script" not in page.text.lower()
+        assert "script-src 'none'" in page.headers["Content-Security-Policy"]
+        # Only the proxy's own entry counts (the last one, with one trusted hop), not what the client wrote before.
+        through = client.get("/api/admin/db-status", headers={**AUTH, "X-Forwarded-Proto": "http, https"})
+        assert through.status_code == 200
+        # A request to this machine itself (a local proxy in front of a test) has no network to cross.
+        local = client.get("/api/admin/db-status", headers={**AUTH, **plain, "Host": "localhost:8000"})
+        assert local.status_code == 200
+        answers = [through, page, client.get("/api/admin/migrate"), client.get("/api/admin/db-status"),
+                   client.get("/api/admin/no-such-endpoint"), client.get("/api/admin/db-migrate-all", headers=AUTH)]
+        assert [r.status_code for r in answers] == [200, 403, 200, 401, 404, 405]
+        for response in answers:
+            assert response.headers["Strict-Transport-Security"] == "max-age=31536000", response.url
+    # With no proxy trusted (TRUSTED_PROXY_HOPS=0) the header is the client's own word, and means nothing.
+    with TestClient(create_app(make_settings(source, target_url, trusted_proxy_hops=0))) as client:
+        assert client.get("/api/admin/db-status", headers={**AUTH, **plain}).status_code == 200
+    assert user_relations(target_url) == []
+    assert database_state(source) == before
+
+
 def test_a_table_must_be_one_inspection_found(source: str, target_url: str) -> None:
     app = create_app(make_settings(source, target_url))
     with TestClient(app) as client:

@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SECRET = "page-test-Secret-7f3a9c2e41"
 WRONG_SECRET = "not-the-secret-at-all-123"
 CHROMIUM = "/usr/bin/chromium"
+INSECURE_HOST = "pghaul.test"
 CHROMIUM_ARGS = [
     "--no-sandbox",  # CI runs as root
     "--disable-gpu",
@@ -44,6 +45,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # A name that is not this machine, for the page opened over plain http (resolved here, never looked up).
+    f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1",
 ]
 VIEWPORT = {"width": 1000, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -55,6 +58,7 @@ SCREENSHOTS = (
 )
 WAIT_MS = 120_000
 READ_ENDPOINTS = {"db-status", "db-preflight", "db-tables", "db-schema", "db-verify"}
+START_ENDPOINTS = {"db-migrate-all", "db-verify"}
 
 
 def _settings(source_url: str, target_url: str) -> Settings:
@@ -166,7 +170,7 @@ class Watch:
                 assert endpoint in READ_ENDPOINTS, request.url
                 assert endpoint != "db-schema" or "dryRun=true" in url.query, request.url
             else:
-                assert (request.method, endpoint) == ("POST", "db-migrate-all"), (request.method, request.url)
+                assert request.method == "POST" and endpoint in START_ENDPOINTS, (request.method, request.url)
         assert not self.errors, self.errors
         violations = [m for m in self.console if "Content Security Policy" in m or "Refused to" in m]
         assert not violations, violations
@@ -291,6 +295,13 @@ def test_the_page_migrates_survives_a_reload_and_shows_verify_green(
             shot(page.locator("#step-verify"), "06-verify.png")
             shot(page.locator("#step-next"), "07-next-steps.png")
 
+            # Verify again: started on the server (POST), followed until its report is in, green again.
+            page.click("#run-verify")
+            expect(page.locator("#run-verify")).to_be_enabled(timeout=WAIT_MS)
+            expect(verdict.locator(".notice.ok")).to_be_visible(timeout=WAIT_MS)
+            expect(verdict.locator("table").first.locator("tbody tr")).to_have_count(len(SAMPLE_TABLES))
+            assert any(r.method == "POST" and r.url.endswith("/db-verify") for r in watch.requests)
+
             # Usable on a phone: nothing wider than the screen.
             page.set_viewport_size(PHONE)
             page.locator("#step-migrate").scroll_into_view_if_needed()
@@ -406,3 +417,29 @@ def test_a_server_restarted_mid_migration_is_noticed_and_resumed_from_the_page(
     finally:
         pause.release.set()
         context.close()
+
+
+def test_the_page_sends_no_secret_over_plain_http(browser: Any, source_url: str, target_url: str) -> None:
+    from playwright.sync_api import expect
+
+    with serving(create_app(_settings(source_url, target_url))) as origin:
+        port = urlsplit(origin).port
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        watch = Watch(page)
+        try:
+            # An old bookmark with the secret, opened over http on a name that is not this machine.
+            page.goto(f"http://{INSECURE_HOST}:{port}/api/admin/migrate?secret={SECRET}")
+            notice = page.locator("#insecure")
+            expect(notice).to_be_visible()
+            expect(notice).to_contain_text("unencrypted")
+            expect(page.locator("#unlock")).to_be_hidden()
+            expect(page.locator("#app")).to_be_hidden()
+            link = page.locator("#https-link")
+            assert link.get_attribute("href") == f"https://{INSECURE_HOST}:{port}/api/admin/migrate"
+            assert SECRET not in page.url  # out of the address bar, and not kept in the tab either
+            assert page.evaluate("() => sessionStorage.length") == 0
+            assert [r.url for r in watch.requests if r.resource_type in ("fetch", "xhr")] == []
+            assert not watch.errors, watch.errors
+        finally:
+            context.close()

@@ -22,6 +22,15 @@ from pghaul.http.scrubbing import scrub_text
 
 log = logging.getLogger("pghaul.http")
 
+# Tells a browser that reached pghaul over https once to use https only for a year: the page and every request
+# after carry the secret. Browsers ignore it when it arrives over plain http (localhost included).
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
+def with_transport_security(response: Response) -> Response:
+    response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+    return response
+
 
 class ApiError(Exception):
     """A refusal decided by the HTTP layer itself (locked, unconfigured, unauthorised, throttled)."""
@@ -91,16 +100,17 @@ class JsonErrorRoute(APIRoute):
 
         async def handle(request: Request) -> Response:
             try:
-                return await handler(request)
+                response = await handler(request)
             except Exception as exc:
-                return response_for(exc)
+                response = response_for(exc)
+            return with_transport_security(response)
 
         return handle
 
 
 def install_exception_handlers(app: Any) -> None:
     async def handle(_: Request, exc: Exception) -> Response:
-        return response_for(exc)
+        return with_transport_security(response_for(exc))
 
     for kind in (ApiError, PghaulError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(kind, handle)

@@ -1,6 +1,7 @@
 """Who may use the admin API: the lock switch, the configuration, the secret, and a brake on guessing it.
 
-Checks run in this order so a request learns no more than it must: locked (403) → server not configured (503)
+Checks run in this order so a request learns no more than it must: plain http through the proxy (403) → locked
+(403) → server not configured (503)
 → secret missing (401) → secret wrong (401, answered late; 429 when it would be too late: pghaul.http.throttle)
 → database URLs missing (503). The right secret is compared before the throttle is consulted and never waits
 for it, so nobody's wrong guesses can lock the owner out.
@@ -20,7 +21,7 @@ import anyio
 from fastapi import Request
 
 from pghaul.http.errors import ApiError
-from pghaul.http.forwarded import client_address, client_key
+from pghaul.http.forwarded import client_address, client_key, forwarded_proto, is_local
 from pghaul.http.throttle import FailureThrottle
 from pghaul.settings import MIN_SECRET_LENGTH, Settings
 
@@ -29,6 +30,25 @@ __all__ = ["QUERY_SECRET_ENDPOINTS", "SECRET_HEADER", "FailureThrottle", "Guard"
 SECRET_HEADER = "X-Migration-Secret"
 # The endpoints of the old walk-through, the only ones that accept the secret as ?secret= in the URL.
 QUERY_SECRET_ENDPOINTS = ("db-tables", "db-schema", "db-migrate-data")
+
+
+def plain_http(request: Request, settings: Settings) -> bool:
+    """Whether the trusted proxy says the client reached it over plain http (requests to localhost excepted).
+
+    Only the proxy's word counts (pghaul.http.forwarded): pghaul itself speaks plain http to the proxy, which
+    is the platform's own network.
+    """
+    return forwarded_proto(request, settings.trusted_proxy_hops) == "http" and not is_local(request)
+
+
+def check_https(request: Request, settings: Settings) -> None:
+    if plain_http(request, settings):
+        raise ApiError(
+            403,
+            "this address uses plain http, so the migration secret would cross the internet unencrypted",
+            "use the https address of this service (the same address starting with https://), and change "
+            "MIGRATION_SECRET if it was already sent over http",
+        )
 
 
 def check_unlocked(settings: Settings) -> None:
@@ -96,6 +116,7 @@ class Guard:
         self.query_secret = query_secret
 
     async def __call__(self, request: Request) -> None:
+        check_https(request, self.settings)
         check_unlocked(self.settings)
         expected = check_secret_configured(self.settings)
         given = request.headers.get(SECRET_HEADER)

@@ -47,6 +47,22 @@ and restart (redeploy) it. Then reload this page.</p>
 """
 LOCKED_STATUS = 403
 
+# What a browser shows when the platform's proxy says the page was asked for over plain http: the page would send
+# the secret the same way. No link is built from the request's Host header: nothing of the request is reflected.
+INSECURE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>pghaul migration: use https</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
+code{background:#eee;padding:0 .2em}</style></head>
+<body><main><h1>Open this page over https</h1>
+<p>This address starts with <code>http://</code>, so the migration secret would cross the internet unencrypted.
+Open the same address starting with <code>https://</code> instead.</p>
+<p>If you already typed the secret on an <code>http://</code> page, change <code>MIGRATION_SECRET</code> on the
+service and redeploy.</p>
+</main></body></html>
+"""
+INSECURE_STATUS = 403
+
 
 def _hashes(html: str, tag: str) -> list[str]:
     out = []
@@ -123,6 +139,11 @@ class Page:
             html = path.read_text(encoding="utf-8")
             self._loaded = _Loaded(stamp, html, content_security_policy(html))
             return self._loaded
+
+    @staticmethod
+    def insecure_response() -> HTMLResponse:
+        return HTMLResponse(INSECURE_PAGE, status_code=INSECURE_STATUS,
+                            headers=security_headers(content_security_policy(INSECURE_PAGE)))
 
     @staticmethod
     def locked_response() -> HTMLResponse:

@@ -15,13 +15,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from pghaul import events
 from pghaul.http import legacy, migration
 from pghaul.http.errors import JsonErrorRoute
-from pghaul.http.guard import SECRET_HEADER, FailureThrottle, Guard
+from pghaul.http.guard import SECRET_HEADER, FailureThrottle, Guard, plain_http
 from pghaul.http.page import Page
 from pghaul.http.runtime import Runtime
 from pghaul.http.scrubbing import scrub_reply
@@ -97,9 +97,11 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
     walk_through = [Depends(header_or_query_secret), Depends(legacy_guard)]
 
     @router.get("/migrate", response_class=HTMLResponse, include_in_schema=False)
-    def migration_page() -> HTMLResponse:
+    def migration_page(request: Request) -> HTMLResponse:
         # The page holds no data and no secret; it asks for the secret and sends it with each API call.
-        # Locked, a browser gets a sentence saying how to unlock instead of the API's JSON 403.
+        # Over plain http or locked, a browser gets a sentence saying what to do instead of the API's JSON 403.
+        if plain_http(request, settings):
+            return page.insecure_response()
         if not settings.allow_db_migration:
             return page.locked_response()
         return page.response()
