@@ -7,7 +7,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pghaul.copy.state import JobStatus
 from pghaul.http.jobs import JobKind, Work, WorkState
+from pghaul.http.live import LiveProgress
 from pghaul.http.names import api_name
 from pghaul.http.runtime import Runtime
 from pghaul.http.scrubbing import scrub_text
@@ -223,6 +225,29 @@ def _api_name(qualified_name: str) -> str:
     return api_name(schema, name) if name else qualified_name
 
 
+def _table_rows(status: JobStatus, live: LiveProgress | None) -> dict[str, dict[str, Any]]:
+    """Per table: the target's checkpoints, overtaken by what the running job reported since."""
+    tables: dict[str, dict[str, Any]] = {}
+    for t in status.tables:
+        done_rows = t.rows_copied + t.rows_skipped
+        tables[t.table] = {
+            "table": t.table, "name": _api_name(t.table),
+            "rowsDone": done_rows, "rowsTotal": max(t.rows_estimated, done_rows),
+            "bytes": t.bytes, "done": t.done, "rate": 0.0, "etaSeconds": 0.0 if t.done else None,
+        }
+    for name, lt in (live.tables.items() if live is not None else ()):
+        row = tables.setdefault(
+            name, {"table": name, "name": _api_name(name), "rowsDone": 0, "rowsTotal": 0, "bytes": 0, "done": False}
+        )
+        row["rowsDone"] = max(row["rowsDone"], lt.rows_done)
+        row["rowsTotal"] = max(row["rowsTotal"], lt.rows_estimated, row["rowsDone"])
+        row["bytes"] = max(row["bytes"], lt.bytes_done)
+        row["done"] = row["done"] or lt.finished
+        row["rate"] = round(lt.rate, 1) if not row["done"] else 0.0
+        row["etaSeconds"] = 0.0 if row["done"] else _eta(row["rowsTotal"] - row["rowsDone"], lt.rate)
+    return tables
+
+
 def status_reply(rt: Runtime) -> dict[str, Any]:
     from pghaul.copy.state import read_status
 
@@ -243,25 +268,7 @@ def status_reply(rt: Runtime) -> dict[str, Any]:
         error, hint = recorded_error(status.error, status.hint)
         body["error"] = error
         errors.append({"error": error, "hint": hint})
-    tables: dict[str, dict[str, Any]] = {}
-    for t in status.tables:
-        done_rows = t.rows_copied + t.rows_skipped
-        tables[t.table] = {
-            "table": t.table, "name": _api_name(t.table),
-            "rowsDone": done_rows, "rowsTotal": max(t.rows_estimated, done_rows),
-            "bytes": t.bytes, "done": t.done, "rate": 0.0, "etaSeconds": 0.0 if t.done else None,
-        }
-    if live is not None:
-        for name, lt in live.tables.items():
-            row = tables.setdefault(
-                name, {"table": name, "name": _api_name(name), "rowsDone": 0, "rowsTotal": 0, "bytes": 0, "done": False}
-            )
-            row["rowsDone"] = max(row["rowsDone"], lt.rows_done)
-            row["rowsTotal"] = max(row["rowsTotal"], lt.rows_estimated, row["rowsDone"])
-            row["bytes"] = max(row["bytes"], lt.bytes_done)
-            row["done"] = row["done"] or lt.finished
-            row["rate"] = round(lt.rate, 1) if not row["done"] else 0.0
-            row["etaSeconds"] = 0.0 if row["done"] else _eta(row["rowsTotal"] - row["rowsDone"], lt.rate)
+    tables = _table_rows(status, live)
     rows_done = sum(t["rowsDone"] for t in tables.values())
     rows_total = sum(t["rowsTotal"] for t in tables.values())
     # The job's rate counts finished tables too, so it does not drop to nothing between two tables.
