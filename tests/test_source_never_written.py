@@ -124,6 +124,8 @@ WRITING_CALLS: list[tuple[str, str, dict[str, str]]] = [
     ("GET", "/api/admin/db-migrate-data", {"table": "loose", "dryRun": "true"}),
     ("GET", "/api/admin/db-schema", {"phase": "post"}),
     ("POST", "/api/admin/db-migrate-all", {}),
+    # Verification only reads, but comparing a database with itself would show green before a switch to nowhere.
+    ("POST", "/api/admin/db-verify", {}),
 ]
 
 
@@ -137,7 +139,7 @@ def test_every_writing_endpoint_refuses_a_target_that_is_the_source(source: str,
             assert_unchanged(source, before, what)
         # Nothing was started in the background that could write later.
         status = client.get("/api/admin/db-status", headers=AUTH).json()
-        assert status["postData"] is None and status["state"] == "idle", status
+        assert status["postData"] is None and status["verifyJob"] is None and status["state"] == "idle", status
     assert_unchanged(source, before, "the app's shutdown")
     assert sequences(source) == positions
 
@@ -203,7 +205,7 @@ def test_cleanup_refuses_when_the_target_is_the_source_with_a_pghaul_schema(sour
     from tests.test_cli import invoke
 
     # The source was once a migration's target: its pghaul schema is not this migration's to drop.
-    run_sql(source, "CREATE SCHEMA pghaul; CREATE TABLE pghaul.jobs (id text PRIMARY KEY);")
+    run_sql(source, "CREATE SCHEMA pghaul; CREATE TABLE pghaul.checkpoints (table_schema text);")
     before = dump(source)
     alias = make_conninfo(source, application_name="pasted-twice")
     code, out = invoke("cleanup", "--target", alias, "--source", source, "--yes")
@@ -211,4 +213,7 @@ def test_cleanup_refuses_when_the_target_is_the_source_with_a_pghaul_schema(sour
     assert "--source ''" in " ".join(out.split()), out  # and says how to clean up a database the app switched to
     assert dump(source) == before
     with psycopg.connect(source) as conn:
-        assert conn.execute("SELECT to_regclass('pghaul.jobs') IS NOT NULL").fetchone() == (True,)
+        assert conn.execute("SELECT to_regclass('pghaul.checkpoints') IS NOT NULL").fetchone() == (True,)
+    # What the hint offers, for a database the app has switched to: saying there is no source drops it.
+    code, out = invoke("cleanup", "--target", alias, "--source", "", "--yes")
+    assert code == 0 and "dropped schema pghaul" in out, out
