@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import secrets
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from pghaul.errors import UsageError
 from pghaul.http import create_app, create_router
 from pghaul.http.page import content_security_policy
+from pghaul.http.server import build_server
 from pghaul.sample import fill_sample_database
-from pghaul.settings import Settings
+from pghaul.settings import Settings, secret_problem
 from tests.test_http_helpers import AUTH, PASSWORD, SECRET, database_state, make_settings, user_relations
 
 ENDPOINTS = [
@@ -89,14 +92,64 @@ def test_settings_read_the_contract_variable_names(monkeypatch: pytest.MonkeyPat
     assert "pw1" not in repr(settings) and SECRET not in repr(settings)
 
 
-def test_missing_or_short_secret_answers_503_naming_the_variable(source: str, target_url: str) -> None:
-    for secret in (None, "", "too-short-15chr"):
+def test_missing_secret_answers_503_naming_the_variable(source: str, target_url: str) -> None:
+    for secret in (None, ""):
         app = create_app(make_settings(source, target_url, migration_secret=secret))
         with TestClient(app) as client:
             for method, path in ENDPOINTS:
                 response = client.request(method, path, headers={"X-Migration-Secret": secret or "x"})
-                assert_error(response, 503, "MIGRATION_SECRET")
+                body = assert_error(response, 503, "MIGRATION_SECRET")
+                assert "token_urlsafe" in body["hint"]
     assert user_relations(target_url) == []
+
+
+WEAK_SECRETS = [
+    "too-short-15chr",  # short
+    "aaaaaaaaaaaaaaaa",  # one character
+    " " * 24,  # only spaces
+    "  s3cr3t-Migration-Token-4217",  # spaces the page would remove: never typeable
+    "Aa1!Aa1!Aa1!Aa1!Aa1!",  # few different characters
+    "passwordpassword", "qwertyqwertyqwerty", "Summer2024Summer2024!", "Passw0rd!Passw0rd!x",  # repeats
+    "1234567890123456", "abcdefghijklmnopqrstuvwxyz", "MigrationSecret2024!",  # runs and common words
+]
+STRONG_SECRETS = [SECRET, "page-static-Secret-0042abcd", "page-test-Secret-7f3a9c2e41",
+                  "correct-horse-battery-staple-91", secrets.token_urlsafe(32), secrets.token_hex(24)]
+
+
+@pytest.mark.parametrize("secret", WEAK_SECRETS)
+def test_a_weak_secret_is_refused_at_start_up_with_how_to_make_a_good_one(
+    secret: str, source: str, target_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = database_state(source)
+    settings = make_settings(source, target_url, migration_secret=secret)
+    assert settings.secret == secret  # spaces are kept, to be refused, not taken for "not set"
+    for start in (create_app, create_router, lambda s: build_server("127.0.0.1", 0, s)):
+        with pytest.raises(UsageError) as refused:
+            start(settings)
+        message, hint = refused.value.message, refused.value.hint
+        assert message.startswith("MIGRATION_SECRET ") and "token_urlsafe(32)" in hint
+        assert not secret.strip() or secret.strip() not in message + hint  # the secret is never quoted back
+    # The same through the environment, as `pghaul serve` reads it on a PaaS.
+    monkeypatch.setenv("MIGRATION_SECRET", secret)
+    monkeypatch.setenv("ALLOW_DB_MIGRATION", "true")
+    with pytest.raises(UsageError):
+        build_server("127.0.0.1", 0, Settings())
+    # Locked, the secret opens nothing: an app that keeps the router mounted still starts, and answers 403.
+    locked = make_settings(source, target_url, migration_secret=secret, allow_db_migration=False)
+    with TestClient(create_app(locked)) as client:
+        assert_error(client.get("/api/admin/db-status", headers={"X-Migration-Secret": secret}), 403, "locked")
+        locked.allow_db_migration = True  # unlocked after start-up (a host app changing its settings): still no
+        for method, path in ENDPOINTS:
+            body = assert_error(client.request(method, path, headers={"X-Migration-Secret": secret}), 503)
+            assert body["error"].startswith("MIGRATION_SECRET ") and "token_urlsafe(32)" in body["hint"]
+    assert user_relations(target_url) == []
+    assert database_state(source) == before
+
+
+def test_strong_secrets_start() -> None:
+    for secret in STRONG_SECRETS:
+        assert secret_problem(secret) is None, secret
+        create_router(Settings(migration_secret=secret, allow_db_migration=True))
 
 
 def test_missing_database_url_answers_503_naming_it(source: str, target_url: str) -> None:

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 
 import anyio
 from fastapi import Request
 
+from pghaul.errors import UsageError
 from pghaul.http.errors import ApiError
 from pghaul.http.forwarded import client_address, client_key, forwarded_proto, is_local
 from pghaul.http.throttle import FailureThrottle
-from pghaul.settings import MIN_SECRET_LENGTH, Settings
+from pghaul.settings import MIN_SECRET_LENGTH, SECRET_ADVICE, Settings, secret_problem
+
+log = logging.getLogger("pghaul.http")
 
 __all__ = ["QUERY_SECRET_ENDPOINTS", "SECRET_HEADER", "FailureThrottle", "Guard"]
 
@@ -64,20 +68,30 @@ def check_unlocked(settings: Settings) -> None:
 def check_secret_configured(settings: Settings) -> str:
     secret = settings.secret
     if not secret:
-        raise ApiError(
-            503,
-            "MIGRATION_SECRET is not set on the server",
-            f"set the environment variable MIGRATION_SECRET to a random string of at least {MIN_SECRET_LENGTH} "
-            "characters (for example the output of `openssl rand -hex 24`) and restart the service",
-        )
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise ApiError(
-            503,
-            f"MIGRATION_SECRET is too short (fewer than {MIN_SECRET_LENGTH} characters)",
-            f"set MIGRATION_SECRET to a random string of at least {MIN_SECRET_LENGTH} characters "
-            "(for example the output of `openssl rand -hex 24`) and restart the service",
-        )
+        raise ApiError(503, "MIGRATION_SECRET is not set on the server",
+                       f"{SECRET_ADVICE} (at least {MIN_SECRET_LENGTH} characters)")
+    problem = secret_problem(secret)
+    if problem:
+        # Start-up refuses this already (refuse_weak_secret); here for settings unlocked after start-up.
+        raise ApiError(503, f"MIGRATION_SECRET {problem}", SECRET_ADVICE)
     return secret
+
+
+def refuse_weak_secret(settings: Settings) -> None:
+    """At start-up (create_router, so create_app and ``pghaul serve`` too): a guessable secret stops the start.
+
+    Only while the API is unlocked: locked, the secret opens nothing, and a host app that keeps the router mounted
+    must not fail to boot over a variable left behind; it is said in the log instead. Unset is no reason to stop
+    either: every request then answers 503 saying which variable to set, which a person sees on the page.
+    """
+    secret = settings.secret
+    problem = secret_problem(secret) if secret is not None else None
+    if problem is None:
+        return
+    if settings.allow_db_migration:
+        raise UsageError(f"MIGRATION_SECRET {problem}", SECRET_ADVICE)
+    log.warning("MIGRATION_SECRET %s: the migration API will refuse to start with it once ALLOW_DB_MIGRATION=true "
+                "(%s)", problem, SECRET_ADVICE)
 
 
 def check_databases_configured(settings: Settings) -> None:

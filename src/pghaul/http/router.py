@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pghaul import events
 from pghaul.http import legacy, migration
 from pghaul.http.errors import JsonErrorRoute
-from pghaul.http.guard import SECRET_HEADER, FailureThrottle, Guard, plain_http
+from pghaul.http.guard import SECRET_HEADER, FailureThrottle, Guard, plain_http, refuse_weak_secret
 from pghaul.http.page import Page
 from pghaul.http.runtime import Runtime
 from pghaul.http.scrubbing import scrub_reply
@@ -53,10 +53,12 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
                   throttle: FailureThrottle | None = None) -> AdminRouter:
     """The admin API; mount it with ``app.include_router(router, prefix="/api/admin")``.
 
-    The router brings its own lifespan (pools opened at startup, background jobs stopped and pools closed at
-    shutdown); FastAPI runs it as part of the host app's. ``listener`` also receives the background jobs' events;
+    Refuses to be created (UsageError) while unlocked with a guessable MIGRATION_SECRET. The router brings its own
+    lifespan (pools opened at startup, background jobs stopped and pools closed at shutdown); FastAPI runs it as
+    part of the host app's. ``listener`` also receives the background jobs' events;
     ``throttle`` replaces the wrong-secret throttle's default limits (pghaul.http.throttle).
     """
+    refuse_weak_secret(settings)  # before anything is opened or installed
     runtime = Runtime(settings, listener)
     # One throttle for both guards: a guess counts the same whichever endpoint it is sent to.
     throttle = throttle if throttle is not None else FailureThrottle()
