@@ -12,6 +12,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from pghaul.http import create_router
 from pghaul.sample import fill_sample_database
+from pghaul.settings import Settings
 from tests.test_http_helpers import AUTH, make_settings
 
 
@@ -72,3 +73,21 @@ def test_mounted_router_returns_every_connection(pg18, source_url: str, target_u
     while _pghaul_sessions(pg18.admin_url, source_url, target_url) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _pghaul_sessions(pg18.admin_url, source_url, target_url) == 0
+
+
+def test_a_host_app_keeps_the_admin_api_out_of_its_docs_unless_it_asks() -> None:
+    settings = Settings(migration_secret="host-app-Secret-5d8e2f71c3", allow_db_migration=True)
+
+    def host_paths(**options: bool) -> set[str]:
+        host = FastAPI()
+
+        @host.get("/items")
+        def items() -> list[str]:
+            return []
+
+        host.include_router(create_router(settings, **options), prefix="/api/admin")
+        return set(host.openapi()["paths"])
+
+    assert host_paths() == {"/items"}  # the default: a host app's public /docs shows nothing of pghaul
+    assert host_paths(include_in_schema=False) == {"/items"}
+    assert {"/items", "/api/admin/db-status", "/api/admin/db-migrate-all"} <= host_paths(include_in_schema=True)

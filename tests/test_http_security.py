@@ -255,6 +255,23 @@ def test_plain_http_through_the_proxy_is_refused_and_every_answer_pins_https(sou
     assert database_state(source) == before
 
 
+def test_the_openapi_document_is_behind_the_guard(source: str, target_url: str) -> None:
+    with TestClient(create_app(make_settings(source, target_url))) as client:
+        assert_error(client.get("/api/admin/openapi.json"), 401, "missing")
+        assert_error(client.get("/api/admin/openapi.json", params={"secret": SECRET}), 401, "header")
+        assert_error(client.get("/api/admin/openapi.json", headers={"X-Migration-Secret": "wrong-guess-abc"}), 401)
+        document = client.get("/api/admin/openapi.json", headers=AUTH)
+        assert document.status_code == 200 and document.headers["Cache-Control"] == "no-store"
+        paths = document.json()["paths"]
+        assert {"/api/admin/db-status", "/api/admin/db-migrate-all", "/api/admin/db-tables"} <= set(paths)
+        assert set(paths["/api/admin/db-migrate-all"]) == {"post"}
+        for public in ("/openapi.json", "/docs", "/redoc", "/api/admin/docs"):
+            assert client.get(public).status_code == 404, public
+    locked = make_settings(source, target_url, allow_db_migration=False)
+    with TestClient(create_app(locked)) as client:
+        assert_error(client.get("/api/admin/openapi.json", headers=AUTH), 403, "locked")
+
+
 def test_a_table_must_be_one_inspection_found(source: str, target_url: str) -> None:
     app = create_app(make_settings(source, target_url))
     with TestClient(app) as client:

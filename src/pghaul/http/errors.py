@@ -76,11 +76,13 @@ def response_for(exc: Exception) -> JSONResponse:
     if isinstance(exc, RequestValidationError):
         return error_response(
             400, f"invalid request parameter: {_describe_validation(exc)}",
-            "check the parameter names and values against /api/admin/openapi.json or the migration guide",
+            "check the parameter names and values against the migration guide (or /api/admin/openapi.json, with "
+            "the secret in the X-Migration-Secret header)",
         )
     if isinstance(exc, StarletteHTTPException):
         hints = {
-            404: "the endpoints are listed in /api/admin/openapi.json; the page is at /api/admin/migrate",
+            404: "the page is at /api/admin/migrate; the endpoints are listed in the migration guide (and in "
+                 "/api/admin/openapi.json, with the secret in the X-Migration-Secret header)",
             405: "this endpoint does not take that method: what starts work (db-migrate-all) takes POST with the "
                  "secret in the X-Migration-Secret header; the rest takes GET",
         }

@@ -50,13 +50,16 @@ class AdminRouter(APIRouter):
 
 
 def create_router(settings: Settings, *, listener: events.Listener = events.ignore,
-                  throttle: FailureThrottle | None = None) -> AdminRouter:
+                  throttle: FailureThrottle | None = None, include_in_schema: bool = False) -> AdminRouter:
     """The admin API; mount it with ``app.include_router(router, prefix="/api/admin")``.
 
     Refuses to be created (UsageError) while unlocked with a guessable MIGRATION_SECRET. The router brings its own
     lifespan (pools opened at startup, background jobs stopped and pools closed at shutdown); FastAPI runs it as
     part of the host app's. ``listener`` also receives the background jobs' events;
     ``throttle`` replaces the wrong-secret throttle's default limits (pghaul.http.throttle).
+
+    The routes stay out of the host app's OpenAPI document (its public ``/docs``) unless ``include_in_schema``:
+    a map of the admin API is of use to whoever guesses at it, not to the host app's visitors.
     """
     refuse_weak_secret(settings)  # before anything is opened or installed
     runtime = Runtime(settings, listener)
@@ -74,7 +77,8 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
         finally:
             runtime.close()
 
-    router = AdminRouter(route_class=JsonErrorRoute, lifespan=lifespan, tags=["migration"])
+    router = AdminRouter(route_class=JsonErrorRoute, lifespan=lifespan, tags=["migration"],
+                         include_in_schema=include_in_schema)
     router.runtime = runtime
     router.throttle = throttle
 
@@ -166,18 +170,25 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
 
 
 def create_app(settings: Settings | None = None, *, listener: events.Listener = events.ignore) -> FastAPI:
-    """A standalone app with the admin API at ``/api/admin`` (what ``pghaul serve`` runs)."""
+    """A standalone app with the admin API at ``/api/admin`` (what ``pghaul serve`` runs).
+
+    Its OpenAPI document is at ``/api/admin/openapi.json`` behind the same guard as the API (secret in the header);
+    FastAPI's own unguarded one and its docs pages are off (Swagger UI would also load scripts from a CDN).
+    """
     from pghaul import __version__
     from pghaul.http.errors import install_exception_handlers
 
     settings = settings if settings is not None else Settings()
-    app = FastAPI(
-        title="pghaul admin API",
-        version=__version__,
-        openapi_url="/api/admin/openapi.json",
-        docs_url=None,  # Swagger UI loads its scripts from a CDN; the API must work offline
-        redoc_url=None,
-    )
+    app = FastAPI(title="pghaul admin API", version=__version__, openapi_url=None, docs_url=None, redoc_url=None)
     install_exception_handlers(app)
-    app.include_router(create_router(settings, listener=listener), prefix="/api/admin")
+    admin = create_router(settings, listener=listener, include_in_schema=True)
+    app.include_router(admin, prefix="/api/admin")
+    schema = APIRouter(route_class=JsonErrorRoute)
+
+    @schema.get("/api/admin/openapi.json", include_in_schema=False,
+                dependencies=[Depends(Guard(settings, admin.throttle))])
+    def openapi() -> JSONResponse:
+        return _reply(app.openapi())
+
+    app.include_router(schema)
     return app
