@@ -142,6 +142,25 @@ def test_job_errors_in_db_status_are_scrubbed(source_url: str, target_url: str) 
         assert leaked not in response.text  # … without what must stay secret
 
 
+def test_scrubbing_is_installed_by_creating_the_api_and_each_router_has_its_own_throttle() -> None:
+    import subprocess
+    import sys
+
+    # In a fresh interpreter: this one installed the scrubbing long ago.
+    code = (
+        "import logging\n"
+        "import pghaul.http, pghaul.http.guard, pghaul.http.throttle, pghaul.http.forwarded, pghaul.http.server\n"
+        "assert logging.getLogRecordFactory() is logging.LogRecord, 'installed by an import'\n"
+        "from pghaul.settings import Settings\n"
+        "one = pghaul.http.create_router(Settings(migration_secret='host-app-Secret-5d8e2f71c3'))\n"
+        "two = pghaul.http.create_router(Settings(migration_secret='host-app-Secret-5d8e2f71c3'))\n"
+        "assert logging.getLogRecordFactory() is not logging.LogRecord, 'not installed by create_router'\n"
+        "assert one.throttle is not two.throttle, 'a throttle shared between routers'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
 def test_port_env_binds_every_interface() -> None:
     assert bind_address(None, None, {}) == ("127.0.0.1", 8000)
     assert bind_address(None, None, {"PORT": "5123"}) == ("0.0.0.0", 5123)
