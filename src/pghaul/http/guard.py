@@ -1,10 +1,9 @@
 """Who may use the admin API: the lock switch, the configuration, the secret, and a brake on guessing it.
 
-Checks run in this order so a request learns no more than it must: plain http through the proxy (403) → locked
-(403) → server not configured (503)
-→ secret missing (401) → secret wrong (401, answered late; 429 when it would be too late: pghaul.http.throttle)
-→ database URLs missing (503). The right secret is compared before the throttle is consulted and never waits
-for it, so nobody's wrong guesses can lock the owner out.
+Checks run in this order so a request learns no more than it must: plain http through the proxy (403)
+→ locked (403) → server not configured (503) → secret missing (401) → secret wrong (401, answered late; 429
+when it would be too late: pghaul.http.throttle) → database URLs missing (503). The right secret is compared
+before the throttle is consulted and never waits for it, so nobody's wrong guesses can lock the owner out.
 
 Where the secret may come from: the ``X-Migration-Secret`` header everywhere; ``?secret=`` only on the three
 endpoints of the old walk-through (``db-tables``, ``db-schema``, ``db-migrate-data``), whose guides had people
@@ -28,8 +27,6 @@ from pghaul.http.throttle import FailureThrottle
 from pghaul.settings import MIN_SECRET_LENGTH, SECRET_ADVICE, Settings, secret_problem
 
 log = logging.getLogger("pghaul.http")
-
-__all__ = ["QUERY_SECRET_ENDPOINTS", "SECRET_HEADER", "FailureThrottle", "Guard"]
 
 SECRET_HEADER = "X-Migration-Secret"
 # The endpoints of the old walk-through, the only ones that accept the secret as ?secret= in the URL.
