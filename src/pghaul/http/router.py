@@ -49,6 +49,25 @@ class AdminRouter(APIRouter):
     throttle: FailureThrottle
 
 
+def _header_secret(
+    x_migration_secret: Annotated[
+        str | None, Header(alias=SECRET_HEADER, description="the value of MIGRATION_SECRET")
+    ] = None,
+) -> None:
+    """Only documents how to send the secret; ``Guard`` reads it from the request."""
+
+
+def _header_or_query_secret(
+    x_migration_secret: Annotated[
+        str | None, Header(alias=SECRET_HEADER, description="the value of MIGRATION_SECRET")
+    ] = None,
+    secret: Annotated[
+        str | None, Query(description="fallback for pasted URLs of the old walk-through; prefer the header")
+    ] = None,
+) -> None:
+    """Only documents the two ways to send the secret; ``Guard`` reads them from the request."""
+
+
 def create_router(settings: Settings, *, listener: events.Listener = events.ignore,
                   throttle: FailureThrottle | None = None, include_in_schema: bool = False) -> AdminRouter:
     """The admin API; mount it with ``app.include_router(router, prefix="/api/admin")``.
@@ -65,9 +84,6 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
     runtime = Runtime(settings, listener)
     # One throttle for both guards: a guess counts the same whichever endpoint it is sent to.
     throttle = throttle if throttle is not None else FailureThrottle()
-    guard = Guard(settings, throttle)
-    legacy_guard = Guard(settings, throttle, query_secret=True)
-    page = Page()
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
@@ -81,26 +97,15 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
                          include_in_schema=include_in_schema)
     router.runtime = runtime
     router.throttle = throttle
+    _add_page(router, settings)
+    walk_through = [Depends(_header_or_query_secret), Depends(Guard(settings, throttle, query_secret=True))]
+    _add_walk_through(router, runtime, walk_through)
+    _add_background_work(router, runtime, [Depends(_header_secret), Depends(Guard(settings, throttle))])
+    return router
 
-    def header_secret(
-        x_migration_secret: Annotated[
-            str | None, Header(alias=SECRET_HEADER, description="the value of MIGRATION_SECRET")
-        ] = None,
-    ) -> None:
-        """Only documents how to send the secret; ``Guard`` reads it from the request."""
 
-    def header_or_query_secret(
-        x_migration_secret: Annotated[
-            str | None, Header(alias=SECRET_HEADER, description="the value of MIGRATION_SECRET")
-        ] = None,
-        secret: Annotated[
-            str | None, Query(description="fallback for pasted URLs of the old walk-through; prefer the header")
-        ] = None,
-    ) -> None:
-        """Only documents the two ways to send the secret; ``Guard`` reads them from the request."""
-
-    secured = [Depends(header_secret), Depends(guard)]
-    walk_through = [Depends(header_or_query_secret), Depends(legacy_guard)]
+def _add_page(router: APIRouter, settings: Settings) -> None:
+    page = Page()
 
     @router.get("/migrate", response_class=HTMLResponse, include_in_schema=False)
     def migration_page(request: Request) -> HTMLResponse:
@@ -111,6 +116,10 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
         if not settings.allow_db_migration:
             return page.locked_response()
         return page.response()
+
+
+def _add_walk_through(router: APIRouter, runtime: Runtime, walk_through: list[Any]) -> None:
+    """The old walk-through's three GETs, which alone also take ?secret= (their guides had people paste URLs)."""
 
     @router.get("/db-tables", dependencies=walk_through, summary="Tables of the source, with their size and key")
     def db_tables(
@@ -136,6 +145,10 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
         dry_run: DryRun = False,
     ) -> JSONResponse:
         return _reply(legacy.batch_reply(runtime, table, cursor or None, batch_size, dry_run))
+
+
+def _add_background_work(router: APIRouter, runtime: Runtime, secured: list[Any]) -> None:
+    """What browser-only users need beyond the old three: secret in the header only; POST starts, GET reads."""
 
     # POST only: a GET that starts a migration can be fired by a pasted link, a link previewer or a prefetch.
     @router.post("/db-migrate-all", dependencies=secured,
@@ -165,8 +178,6 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
     @router.get("/db-preflight", dependencies=secured, summary="What to check before migrating")
     def db_preflight() -> JSONResponse:
         return _reply(migration.preflight_reply(runtime))
-
-    return router
 
 
 def create_app(settings: Settings | None = None, *, listener: events.Listener = events.ignore) -> FastAPI:
