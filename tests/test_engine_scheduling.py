@@ -38,3 +38,17 @@ def test_ranges_go_out_longest_first_and_index_builds_only_once_no_range_is_left
     ]
     assert scheduler.next() is btree
     assert scheduler.next() is hnsw
+
+
+def test_a_vector_index_is_told_by_the_plans_kind_not_by_its_sql() -> None:
+    """Moved from the regex check on step SQL: the plan's kind decides, whatever the statement reads like."""
+    from pghaul.copy.parallel import batches_for
+    from pghaul.kinds import StepKind
+    from pghaul.plan.steps import POST_DATA, Step
+
+    owner = ("public", "t")
+    hnsw = Step(POST_DATA, StepKind.VECTOR_INDEX, "public.x", "CREATE INDEX x ON public.t USING hnsw (e);", owner)
+    btree = Step(POST_DATA, StepKind.INDEX, "public.y", "CREATE INDEX y ON public.t USING btree (hnsw);", owner)
+    analyze = Step(POST_DATA, StepKind.ANALYZE, "public.t", 'ANALYZE "public"."t";', owner)
+    batches = batches_for([hnsw, btree, analyze])[owner]
+    assert [(b.steps, b.vector) for b in batches] == [((btree, analyze), False), ((hnsw,), True)]

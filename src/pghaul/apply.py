@@ -10,7 +10,8 @@ import psycopg
 from pghaul import created_objects
 from pghaul.errors import PghaulError
 from pghaul.events import Listener, StepApplied, ignore
-from pghaul.plan.steps import CONFLICT, CREATE, Step
+from pghaul.kinds import StepOutcome, StepStatus
+from pghaul.plan.steps import Step
 
 
 @dataclass
@@ -43,9 +44,9 @@ def apply_steps(conn: psycopg.Connection, steps: Iterable[Step], listener: Liste
     result = ApplyResult()
     record = created_objects.recording(conn)
     for step in steps:
-        if step.status != CREATE:
+        if step.status != StepStatus.CREATE:
             result.skipped.append(step)
-            outcome = "conflict" if step.status == CONFLICT else "skipped"
+            outcome = StepOutcome.CONFLICT if step.status == StepStatus.CONFLICT else StepOutcome.SKIPPED
             listener(StepApplied(phase=step.phase, kind=step.kind, name=step.name, outcome=outcome))
             continue
         try:
@@ -58,5 +59,5 @@ def apply_steps(conn: psycopg.Connection, steps: Iterable[Step], listener: Liste
             reason = (exc.diag.message_primary or str(exc)).strip()
             raise StepFailed(step, reason) from exc
         result.applied.append(step)
-        listener(StepApplied(phase=step.phase, kind=step.kind, name=step.name, outcome="applied"))
+        listener(StepApplied(phase=step.phase, kind=step.kind, name=step.name, outcome=StepOutcome.APPLIED))
     return result

@@ -13,19 +13,16 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from pghaul import created_objects, preflight
 from pghaul.apply import apply_steps
 from pghaul.connect import connect_source, connect_target
 from pghaul.copy import state
 from pghaul.copy.binary_io import binary_copy
-from pghaul.copy.indexes import is_vector_index_step
-from pghaul.copy.keyset import table_ident
 from pghaul.copy.large_objects import LargeObjectStats, copy_large_objects, refuse_foreign_objects
 from pghaul.copy.parallel import (
     DataPhaseOptions,
@@ -51,7 +48,8 @@ from pghaul.errors import PghaulError, SafetyError, SchemaConflict, UsageError
 from pghaul.events import Event, Listener, Notice, PhaseFinished, PhaseStarted, ignore
 from pghaul.inspect import inspect_catalog
 from pghaul.inspect.model import Catalog, QualifiedName, Table
-from pghaul.plan import CREATE, POST_DATA, PRE_DATA, Plan, PlanOptions, Step, build_plan
+from pghaul.kinds import Phase, StepKind, StepStatus
+from pghaul.plan import Plan, PlanOptions, Step, build_plan
 from pghaul.rehearsal import rehearse_plan
 from pghaul.roles import check_roles_exist, roles_needed
 from pghaul.urls import scrub
@@ -65,7 +63,6 @@ SPLIT_BYTES = 64 * 1024 * 1024
 MAX_DEFAULT_WORKERS = 8
 # Index builds on tables this big take long enough to report their progress (a poll costs a connection).
 WATCH_INDEX_BUILDS_FROM_BYTES = 256 * 1024 * 1024
-ANALYZE_KIND = "analyze"
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,13 @@ class MigrateOptions:
 
     @property
     def plan_options(self) -> PlanOptions:
+        """What the dry run shows: the DDL (it says in a line that ANALYZE follows each copied table)."""
         return PlanOptions(self.include, self.exclude, owners=self.owners, privileges=self.privileges)
+
+    @property
+    def run_plan_options(self) -> PlanOptions:
+        """What a run follows: the DDL and, unless turned off or there are no rows to copy, the ANALYZE steps."""
+        return replace(self.plan_options, analyze=self.analyze and not self.schema_only)
 
 
 @dataclass
@@ -158,7 +161,7 @@ def _serialized(listener: Listener) -> Listener:
 
 
 @contextmanager
-def _phase(listener: Listener, phase: str, detail: str = "") -> Iterator[None]:
+def _phase(listener: Listener, phase: Phase, detail: str = "") -> Iterator[None]:
     started = time.monotonic()
     listener(PhaseStarted(phase, detail))
     yield
@@ -209,9 +212,9 @@ def _error_parts(exc: BaseException, *urls: str) -> tuple[str, str | None]:
     return scrub(f"{type(exc).__name__}: {exc}", *urls), None
 
 
-def _plan(src: psycopg.Connection, tgt: psycopg.Connection, options: MigrateOptions) -> tuple[Catalog, Plan]:
+def _plan(src: psycopg.Connection, tgt: psycopg.Connection, options: PlanOptions) -> tuple[Catalog, Plan]:
     source_catalog = inspect_catalog(src)
-    plan = build_plan(source_catalog, inspect_catalog(tgt), options.plan_options)
+    plan = build_plan(source_catalog, inspect_catalog(tgt), options)
     return source_catalog, plan
 
 
@@ -283,7 +286,7 @@ def _check_before_writing(
     data-only the tables exist and their foreign keys and triggers can be held off. Run before pghaul writes its
     state, and again (without a second rehearsal) once it holds the migration lock."""
     target_catalog = inspect_catalog(tgt)
-    plan = build_plan(source_catalog, target_catalog, options.plan_options)
+    plan = build_plan(source_catalog, target_catalog, options.run_plan_options)
     preflight.check_extensions(source_catalog, tgt)
     if not options.schema_only:
         refuse_foreign_objects(src, tgt)
@@ -325,7 +328,8 @@ def create_pre_data(
     Returns the steps applied."""
     preflight.check_target_is_not_source(src, tgt)
     rehearse_plan(tgt, plan, target_catalog)
-    return list(apply_steps(tgt, plan.to_create(PRE_DATA)).applied)
+    steps = [s for s in plan.phase(Phase.PRE_DATA) if s.status == StepStatus.CREATE]
+    return list(apply_steps(tgt, steps).applied)
 
 
 def cleanup(target_url: str | None, source_url: str | None = None) -> bool:
@@ -361,12 +365,12 @@ def make_plan(source_url: str | None, target_url: str | None, options: MigrateOp
 def plan_with(src: psycopg.Connection, tgt: psycopg.Connection, options: MigrateOptions = MigrateOptions()) -> Plan:
     """``make_plan`` on sessions the caller holds (the admin API's pools). Writes nothing."""
     _check_options(options)
-    source_catalog, plan = _plan(src, tgt, options)
+    source_catalog, plan = _plan(src, tgt, options.plan_options)
     if not options.schema_only:
         tables = {t.key for t in plan.tables}
         positions = read_positions(src, selected_sequences(source_catalog, tables))
         for position, statement in zip(positions, setval_statements(positions), strict=True):
-            plan.steps.append(Step(POST_DATA, "sequence position", position.display_name, statement))
+            plan.steps.append(Step(Phase.POST_DATA, StepKind.SEQUENCE_POSITION, position.display_name, statement))
     return plan
 
 
@@ -433,16 +437,6 @@ def _table_jobs(
     return jobs
 
 
-def _analyze_steps(tgt: psycopg.Connection, tables: list[Table]) -> list[Step]:
-    """One ANALYZE per copied table, run with the table's own post-data steps (after its indexes, whose
-    expressions get statistics too), so it overlaps the copy of the tables still moving."""
-    return [
-        Step(POST_DATA, ANALYZE_KIND, t.display_name, sql.SQL("ANALYZE {};").format(table_ident(t)).as_string(tgt),
-             table=t.key)
-        for t in tables
-    ]
-
-
 # --- migrate ------------------------------------------------------------------------------------------------------
 
 
@@ -459,7 +453,7 @@ def migrate(
     started = time.monotonic()
     with connect_source(source_url) as src, connect_target(target_url) as tgt:
         assert source_url is not None and target_url is not None
-        with _phase(emit, "preflight"):
+        with _phase(emit, Phase.PREFLIGHT):
             # Every refusal comes before the first write (pghaul's own state schema included).
             preflight.check_target_is_not_source(src, tgt)
             source_catalog = inspect_catalog(src)
@@ -504,7 +498,7 @@ def _migrate(
         result.notices.append(message)
         emit(Notice(message, level, details or []))
 
-    def stage(name: str) -> Any:
+    def stage(name: Phase) -> Any:
         state.set_job_phase(tgt, job_id, name)
         return _phase(emit, name)
 
@@ -522,19 +516,19 @@ def _migrate(
 
     # 1. pre-data: extensions, schemas, types, functions, sequences, tables with their primary keys
     if not options.data_only:
-        with stage(PRE_DATA):
-            apply_steps(tgt, plan.phase(PRE_DATA), emit)
+        with stage(Phase.PRE_DATA):
+            apply_steps(tgt, plan.phase(Phase.PRE_DATA), emit)
     target_catalog = checked.target_catalog if options.data_only else inspect_catalog(tgt, with_dump=False)
-    post_steps = [] if options.data_only else plan.phase(POST_DATA)
+    post_steps = [] if options.data_only else plan.phase(Phase.POST_DATA)
     copy_tables = [t for t in plan.tables if t.kind == "r"]
-    analyze_steps = _analyze_steps(tgt, copy_tables) if options.analyze and not options.schema_only else []
+    analyze_steps = plan.analyze_steps
 
     # 2. data, with each table's indexes and constraints built as soon as its rows are in
     steps_run: list[Step] = []
     if not options.schema_only:
         workers = options.workers or default_workers(src, tgt)
         result.workers = workers
-        with stage("data"):
+        with stage(Phase.DATA):
             data = _data_phase(
                 source_url, target_url, src, tgt, source_catalog, target_catalog, copy_tables,
                 post_steps + analyze_steps, options, workers, job_id, emit, cancel, notice, result, checked.replica,
@@ -546,15 +540,15 @@ def _migrate(
         raise CopyCancelled("stopped on request", "run the same command again to continue where it stopped")
 
     # 3. post-data: what is left (foreign keys after all data, views, triggers, refreshes, policies, comments)
-    done = {id(s) for s in steps_run}
-    left = [s for s in post_steps + analyze_steps if id(s) not in done]
+    done = set(steps_run)
+    left = [s for s in post_steps + analyze_steps if s not in done]
     if left or not options.data_only:
-        with stage(POST_DATA):
+        with stage(Phase.POST_DATA):
             apply_steps(tgt, left, emit)
 
     # 4. sequence positions, read after the data so they never stand behind a copied row
     if not options.schema_only:
-        with stage("sequences"):
+        with stage(Phase.SEQUENCES):
             positions = read_positions(src, selected_sequences(source_catalog, {t.key for t in plan.tables}))
             result.sequences_set = apply_positions(tgt, positions)
 
@@ -566,7 +560,7 @@ def _migrate(
     if options.verify:
         from pghaul.verify import VerifyOptions, verify
 
-        state.set_job_phase(tgt, job_id, "verify")
+        state.set_job_phase(tgt, job_id, Phase.VERIFY)
         # A schema-only run copies no rows and sets no sequences: verify the schema alone then.
         wanted = VerifyOptions(include=options.include, exclude=options.exclude, data=not options.schema_only)
         report = verify(source_url, target_url, wanted, emit)
@@ -714,7 +708,8 @@ def finish_post_data(
         preflight.check_target_is_not_source(src, tgt)
         # Held by this session until it closes: no second post-data phase or migration meanwhile.
         _lock_target(tgt)
-        source_catalog, plan = _plan(src, tgt, options)
+        # ANALYZE always follows the walk-through's post-data steps: its rows came in without statistics.
+        source_catalog, plan = _plan(src, tgt, replace(options.plan_options, analyze=True))
         _raise_conflicts(plan)
         if not (options.include or options.exclude):
             # The walk-through moved the rows table by table; large objects belong to none of them.
@@ -722,19 +717,19 @@ def finish_post_data(
             assert source_url is not None and target_url is not None
             out.large_objects = copy_large_objects(source_url, target_url, snapshot_id=None, listener=emit,
                                                    cancel=cancel)
-        with _phase(emit, POST_DATA):
-            steps = [s for s in plan.phase(POST_DATA) if s.status == CREATE]
+        with _phase(emit, Phase.POST_DATA):
+            steps = [s for s in plan.phase(Phase.POST_DATA) if s.status == StepStatus.CREATE]
             for step in steps:
                 if cancel is not None and cancel.is_set():
                     raise PghaulError("stopped on request", "call the post-data phase again to finish it")
-                if step.kind == "vector index" or is_vector_index_step(step.sql):
+                if step.kind == StepKind.VECTOR_INDEX:
                     assert target_url is not None
                     build_vector_index(tgt, target_url, step, apply_steps, emit, options.maintenance_work_mem_kb)
                 else:
                     apply_steps(tgt, [step], emit)
                 out.applied.append(step.name)
-            apply_steps(tgt, _analyze_steps(tgt, [t for t in plan.tables if t.kind == "r"]), emit)
-        with _phase(emit, "sequences"):
+            apply_steps(tgt, plan.analyze_steps, emit)
+        with _phase(emit, Phase.SEQUENCES):
             positions = read_positions(src, selected_sequences(source_catalog, {t.key for t in plan.tables}))
             out.sequences_set = apply_positions(tgt, positions)
         created_objects.remember_definitions(tgt, dump_schema_of(tgt))

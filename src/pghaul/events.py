@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pghaul.kinds import Phase, StepKind, StepOutcome
+
 
 @dataclass(frozen=True)
 class Event:
@@ -19,15 +21,16 @@ class Event:
 
 @dataclass(frozen=True)
 class PhaseStarted(Event):
-    """One of: inspect, plan, pre-data, data, post-data, sequences, verify."""
+    """One of ``Phase``: preflight, pre-data, data, post-data, sequences, verify (in that order; a run skips
+    those it has nothing for)."""
 
-    phase: str
+    phase: Phase
     detail: str = ""
 
 
 @dataclass(frozen=True)
 class PhaseFinished(Event):
-    phase: str
+    phase: Phase
     seconds: float = 0.0
 
 
@@ -35,10 +38,10 @@ class PhaseFinished(Event):
 class StepApplied(Event):
     """A DDL step ran (``applied``), was already there identically (``skipped``), or was only shown."""
 
-    phase: str
-    kind: str
+    phase: Phase
+    kind: StepKind | str  # as on the Step: pg_dump's name for a kind pghaul does not treat specially
     name: str
-    outcome: str
+    outcome: StepOutcome
 
 
 @dataclass(frozen=True)

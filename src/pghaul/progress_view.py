@@ -17,6 +17,7 @@ from rich.progress import (
 )
 
 from pghaul import events as ev
+from pghaul.kinds import Phase
 
 _MB = 1024 * 1024
 
@@ -95,7 +96,7 @@ class ProgressView:
         if isinstance(event, ev.PhaseStarted):
             detail = f" — {event.detail}" if event.detail else ""
             console.print(f"[bold cyan]▶ {event.phase}[/]{detail}")
-            if event.phase == "data":
+            if event.phase == Phase.DATA:
                 self._started = time.monotonic()
                 self._overall_task()
         elif isinstance(event, ev.PhaseFinished):

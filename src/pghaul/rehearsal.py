@@ -18,16 +18,19 @@ from pghaul.apply import STEP_SETTINGS
 from pghaul.copy.table_data import target_has_rows
 from pghaul.errors import SafetyError
 from pghaul.inspect.model import Catalog
-from pghaul.plan.steps import CREATE, Plan, Step
+from pghaul.kinds import StepKind, StepStatus
+from pghaul.plan.steps import Plan, Step
 from pghaul.urls import describe_url
 
 # Steps that read the rows rather than define an object: nothing the target could refuse is learnt from them
 # before the data is there.
-_DATA_KINDS = frozenset({"refresh", "analyze", "sequence position"})
+_DATA_KINDS = frozenset({StepKind.REFRESH, StepKind.ANALYZE, StepKind.SEQUENCE_POSITION})
 # Steps that check or index the rows already there: on a resumed run they would build real indexes only to
 # throw them away, and a foreign key would find the half-copied rows incomplete. The first run rehearsed them
 # on empty tables.
-_ROW_READING_KINDS = frozenset({"index", "vector index", "constraint", "primary key", "foreign key"})
+_ROW_READING_KINDS = frozenset(
+    {StepKind.INDEX, StepKind.VECTOR_INDEX, StepKind.CONSTRAINT, StepKind.PRIMARY_KEY, StepKind.FOREIGN_KEY}
+)
 _HINTS = {
     "42501": "the target role lacks a privilege (event triggers and publications FOR ALL TABLES need a superuser)",
     "42704": "something it names does not exist on the target (a role, a foreign-data wrapper, an extension)",
@@ -49,7 +52,7 @@ def rehearse(conn: psycopg.Connection, steps: Iterable[Step], rows_on_target: bo
     with conn.transaction(force_rollback=True):
         conn.execute(STEP_SETTINGS)
         for step in steps:
-            if step.status != CREATE or step.kind in _DATA_KINDS:
+            if step.status != StepStatus.CREATE or step.kind in _DATA_KINDS:
                 continue
             if (rows_on_target and step.kind in _ROW_READING_KINDS) or left_out.intersection(step.needs):
                 if step.entry_id is not None:
@@ -78,7 +81,9 @@ def refuse_failures(failed: list[Rehearsed], where: str) -> None:
     )
 
 
-def rehearse_plan(conn: psycopg.Connection, plan: Plan, target: Catalog, kinds_left_out: Iterable[str] = ()) -> None:
+def rehearse_plan(
+    conn: psycopg.Connection, plan: Plan, target: Catalog, kinds_left_out: Iterable[StepKind | str] = ()
+) -> None:
     """Rehearse ``plan`` on the target ``conn`` and refuse, naming each step that would fail."""
     left_out = set(kinds_left_out)
     filled = any(target_has_rows(conn, target.tables[t.key]) for t in plan.tables

@@ -36,7 +36,6 @@ from pghaul.connect import connect_target
 from pghaul.events import IndexProgress, Listener
 
 # Names may come quoted (pg_dump's statements are printed with every identifier quoted).
-_VECTOR_INDEX = re.compile(r'\bUSING\s+"?(hnsw|ivfflat)\b', re.IGNORECASE)
 _WITH_OPTIONS = re.compile(r"\bWITH\s*\(([^)]*)\)", re.IGNORECASE)
 _M_OPTION = re.compile(r"""(?<![\w"])"?m"?\s*=\s*'?(\d+)""", re.IGNORECASE)
 _MEM_TOTAL = re.compile(r"^MemTotal:\s+(\d+)\s+kB", re.MULTILINE)
@@ -55,10 +54,6 @@ GRAPH_HEADROOM = 1.3
 GRAPH_SLACK_KB = 16 * 1024
 # pgvector's words when the graph outgrows maintenance_work_mem and the build slows down.
 NO_LONGER_FITS = "no longer fits into maintenance_work_mem"
-
-
-def is_vector_index_step(step_sql: str) -> bool:
-    return bool(_VECTOR_INDEX.search(step_sql))
 
 
 @dataclass(frozen=True)

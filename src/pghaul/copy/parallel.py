@@ -21,7 +21,6 @@ from pghaul.connect import connect_target
 from pghaul.copy.indexes import (
     choose_vector_settings,
     graph_fit_warnings,
-    is_vector_index_step,
     session_settings,
     watch_index_build,
 )
@@ -31,6 +30,11 @@ from pghaul.copy.state import RangeState
 from pghaul.copy.table_data import CopyCancelled, copy_range
 from pghaul.events import Listener, Notice, TableFinished, TableProgress, TableStarted
 from pghaul.inspect.model import QualifiedName, Table
+from pghaul.kinds import StepKind, StepStatus
+from pghaul.plan.steps import Step
+
+# Steps whose build is worth watching in pg_stat_progress_create_index.
+_INDEX_BUILDS = frozenset({StepKind.INDEX, StepKind.VECTOR_INDEX, StepKind.INDEX_ATTACH})
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class StepBatch:
     """Post-data steps of one table, run in plan order by one worker (a vector index is a batch of its own)."""
 
     owner: QualifiedName
-    steps: tuple[Any, ...]  # pghaul.plan.Step
+    steps: tuple[Step, ...]
     vector: bool = False
     # Builds long enough to be worth reporting progress from pg_stat_progress_create_index (vector, large tables).
     watch: bool = False
@@ -92,11 +96,11 @@ class DataPhaseOptions:
 @dataclass
 class DataPhaseResult:
     stats: dict[QualifiedName, TableStats]
-    steps_run: list[Any] = field(default_factory=list)
+    steps_run: list[Step] = field(default_factory=list)
     snapshot_imported: bool = True
 
 
-ApplySteps = Callable[[psycopg.Connection, list[Any], Listener], Any]
+ApplySteps = Callable[[psycopg.Connection, list[Step], Listener], Any]
 
 
 class _Tracker:
@@ -369,7 +373,7 @@ def _run_steps(
         apply(tgt, list(batch.steps), listener)
         return
     for step in batch.steps:
-        if "index" not in step.kind:
+        if step.kind not in _INDEX_BUILDS:
             apply(tgt, [step], listener)
             continue
         with watch_index_build(target_url, tgt.info.backend_pid, step.name, listener):
@@ -379,7 +383,7 @@ def _run_steps(
 def build_vector_index(
     tgt: psycopg.Connection,
     target_url: str,
-    step: Any,
+    step: Step,
     apply: ApplySteps,
     listener: Listener,
     memory_kb: int | None = None,
@@ -387,7 +391,7 @@ def build_vector_index(
 ) -> None:
     """One HNSW/IVFFlat step with memory sized to its graph, its progress reported, and a warning when
     PostgreSQL says the graph still outgrew the memory."""
-    if step.status != "create":
+    if step.status != StepStatus.CREATE:
         apply(tgt, [step], listener)
         return
     table = tuple(step.table) if step.table is not None else None
@@ -408,19 +412,19 @@ def build_vector_index(
 
 
 def batches_for(
-    steps: list[Any],
+    steps: list[Step],
     owner_of: Callable[[QualifiedName], QualifiedName] = lambda key: key,
     large: Callable[[QualifiedName], bool] = lambda key: False,
 ) -> dict[QualifiedName, list[StepBatch]]:
     """Group post-data steps that name a table into per-owner batches (plan order kept inside each); each vector
     index becomes its own batch. ``owner_of`` maps a partition to its root, whose index steps it attaches to."""
-    grouped: dict[QualifiedName, list[Any]] = {}
+    grouped: dict[QualifiedName, list[Step]] = {}
     vector: dict[QualifiedName, list[StepBatch]] = {}
     for step in steps:
         if step.table is None:
             continue
         owner = owner_of(tuple(step.table))
-        if step.kind == "vector index" or is_vector_index_step(step.sql):
+        if step.kind == StepKind.VECTOR_INDEX:
             vector.setdefault(owner, []).append(StepBatch(owner, (step,), vector=True, watch=True))
         else:
             grouped.setdefault(owner, []).append(step)

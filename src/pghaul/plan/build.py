@@ -21,9 +21,12 @@ from __future__ import annotations
 from collections import defaultdict
 from fnmatch import fnmatchcase
 
+from psycopg import sql
+
 from pghaul.created_objects import digest, made_by_pghaul
 from pghaul.dump import ArchiveEntry, Section
 from pghaul.inspect.model import Catalog, Table, qualified
+from pghaul.kinds import StepKind
 from pghaul.plan import ddl, entries
 from pghaul.plan.owners import owner_statement
 from pghaul.plan.steps import CONFLICT, CREATE, EXISTS, POST_DATA, PRE_DATA, Plan, PlanOptions, Step
@@ -125,13 +128,13 @@ class _Planner:
                 return key if key in self.tables and not inherited else None
         return None
 
-    def _kind(self, e: ArchiveEntry, keys: set[int]) -> str:
+    def _kind(self, e: ArchiveEntry, keys: set[int]) -> StepKind | str:
         if e.dump_id in keys:
-            return "primary key"
+            return StepKind.PRIMARY_KEY
         if e.desc == "INDEX":
             index = self.source.indexes.get((e.namespace, e.tag))
             if index is not None and index.is_vector:
-                return "vector index"
+                return StepKind.VECTOR_INDEX
         return entries.kind_name(e)
 
     def _status(self, e: ArchiveEntry) -> str:
@@ -210,7 +213,7 @@ class _Planner:
                 continue  # unpopulated on the source: stays so
             on_target = self.target.materialized_views.get(m.key)
             status = EXISTS if on_target is not None and on_target.populated else CREATE
-            out.append(Step(POST_DATA, "refresh", qualified(*m.key), ddl.refresh(m), status=status))
+            out.append(Step(POST_DATA, StepKind.REFRESH, qualified(*m.key), ddl.refresh(m), status=status))
         return out
 
     def _notes(self, left_out: set[int]) -> None:
@@ -260,4 +263,17 @@ def build_plan(source: Catalog, target: Catalog, options: PlanOptions = PlanOpti
     """The steps that recreate ``source``'s schema on ``target``, each marked create, exists or conflict."""
     planner = _Planner(source, target, options)
     steps = planner.build()
-    return Plan(steps=steps, notes=planner.notes, tables=list(planner.tables.values()))
+    tables = list(planner.tables.values())
+    return Plan(steps=steps, notes=planner.notes, tables=tables,
+                analyze_steps=analyze_steps(tables) if options.analyze else [])
+
+
+def analyze_steps(tables: list[Table]) -> list[Step]:
+    """One ANALYZE per table that holds rows, named for its table so the data phase runs it with the table's own
+    post-data steps (after its indexes, whose expressions get statistics too), while other tables still copy."""
+    return [
+        Step(POST_DATA, StepKind.ANALYZE, t.display_name,
+             # No session needed to quote identifiers: the plan stays pure.
+             sql.SQL("ANALYZE {};").format(sql.Identifier(t.schema, t.name)).as_string(None), table=t.key)
+        for t in tables if t.kind == "r"
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pghaul.dump import ArchiveEntry
 from pghaul.dump.archive import normalized, unquoted
+from pghaul.kinds import StepKind, step_kind
 
 __all__ = ["normalized"]
 
@@ -35,8 +36,10 @@ EVENT_TRIGGER = "EVENT TRIGGER"
 _KIND_NAMES = {"FK CONSTRAINT": "foreign key", "MATERIALIZED VIEW": "materialized view"}
 
 
-def kind_name(entry: ArchiveEntry) -> str:
-    return _KIND_NAMES.get(entry.desc, entry.desc.lower())
+def kind_name(entry: ArchiveEntry) -> StepKind | str:
+    """pghaul's name for an entry's kind: a StepKind where pghaul treats the kind specially, else pg_dump's own
+    name in lower case ("aggregate", "rule"), so a kind pg_dump learns later is carried as it is."""
+    return step_kind(_KIND_NAMES.get(entry.desc, entry.desc.lower()))
 
 
 # Kinds whose tag is "<kind of the object> <its name>": a comment, a grant, a security label.

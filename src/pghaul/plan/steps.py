@@ -6,14 +6,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pghaul.inspect.model import Table
+from pghaul.kinds import Phase, StepKind, StepStatus
 
-PRE_DATA = "pre-data"
-POST_DATA = "post-data"
+# The names the plan's callers have always imported, now the typed members (equal to the same strings).
+PRE_DATA = Phase.PRE_DATA
+POST_DATA = Phase.POST_DATA
 PHASES = (PRE_DATA, POST_DATA)
 
-CREATE = "create"  # missing on the target: the step will run
-EXISTS = "exists"  # identical on the target: skipped
-CONFLICT = "conflict"  # on the target with another definition: reported, never overwritten
+CREATE = StepStatus.CREATE
+EXISTS = StepStatus.EXISTS
+CONFLICT = StepStatus.CONFLICT
 
 
 @dataclass(frozen=True)
@@ -25,18 +27,21 @@ class PlanOptions:
     exclude: tuple[str, ...] = ()
     owners: bool = False
     privileges: bool = False
+    # ANALYZE of each copied table after its rows and indexes are in (``Plan.analyze_steps``).
+    analyze: bool = False
 
 
 @dataclass(frozen=True)
 class Step:
-    phase: str  # PRE_DATA or POST_DATA
-    kind: str  # "extension", "schema", "table", "index", "foreign key", "view", …
+    phase: Phase  # PRE_DATA or POST_DATA
+    # A StepKind for the kinds pghaul treats specially; pg_dump's own name for any other ("aggregate", "rule").
+    kind: StepKind | str
     name: str  # the object, for people: "public.items", "public.items.items_pkey"
     sql: str  # one or more complete statements, each ending with ";"
     # The table a post-data index or constraint belongs to, so it can be built as soon as that table's data is in.
     # Foreign keys name none: they need the referenced table's data too, so they wait for all tables.
     table: tuple[str, str] | None = None
-    status: str = CREATE
+    status: StepStatus = CREATE
     # For steps from pg_dump's archive: its id for the object, the ids of the objects it needs, the object's
     # kind, schema and name as pg_dump names them, and the md5 of the source's statement (pghaul.created_objects).
     entry_id: int | None = None
@@ -61,6 +66,9 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     # The tables selected for this run (partitioned parents included; only kind "r" tables hold rows).
     tables: list[Table] = field(default_factory=list)
+    # One ANALYZE per copied table (with PlanOptions.analyze), run with that table's post-data steps. Kept beside
+    # ``steps``, not in them: the dry run and the plan replies show the DDL, and say in a line that ANALYZE follows.
+    analyze_steps: list[Step] = field(default_factory=list)
 
     @property
     def conflicts(self) -> list[Step]:
@@ -68,9 +76,6 @@ class Plan:
 
     def phase(self, phase: str) -> list[Step]:
         return [s for s in self.steps if s.phase == phase]
-
-    def to_create(self, phase: str | None = None) -> list[Step]:
-        return [s for s in self.steps if s.status == CREATE and (phase is None or s.phase == phase)]
 
     def render_sql(self, phase: str | None = None) -> str:
         """The plan as one SQL script, grouped by phase; skipped and conflicting steps appear as comments.

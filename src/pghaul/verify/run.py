@@ -12,6 +12,7 @@ from pghaul.dump.archive import normalized
 from pghaul.events import Listener, PhaseFinished, PhaseStarted, ignore
 from pghaul.inspect import inspect_catalog
 from pghaul.inspect.model import Catalog
+from pghaul.kinds import Phase
 from pghaul.plan import PlanOptions, select_tables
 from pghaul.urls import describe_url
 from pghaul.verify.dump_diff import diff_dumps
@@ -54,7 +55,7 @@ def verify(
     :class:`pghaul.errors.ConnectionFailed`.
     """
     started = time.monotonic()
-    listener(PhaseStarted("verify", f"{describe_url(source_url)} -> {describe_url(target_url)}"))
+    listener(PhaseStarted(Phase.VERIFY, f"{describe_url(source_url)} -> {describe_url(target_url)}"))
     report = VerifyReport(describe_url(source_url), describe_url(target_url))
     with connect_source(source_url) as source, connect_target(target_url) as target:
         _prepare(source)
@@ -83,7 +84,7 @@ def verify(
                 report.large_objects = _check_large_objects(source, target, options, pool)
         report.source_transactions_during_verify = _next_transaction_id(source) - xid_horizon
     report.seconds = time.monotonic() - started
-    listener(PhaseFinished("verify", report.seconds))
+    listener(PhaseFinished(Phase.VERIFY, report.seconds))
     return report
 
 
