@@ -8,9 +8,9 @@ import psycopg
 import pytest
 
 from pghaul import events
-from pghaul.copy.state import MIGRATION_LOCK_KEY, read_status
 from pghaul.copy.table_data import CopyCancelled
 from pghaul.engine import MigrateOptions, make_plan, migrate
+from pghaul.engine.jobs import MIGRATION_LOCK_KEY, read_status
 from pghaul.errors import SafetyError
 from tests.conftest import run_sql
 from tests.fixtures_data import (

@@ -14,8 +14,8 @@ import textwrap
 import psycopg
 import pytest
 
-from pghaul.copy.state import read_status
 from pghaul.engine import MigrateOptions, migrate
+from pghaul.engine.jobs import read_status
 from tests.fixtures_data import KEY_TABLES, SEQUENCE_TABLES, STRUCTURE_TABLES, database_digest, fill
 
 CHILD = textwrap.dedent(

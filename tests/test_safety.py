@@ -9,9 +9,9 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from pghaul.connect import connect_source, connect_target
+from pghaul.engine.preflight import check_extensions, check_target_is_not_source, preflight_report, run_preflight
 from pghaul.errors import SafetyError
 from pghaul.inspect import inspect_catalog
-from pghaul.preflight import check_extensions, check_target_is_not_source, preflight_report, run_preflight
 from tests.conftest import run_sql
 from tests.servers import TestServer
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pghaul.apply import StepFailed, apply_steps
 from pghaul.connect import connect_source, connect_target
+from pghaul.engine.apply import StepFailed, apply_steps
 from pghaul.events import Event, StepApplied
 from pghaul.inspect import inspect_catalog
 from pghaul.plan import CONFLICT, EXISTS, PRE_DATA, Step, build_plan

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pghaul.apply import ApplyResult, apply_steps
 from pghaul.connect import connect_source, connect_target
+from pghaul.engine.apply import ApplyResult, apply_steps
 from pghaul.inspect import Catalog, inspect_catalog
 from pghaul.plan import CREATE, Plan, PlanOptions, build_plan
 from tests.conftest import run_sql

@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from pghaul.errors import PghaulError
+from pghaul.errors import ErrorCode, PghaulError
+from pghaul.limits import MAX_CHUNK_ROWS
 from pghaul.urls import redact_url, scrub
 
 app = typer.Typer(
@@ -63,6 +64,14 @@ def _main(
     _state["debug"] = debug
 
 
+# The CLI's exit codes per kind of failure: 2 for a wrong request (as for a bad option), 1 for the rest.
+EXIT_CODES = {ErrorCode.USAGE: 2, ErrorCode.NOT_FOUND: 2}
+
+
+def exit_code(code: ErrorCode) -> int:
+    return EXIT_CODES.get(code, 1)
+
+
 def _fail(message: str, hint: str = "", code: int = 1) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     if hint:
@@ -80,7 +89,7 @@ def _errors(*urls: str | None) -> Iterator[None]:
     except PghaulError as exc:
         if _state["debug"]:
             err_console.print_exception()
-        _fail(scrub(exc.message, *urls), scrub(exc.hint, *urls), exc.exit_code)
+        _fail(scrub(exc.message, *urls), scrub(exc.hint, *urls), exit_code(exc.code))
     except KeyboardInterrupt:
         _fail("interrupted", "run the same command again: it continues from the last committed chunk")
     except Exception as exc:  # anything unexpected still gets one line, without secrets
@@ -169,7 +178,7 @@ def migrate(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")] = False,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", min=1, max=1_000_000, help="Rows per committed chunk.")
+        int | None, typer.Option("--batch-size", min=1, max=MAX_CHUNK_ROWS, help="Rows per committed chunk.")
     ] = None,
     tables: TablesOption = None,
     exclude: ExcludeOption = None,

@@ -1,11 +1,11 @@
 """Copy: table jobs -> rows on the target (keyset chunks, COPY streams, checkpoints, sequences).
 
-The public pieces: :func:`move_batch` (the one-batch contract of the HTTP layer), :func:`read_status` and
-:func:`drop_state` (pghaul's bookkeeping on the target). The whole-database copy is driven by
-:mod:`pghaul.engine`.
+The public pieces: :func:`move_batch` (the one-batch contract of the HTTP layer) and :func:`drop_state`
+(pghaul's bookkeeping on the target). The whole-database copy, and the job and status it records, are
+:mod:`pghaul.engine`'s.
 """
 
 from pghaul.copy.batch import BatchResult, move_batch
-from pghaul.copy.state import JobStatus, drop_state, read_status
+from pghaul.copy.state import drop_state
 
-__all__ = ["BatchResult", "JobStatus", "drop_state", "move_batch", "read_status"]
+__all__ = ["BatchResult", "drop_state", "move_batch"]

@@ -26,13 +26,14 @@ from pghaul.copy.table_data import (
     refuse_rows_not_from_pghaul,
     target_has_rows,
 )
+from pghaul.engine.preflight import check_target_is_not_source
 from pghaul.errors import UsageError
 from pghaul.inspect.model import Table
-from pghaul.preflight import check_target_is_not_source
+from pghaul.limits import DEFAULT_BATCH_ROWS, MAX_BATCH_ROWS, MIN_BATCH_ROWS
 
-MIN_BATCH_SIZE = 1
-MAX_BATCH_SIZE = 50_000
-DEFAULT_BATCH_SIZE = 1_000
+MIN_BATCH_SIZE = MIN_BATCH_ROWS
+MAX_BATCH_SIZE = MAX_BATCH_ROWS
+DEFAULT_BATCH_SIZE = DEFAULT_BATCH_ROWS
 
 
 @dataclass(frozen=True)

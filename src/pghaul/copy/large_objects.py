@@ -41,8 +41,7 @@ from psycopg import sql
 
 from pghaul.connect import connect_target
 from pghaul.copy.snapshot import open_reader
-from pghaul.copy.table_data import CopyCancelled
-from pghaul.errors import PghaulError, SafetyError
+from pghaul.errors import PghaulError, SafetyError, check_cancelled
 from pghaul.events import LargeObjectsProgress, Listener, Notice, ignore
 from pghaul.inspect.queries import STATE_SCHEMA
 
@@ -395,7 +394,7 @@ def copy_large_objects(
 
     Reads in ``snapshot_id`` when it can be imported (so the objects match the copied rows). Raises
     :class:`SafetyError` before writing anything if an OID of the source is taken on the target by an object
-    pghaul did not write, and :class:`CopyCancelled` between batches once ``cancel`` is set.
+    pghaul did not write, and :class:`pghaul.errors.Cancelled` between batches once ``cancel`` is set.
     """
     started = time.monotonic()
     reader, imported = open_reader(source_url, snapshot_id)
@@ -438,9 +437,8 @@ def _copy_all(
     listener(tally.event())
     md5s = {t.obj.oid: t.piece_md5s for t in tasks if t.start}
     for batch in _batches(_segments(tasks), batch_bytes, batch_objects):
-        if cancel is not None and cancel.is_set():
-            raise CopyCancelled("stopped while copying large objects",
-                                "run the same command again to continue from the last committed batch")
+        check_cancelled(cancel, "stopped while copying large objects",
+                        "run the same command again to continue from the last committed batch")
         data = _read(src, batch)
         rows = _progress_rows(batch, data, md5s, job_id)
         try:

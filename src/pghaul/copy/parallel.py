@@ -27,10 +27,12 @@ from pghaul.copy.indexes import (
 from pghaul.copy.replica_role import SET_REPLICA_ROLE
 from pghaul.copy.snapshot import open_reader
 from pghaul.copy.state import RangeState
-from pghaul.copy.table_data import CopyCancelled, copy_range
+from pghaul.copy.table_data import copy_range
+from pghaul.errors import check_cancelled
 from pghaul.events import Listener, Notice, TableFinished, TableProgress, TableStarted
 from pghaul.inspect.model import QualifiedName, Table
 from pghaul.kinds import StepKind, StepStatus
+from pghaul.limits import DEFAULT_CHUNK_ROWS
 from pghaul.plan.steps import Step
 
 # Steps whose build is worth watching in pg_stat_progress_create_index.
@@ -86,7 +88,7 @@ class StepBatch:
 @dataclass(frozen=True)
 class DataPhaseOptions:
     workers: int = 2
-    chunk_rows: int = 50_000
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
     # maintenance_work_mem for vector index builds as the user gave it; None: sized per index from its table.
     vector_memory_kb: int | None = None
     # Data-only into a schema with foreign keys and triggers: hold them off (pghaul.copy.replica_role).
@@ -346,10 +348,7 @@ def run_data_phase(
     watcher.join(timeout=1)
     if scheduler.failed is not None:
         raise scheduler.failed
-    if cancel is not None and cancel.is_set():
-        raise CopyCancelled(
-            "stopped on request", "run the same command again to continue from the last committed chunk"
-        )
+    check_cancelled(cancel)
     if not result.snapshot_imported and snapshot_id:
         listener(Notice("a worker could not import the exported snapshot; its tables were read at a later moment",
                         level="warning"))

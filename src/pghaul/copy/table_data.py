@@ -23,14 +23,14 @@ from pghaul.copy import state
 from pghaul.copy.keyset import Key, Keyset, column_list, table_ident
 from pghaul.copy.state import RangeState
 from pghaul.copy.stream import pump, select_query
-from pghaul.errors import PghaulError, SafetyError
+from pghaul.errors import RESUME_HINT, Cancelled, SafetyError
 from pghaul.inspect.model import Table
 
 STAGING_TABLE = sql.Identifier("pg_temp", "pghaul_stage")
 
 
-class CopyCancelled(PghaulError):
-    """The caller asked to stop; every committed chunk stays, the next run continues after it."""
+# The one cancellation error, under the name callers have imported from here.
+CopyCancelled = Cancelled
 
 
 @dataclass(frozen=True)
@@ -139,10 +139,7 @@ def copy_range(
     keyset = Keyset.of(table)
     while not rng.done:
         if should_stop():
-            raise CopyCancelled(
-                f"stopped while copying {table.display_name}",
-                "run the same command again to continue from the last committed chunk",
-            )
+            raise Cancelled(f"stopped while copying {table.display_name}", RESUME_HINT)
         after = rng.resume_after
         end = keyset.chunk_end(src, after, rng.hi, chunk_rows)
         try:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from pghaul.apply import STEP_SETTINGS
 from pghaul.copy.table_data import target_has_rows
+from pghaul.engine.apply import STEP_SETTINGS
 from pghaul.errors import SafetyError
 from pghaul.inspect.model import Catalog
 from pghaul.kinds import StepKind, StepStatus

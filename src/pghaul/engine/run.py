@@ -1,0 +1,329 @@
+"""One migration run: preflight -> pre-data -> data -> post-data -> sequences -> verify.
+
+A ``MigrationRun`` holds what the stages share (the sessions, the plan, the job, the result), and has one
+method per stage, read top to bottom in ``run``. Every stage writes only to the target, each step in a
+transaction whose failure leaves the previous good state; the job and the per-range checkpoints are recorded
+on the target (``pghaul`` schema) so a killed run is continued by the next one, and a status page can read
+where it stands. Any failure fails the run: it is recorded as failed and raised, never reported as partial
+success.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+
+import psycopg
+
+from pghaul import created_objects
+from pghaul.connect import connect_source, connect_target
+from pghaul.copy import state
+from pghaul.copy.large_objects import LargeObjectStats, copy_large_objects
+from pghaul.copy.parallel import DataPhaseOptions, TableJob, run_data_phase
+from pghaul.copy.sequences import apply_positions, read_positions, selected_sequences
+from pghaul.copy.snapshot import SnapshotHolder, open_reader, snapshot_importable
+from pghaul.dump.pg_dump import dump_schema_of
+from pghaul.engine import data, jobs
+from pghaul.engine.apply import apply_steps
+from pghaul.engine.options import MigrateOptions, MigrationResult, check_options
+from pghaul.engine.preflight import Checked, check_before_writing, check_target_is_not_source
+from pghaul.errors import PghaulError, check_cancelled
+from pghaul.events import Event, Listener, Notice, PhaseFinished, PhaseStarted, ignore
+from pghaul.inspect import inspect_catalog
+from pghaul.inspect.model import Catalog, Table
+from pghaul.kinds import Phase
+from pghaul.plan import Step
+from pghaul.urls import scrub
+
+
+def serialized(listener: Listener) -> Listener:
+    """Workers emit from their threads; listeners (rich, the HTTP live state) see one event at a time."""
+    lock = threading.Lock()
+
+    def emit(event: Event) -> None:
+        with lock:
+            listener(event)
+
+    return emit
+
+
+@contextmanager
+def phase(listener: Listener, name: Phase, detail: str = "") -> Iterator[None]:
+    started = time.monotonic()
+    listener(PhaseStarted(name, detail))
+    yield
+    listener(PhaseFinished(name, time.monotonic() - started))
+
+
+def error_parts(exc: BaseException, *urls: str) -> tuple[str, str | None]:
+    """What to record of a failure: its message and, apart, the hint; never a password."""
+    if isinstance(exc, PghaulError):
+        return scrub(exc.message, *urls), scrub(exc.hint, *urls) or None
+    return scrub(f"{type(exc).__name__}: {exc}", *urls), None
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """Both servers: their URLs (workers open their own sessions) and the run's control sessions."""
+
+    source_url: str
+    target_url: str
+    src: psycopg.Connection
+    tgt: psycopg.Connection
+
+
+class MigrationRun:
+    """One ``migrate``: its stages in order, sharing the run's state instead of passing it around."""
+
+    def __init__(
+        self, sessions: Sessions, options: MigrateOptions, emit: Listener, cancel: threading.Event | None
+    ) -> None:
+        self.db = sessions
+        self.options = options
+        self.emit = emit
+        self.cancel = cancel
+        self.started = time.monotonic()
+        self.job_id = ""
+        self.source_catalog: Catalog | None = None
+        self.checked: Checked | None = None
+        self.result: MigrationResult | None = None
+        self.steps_run: list[Step] = []  # post-data steps the data phase already ran
+
+    # --- the run as a whole --------------------------------------------------------------------------------------
+
+    def run(self) -> MigrationResult:
+        with phase(self.emit, Phase.PREFLIGHT):
+            self.preflight()
+        try:
+            result = self.stages()
+        except BaseException as exc:
+            self._record_failure(exc)
+            raise
+        result.seconds = time.monotonic() - self.started
+        report = result.to_dict()
+        if result.ok:
+            jobs.finish_job(self.db.tgt, self.job_id, "done", None, report)
+        else:
+            jobs.finish_job(self.db.tgt, self.job_id, "failed", "verification found differences", report,
+                            "see the verification report for each difference")
+        return result
+
+    def stages(self) -> MigrationResult:
+        result = self.recheck()
+        if not self.options.data_only:
+            self.pre_data()
+        if not self.options.schema_only:
+            self.data()
+        check_cancelled(self.cancel, hint="run the same command again to continue where it stopped")
+        self.post_data()
+        if not self.options.schema_only:
+            self.sequences()
+        if not self.options.data_only:
+            # How the target prints what pghaul created, so a later run and verify know it as pghaul's own work.
+            created_objects.remember_definitions(self.db.tgt, dump_schema_of(self.db.tgt))
+        if self.options.verify:
+            self.verify()
+        return result
+
+    def _record_failure(self, exc: BaseException) -> None:
+        try:
+            error, hint = error_parts(exc, self.db.source_url, self.db.target_url)
+            jobs.finish_job(self.db.tgt, self.job_id, "failed", error, None, hint)
+        except psycopg.Error:
+            pass  # the target itself went away: the job shows as interrupted (nobody holds its lock)
+
+    def notice(self, message: str, level: str = "info", details: list[str] | None = None) -> None:
+        assert self.result is not None
+        self.result.notices.append(message)
+        self.emit(Notice(message, level, details or []))
+
+    def _stage(self, name: Phase) -> AbstractContextManager[None]:
+        jobs.set_job_phase(self.db.tgt, self.job_id, name)
+        return phase(self.emit, name)
+
+    # --- the stages ----------------------------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        """Every refusal comes before the first write (pghaul's own state schema included)."""
+        src, tgt = self.db.src, self.db.tgt
+        check_target_is_not_source(src, tgt)
+        self.source_catalog = inspect_catalog(src)
+        check_before_writing(src, tgt, self.source_catalog, self.options)
+        # The lock first: a run refused because another holds the target writes nothing, not even its schema.
+        jobs.lock_target(tgt)
+        state.ensure_state(tgt)
+        jobs.fail_stale_jobs(tgt)
+        self.job_id = self.options.job_id or jobs.new_job_id()
+        jobs.start_job(tgt, self.job_id)
+
+    def recheck(self) -> MigrationResult:
+        """The checks again under the lock: another run may have changed the target since the first look (the
+        rehearsal of the first look stands: what another run created since is now "exists" in this plan)."""
+        assert self.source_catalog is not None
+        self.checked = check_before_writing(self.db.src, self.db.tgt, self.source_catalog, self.options,
+                                            rehearse=False)
+        plan = self.checked.plan
+        self.result = MigrationResult(self.job_id, plan)
+        for note in plan.notes:
+            self.notice(note)
+        if self.options.data_only and plan.conflicts:
+            # No DDL runs: rows go into the target's own definitions (in text format where a column type differs).
+            self.notice("objects differ on the target; --data-only copies rows into them as they are", "warning",
+                        [f"{s.kind} {s.name}" for s in plan.conflicts])
+        return self.result
+
+    @property
+    def plan_post_steps(self) -> list[Step]:
+        """The post-data DDL (none for data-only: the target keeps its own) and the ANALYZE steps."""
+        assert self.checked is not None
+        plan = self.checked.plan
+        return ([] if self.options.data_only else plan.phase(Phase.POST_DATA)) + plan.analyze_steps
+
+    def pre_data(self) -> None:
+        """Extensions, schemas, types, functions, sequences, tables with their primary keys."""
+        assert self.checked is not None
+        with self._stage(Phase.PRE_DATA):
+            apply_steps(self.db.tgt, self.checked.plan.phase(Phase.PRE_DATA), self.emit)
+
+    def data(self) -> None:
+        """Every selected table's rows, with each table's indexes and constraints built once its rows are in."""
+        assert self.result is not None
+        workers = self.options.workers or data.default_workers(self.db.src, self.db.tgt)
+        self.result.workers = workers
+        with self._stage(Phase.DATA), self._snapshot() as snapshot_id:
+            table_jobs = self._table_jobs(snapshot_id, workers)
+            self._data_notices(table_jobs)
+            assert self.source_catalog is not None and self.checked is not None
+            early, owners = data.step_batches(self.source_catalog, self._copy_tables, self.plan_post_steps)
+            copied = run_data_phase(
+                self.db.source_url, self.db.target_url, table_jobs, step_batches=early, owners=owners,
+                apply=apply_steps, snapshot_id=snapshot_id,
+                options=DataPhaseOptions(workers, self.options.batch_size, self.options.maintenance_work_mem_kb,
+                                         replica_role=self.checked.replica.needed),
+                job_id=self.job_id, listener=self.emit, cancel=self.cancel,
+            )
+            self.result.tables = [copied.stats[j.table.key] for j in table_jobs]
+            self.result.large_objects = self._large_objects(snapshot_id)
+            self.steps_run = list(copied.steps_run)
+
+    def post_data(self) -> None:
+        """What is left: foreign keys after all data, views, triggers, refreshes, policies, comments."""
+        done = set(self.steps_run)
+        left = [s for s in self.plan_post_steps if s not in done]
+        if left or not self.options.data_only:
+            with self._stage(Phase.POST_DATA):
+                apply_steps(self.db.tgt, left, self.emit)
+
+    def sequences(self) -> None:
+        """Sequence positions, read after the data so they never stand behind a copied row."""
+        assert self.result is not None and self.source_catalog is not None
+        with self._stage(Phase.SEQUENCES):
+            selected = selected_sequences(self.source_catalog, {t.key for t in self.result.plan.tables})
+            self.result.sequences_set = apply_positions(self.db.tgt, read_positions(self.db.src, selected))
+
+    def verify(self) -> None:
+        from pghaul.verify import VerifyOptions, verify
+
+        assert self.result is not None
+        jobs.set_job_phase(self.db.tgt, self.job_id, Phase.VERIFY)
+        # A schema-only run copies no rows and sets no sequences: verify the schema alone then.
+        options = self.options
+        wanted = VerifyOptions(include=options.include, exclude=options.exclude, data=not options.schema_only)
+        report = verify(self.db.source_url, self.db.target_url, wanted, self.emit)
+        self.result.verify_report = report
+        self.result.ok = bool(report.ok)
+
+    # --- the data stage's parts ----------------------------------------------------------------------------------
+
+    @property
+    def _copy_tables(self) -> list[Table]:
+        assert self.checked is not None
+        return [t for t in self.checked.plan.tables if t.kind == "r"]
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[str | None]:
+        """The snapshot the rows are read in. Work from an earlier run that is not complete is continued in its
+        snapshot while that can still be imported (only while the process that exported it is alive); else
+        the rest is read at a later moment, which the run says."""
+        assert self.result is not None
+        tgt = self.db.tgt
+        earlier = {t.key: state.load_ranges(tgt, t) for t in self._copy_tables}
+        started_before = any(r.done or r.rows_copied or r.rows_skipped for rs in earlier.values() for r in rs)
+        unfinished = any(not rs or not all(r.done for r in rs) for rs in earlier.values())
+        self.result.resumed = started_before
+        old_snapshot = jobs.last_snapshot(tgt) if started_before and unfinished else None
+        if old_snapshot and snapshot_importable(self.db.source_url, old_snapshot):
+            yield old_snapshot
+            return
+        holder = SnapshotHolder(self.db.source_url)
+        try:
+            jobs.set_job_snapshot(tgt, self.job_id, holder.snapshot_id)
+            if started_before and unfinished:
+                self.result.snapshot_reused = False
+                self.notice(
+                    "resumed from the checkpoints of an earlier run, whose snapshot of the source is gone: the rest "
+                    "of the rows are read as of now",
+                    "warning",
+                    [
+                        "rows changed on the source between the two runs, in the parts already copied, are not "
+                        "copied again; verify shows them, and a later sync can bring them over",
+                    ],
+                )
+            if holder.snapshot_id is None:
+                self.notice("the source did not export a snapshot: each worker reads its tables at its own moment",
+                            "warning")
+            yield holder.snapshot_id
+        finally:
+            holder.close()
+
+    def _table_jobs(self, snapshot_id: str | None, workers: int) -> list[TableJob]:
+        assert self.checked is not None
+        target_catalog = self.checked.target_catalog
+        if not self.options.data_only:
+            target_catalog = inspect_catalog(self.db.tgt, with_dump=False)  # now with the tables pre-data made
+        reader, _ = open_reader(self.db.source_url, snapshot_id)
+        try:
+            return data.table_jobs(reader, self.db.tgt, self._copy_tables, target_catalog, self.options, workers,
+                                   self.job_id)
+        finally:
+            reader.rollback()
+            reader.close()
+
+    def _data_notices(self, table_jobs: list[TableJob]) -> None:
+        assert self.checked is not None
+        already = [j.table.display_name for j in table_jobs if j.done]
+        if already:
+            self.notice(
+                f"{len(already)} table(s) were already copied by an earlier run and are left as they are",
+                details=already[:50] + (["…"] if len(already) > 50 else []) + [
+                    "run `pghaul cleanup` on the target to copy them again from scratch"
+                ],
+            )
+        if self.checked.replica.needed:
+            data.replica_notices(self.checked.replica, self.notice)
+
+    def _large_objects(self, snapshot_id: str | None) -> LargeObjectStats | None:
+        """Large objects belong to no table: copied by a whole-database run, in the rows' snapshot."""
+        if self.options.include or self.options.exclude:
+            self.emit(Notice("large objects are not copied by a run limited to some tables", "warning"))
+            return None
+        return copy_large_objects(self.db.source_url, self.db.target_url, snapshot_id=snapshot_id,
+                                  listener=self.emit, cancel=self.cancel, job_id=self.job_id)
+
+
+def migrate(
+    source_url: str | None,
+    target_url: str | None,
+    options: MigrateOptions = MigrateOptions(),
+    listener: Listener = ignore,
+    cancel: threading.Event | None = None,
+) -> MigrationResult:
+    """Copy schema and rows from source to target, set sequences and verify; resumes an interrupted run."""
+    check_options(options)
+    emit = serialized(listener)
+    with connect_source(source_url) as src, connect_target(target_url) as tgt:
+        assert source_url is not None and target_url is not None
+        return MigrationRun(Sessions(source_url, target_url, src, tgt), options, emit, cancel).run()
