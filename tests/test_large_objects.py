@@ -358,7 +358,7 @@ def test_verify_limited_to_some_tables_says_large_objects_were_not_compared(copi
 def test_render_shows_the_large_objects_line() -> None:
     from rich.console import Console
 
-    from pghaul.verify.render import render_report
+    from pghaul.cli.render import render_report
     from pghaul.verify.report import LargeObjectCheck, LargeObjectDifference, VerifyReport
 
     differs = (LargeObjectDifference(8, "comment differs"),)

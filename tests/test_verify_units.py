@@ -87,7 +87,7 @@ def test_report_wording() -> None:
 def test_render_shows_every_part_of_the_report() -> None:
     from rich.console import Console
 
-    from pghaul.verify.render import render_report
+    from pghaul.cli.render import render_report
     from pghaul.verify.report import ExtensionCheck, SchemaDifference, TableCheck, VerifyReport
 
     report = VerifyReport(

@@ -31,10 +31,10 @@ def _start_server(path: Path, keep: bool) -> object:
 
 def run_demo(console: Console, *, keep: bool = False) -> bool:
     """Start a source and a target server, fill the source with the sample app, migrate and verify."""
+    from pghaul.cli.progress_view import ProgressView
+    from pghaul.cli.render import render_report
     from pghaul.engine import MigrateOptions, migrate
-    from pghaul.progress_view import ProgressView
     from pghaul.sample import fill_sample_database
-    from pghaul.verify.render import render_report
 
     workdir = Path(tempfile.mkdtemp(prefix="pghaul-demo-"))
     workdir.chmod(0o755)

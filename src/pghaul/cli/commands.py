@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -30,7 +31,18 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-_state: dict[str, bool] = {"debug": False}
+
+
+@dataclass(frozen=True)
+class CliOptions:
+    """The options of the command itself (before the subcommand), kept on click's context for this invocation."""
+
+    debug: bool = False
+
+
+def _debug(ctx: typer.Context) -> bool:
+    options = ctx.find_root().obj
+    return isinstance(options, CliOptions) and options.debug
 
 SourceOption = Annotated[
     str | None,
@@ -59,9 +71,10 @@ PrivilegesOption = Annotated[
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
-    _state["debug"] = debug
+    ctx.obj = CliOptions(debug=debug)
 
 
 # The CLI's exit codes per kind of failure: 2 for a wrong request (as for a bad option), 1 for the rest.
@@ -80,20 +93,20 @@ def _fail(message: str, hint: str = "", code: int = 1) -> NoReturn:
 
 
 @contextmanager
-def _errors(*urls: str | None) -> Iterator[None]:
+def _errors(ctx: typer.Context, *urls: str | None) -> Iterator[None]:
     """Turn any failure into one scrubbed line and the right exit code."""
     try:
         yield
     except (typer.Exit, typer.Abort):
         raise
     except PghaulError as exc:
-        if _state["debug"]:
+        if _debug(ctx):
             err_console.print_exception()
         _fail(scrub(exc.message, *urls), scrub(exc.hint, *urls), exit_code(exc.code))
     except KeyboardInterrupt:
         _fail("interrupted", "run the same command again: it continues from the last committed chunk")
     except Exception as exc:  # anything unexpected still gets one line, without secrets
-        if _state["debug"]:
+        if _debug(ctx):
             err_console.print_exception()
         text = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, *urls)
         _fail(f"{type(exc).__name__}: {text}", "run again with --debug for the traceback")
@@ -109,6 +122,7 @@ def _print_json(data: Any) -> None:
 
 @app.command()
 def plan(
+    ctx: typer.Context,
     source: SourceOption = None,
     target: TargetOption = None,
     tables: TablesOption = None,
@@ -122,7 +136,7 @@ def plan(
     options = MigrateOptions(
         include=_patterns(tables), exclude=_patterns(exclude), owners=owners, privileges=privileges
     )
-    with _errors(source, target):
+    with _errors(ctx, source, target):
         result = make_plan(source, target, options)
         sys.stdout.write(result.render_sql())
         sys.stdout.write("\n")
@@ -130,6 +144,7 @@ def plan(
 
 @app.command("tables")
 def tables_command(
+    ctx: typer.Context,
     source: SourceOption = None,
     target: Annotated[
         str | None, typer.Option("--target", "-t", help="Also show whether each table exists there.")
@@ -141,7 +156,7 @@ def tables_command(
     from pghaul.connect import connect_source, connect_target
     from pghaul.tables import list_tables
 
-    with _errors(source, target):
+    with _errors(ctx, source, target):
         with connect_source(source) as src:
             if target:
                 with connect_target(target) as tgt:
@@ -173,6 +188,7 @@ def _size(n: int) -> str:
 
 @app.command()
 def migrate(
+    ctx: typer.Context,
     source: SourceOption = None,
     target: TargetOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -197,9 +213,9 @@ def migrate(
     ] = None,
 ) -> None:
     """Copy the schema and every row from the source to the target, then verify."""
+    from pghaul.cli.progress_view import ProgressView
     from pghaul.engine import MigrateOptions, make_plan
     from pghaul.engine import migrate as run_migration
-    from pghaul.progress_view import ProgressView
 
     if schema_only and data_only:
         _fail("--schema-only and --data-only exclude each other", "pick one, or neither for a full migration", 2)
@@ -218,7 +234,7 @@ def migrate(
         options["workers"] = workers
     if maintenance_work_mem is not None:
         options["maintenance_work_mem_kb"] = _kilobytes(maintenance_work_mem)
-    with _errors(source, target):
+    with _errors(ctx, source, target):
         opts = MigrateOptions(**options)
         if dry_run:
             sys.stdout.write(make_plan(source, target, opts).render_sql() + "\n")
@@ -250,7 +266,7 @@ def _kilobytes(text: str) -> int:
 
 
 def _print_migration_summary(result: Any) -> None:
-    from pghaul.verify.render import render_report
+    from pghaul.cli.render import render_report
 
     if getattr(result, "verify_report", None) is not None:
         for renderable in render_report(result.verify_report):
@@ -273,6 +289,7 @@ def _print_migration_summary(result: Any) -> None:
 
 @app.command()
 def verify(
+    ctx: typer.Context,
     source: SourceOption = None,
     target: TargetOption = None,
     tables: TablesOption = None,
@@ -280,11 +297,11 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Compare source and target: rows, checksums, sequences, schema, extensions, vector search."""
+    from pghaul.cli.render import render_report
     from pghaul.verify import VerifyOptions
     from pghaul.verify import verify as run_verify
-    from pghaul.verify.render import render_report
 
-    with _errors(source, target):
+    with _errors(ctx, source, target):
         report = run_verify(source, target, VerifyOptions(include=_patterns(tables), exclude=_patterns(exclude)))
         if as_json:
             _print_json(report.to_dict())
@@ -297,6 +314,7 @@ def verify(
 
 @app.command()
 def cleanup(
+    ctx: typer.Context,
     target: TargetOption = None,
     source: Annotated[
         str | None,
@@ -308,7 +326,7 @@ def cleanup(
     """Drop pghaul's own bookkeeping schema (`pghaul`) from the target. Your tables are not touched."""
     from pghaul.engine import cleanup as drop_pghaul_schema
 
-    with _errors(source, target):
+    with _errors(ctx, source, target):
         if not yes and sys.stdin.isatty() and not typer.confirm("Drop the pghaul schema on the target?"):
             raise typer.Exit(1)
         dropped = drop_pghaul_schema(target, source)
@@ -317,6 +335,7 @@ def cleanup(
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Address to bind (0.0.0.0 when PORT is set).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: $PORT, else 8000).")] = None,
 ) -> None:
@@ -324,18 +343,19 @@ def serve(
     from pghaul.http import serve as run_server
     from pghaul.settings import Settings
 
-    with _errors(os.environ.get("DATABASE_URL"), os.environ.get("NEW_DATABASE_URL")):
+    with _errors(ctx, os.environ.get("DATABASE_URL"), os.environ.get("NEW_DATABASE_URL")):
         run_server(host=host, port=port, settings=Settings())
 
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the servers' data directories behind.")] = False,
 ) -> None:
     """Start two embedded servers, fill one with a sample app database, migrate it, verify, and stop."""
-    from pghaul.demo import run_demo
+    from pghaul.cli.demo import run_demo
 
-    with _errors():
+    with _errors(ctx):
         ok = run_demo(console, keep=keep)
         if not ok:
             raise typer.Exit(1)

@@ -1,0 +1,3 @@
+from pghaul.cli.commands import main
+
+main()
