@@ -7,7 +7,6 @@ are extra keys only.
 from __future__ import annotations
 
 import glob
-from typing import Any
 
 import psycopg
 
@@ -15,6 +14,16 @@ from pghaul.errors import SafetyError, SchemaConflict
 from pghaul.http import migration
 from pghaul.http.jobs import JobConflict, JobKind
 from pghaul.http.names import api_name, find_table
+from pghaul.http.replies import (
+    BatchReply,
+    PostDataPlan,
+    PostPhaseReply,
+    SchemaReply,
+    SchemaResult,
+    StepReply,
+    TableRow,
+    TablesReply,
+)
 from pghaul.http.runtime import Runtime
 from pghaul.inspect.model import Catalog, Table
 from pghaul.plan.steps import Plan, Step
@@ -27,7 +36,7 @@ def _is_numeric(type_name: str) -> bool:
     return type_name.split("(")[0].strip() in _NUMERIC_TYPES
 
 
-def tables_reply(rt: Runtime, exact: bool) -> dict[str, Any]:
+def tables_reply(rt: Runtime, exact: bool) -> TablesReply:
     from pghaul.tables import SMALL_TABLES, list_tables
 
     # Never count(*) a big table inside a request: small ones are counted, the rest keep the catalog's estimate
@@ -40,25 +49,20 @@ def tables_reply(rt: Runtime, exact: bool) -> dict[str, Any]:
         types = tuple(info.primary_key_types)
         rows = info.rows_exact if exact and info.rows_exact is not None else info.rows_estimated
         tables.append(
-            {
-                "name": api_name(info.schema, info.name),
-                "rowCount": int(rows),
-                "primaryKey": ", ".join(key) if key else None,
-                "pkDataType": ", ".join(types) if types else None,
-                "pkIsNumeric": bool(types) and all(_is_numeric(t) for t in types),
-                "existsInNewDB": bool(info.exists_on_target),
-                "schema": info.schema,
-                "primaryKeyColumns": list(key),
-                "sizeBytes": int(info.size_bytes),
-                "rowCountExact": bool(exact and info.rows_exact is not None),
-            }
+            TableRow(
+                name=api_name(info.schema, info.name),
+                row_count=int(rows),
+                primary_key=", ".join(key) if key else None,
+                pk_data_type=", ".join(types) if types else None,
+                pk_is_numeric=bool(types) and all(_is_numeric(t) for t in types),
+                exists_in_new_db=bool(info.exists_on_target),
+                schema_=info.schema,
+                primary_key_columns=list(key),
+                size_bytes=int(info.size_bytes),
+                row_count_exact=bool(exact and info.rows_exact is not None),
+            )
         )
-    return {
-        "success": True,
-        "tables": tables,
-        "totalTables": len(tables),
-        "totalRows": sum(t["rowCount"] for t in tables),
-    }
+    return TablesReply(tables=tables, total_tables=len(tables), total_rows=sum(t.row_count for t in tables))
 
 
 def _plan(rt: Runtime, table: Table | None) -> Plan:
@@ -88,13 +92,21 @@ def _table_step(plan: Plan, table: Table) -> Step | None:
     return None
 
 
-def schema_reply(rt: Runtime, dry_run: bool, requested: str | None) -> dict[str, Any]:
+def _steps(steps: list[Step]) -> list[StepReply]:
+    return [StepReply.model_validate(s.to_dict()) for s in steps]
+
+
+def _post_data_plan(plan: Plan) -> PostDataPlan:
+    return PostDataPlan(steps=_steps([s for s in plan.steps if s.phase == "post-data"]),
+                        sql=plan.render_sql("post-data"))
+
+
+def schema_reply(rt: Runtime, dry_run: bool, requested: str | None) -> SchemaReply:
     from pghaul.engine import create_pre_data
 
     table = find_table(rt.source_catalog(fresh=True).tables.values(), requested) if requested else None
     plan = _plan(rt, table)
     pre = [s for s in plan.steps if s.phase == "pre-data"]
-    post = [s for s in plan.steps if s.phase == "post-data"]
     _refuse_conflicts(plan, "pre-data")
     applied: set[str] = set()
     if not dry_run:
@@ -107,42 +119,31 @@ def schema_reply(rt: Runtime, dry_run: bool, requested: str | None) -> dict[str,
     for t in plan.tables:
         step = _table_step(plan, t)
         results.append(
-            {
-                "table": api_name(t.schema, t.name),
-                "success": step is None or step.status != "conflict",
-                "columns": len(t.columns),
-                "primaryKey": ", ".join(t.primary_key) if t.primary_key else None,
-                "created": bool(step is not None and step.name in applied),
-                "sql": step.sql if step is not None else "",
-                "status": step.status if step is not None else "exists",
-            }
+            SchemaResult(
+                table=api_name(t.schema, t.name),
+                success=step is None or step.status != "conflict",
+                columns=len(t.columns),
+                primary_key=", ".join(t.primary_key) if t.primary_key else None,
+                created=bool(step is not None and step.name in applied),
+                sql=step.sql if step is not None else "",
+                status=step.status if step is not None else "exists",
+            )
         )
-    reply: dict[str, Any] = {
-        "success": True,
-        "dryRun": dry_run,
-        "results": results,
-        "preData": [s.to_dict() for s in pre],
-        "notes": list(plan.notes),
-        "sql": plan.render_sql("pre-data"),
-    }
+    reply = SchemaReply(dry_run=dry_run, results=results, pre_data=_steps(pre), notes=list(plan.notes),
+                        sql=plan.render_sql("pre-data"))
     if dry_run:
-        reply["postData"] = {"steps": [s.to_dict() for s in post], "sql": plan.render_sql("post-data")}
+        reply.post_data = _post_data_plan(plan)
     return reply
 
 
-def post_data_reply(rt: Runtime, dry_run: bool) -> dict[str, Any]:
+def post_data_reply(rt: Runtime, dry_run: bool) -> PostPhaseReply:
     if dry_run:
-        plan = _plan(rt, None)
-        post = [s for s in plan.steps if s.phase == "post-data"]
-        return {
-            "success": True, "dryRun": True, "phase": "post",
-            "postData": {"steps": [s.to_dict() for s in post], "sql": plan.render_sql("post-data")},
-        }
+        return PostPhaseReply(dry_run=True, post_data=_post_data_plan(_plan(rt, None)))
     work = migration.start_post_data(rt)
-    return {"success": True, "dryRun": False, "phase": "post", "postData": "started", "jobId": work.job_id}
+    return PostPhaseReply(dry_run=False, post_data="started", job_id=work.job_id)
 
 
-def batch_reply(rt: Runtime, requested: str, cursor: str | None, batch_size: int, dry_run: bool) -> dict[str, Any]:
+def batch_reply(rt: Runtime, requested: str, cursor: str | None, batch_size: int, dry_run: bool) -> BatchReply:
     # A migration job copies every table itself; a batch beside it could insert a keyless table's rows twice.
     with rt.work.batch():
         return _batch(rt, requested, cursor, batch_size, dry_run)
@@ -159,7 +160,7 @@ def _refuse_during_migration(tgt: psycopg.Connection) -> None:
         )
 
 
-def _batch(rt: Runtime, requested: str, cursor: str | None, batch_size: int, dry_run: bool) -> dict[str, Any]:
+def _batch(rt: Runtime, requested: str, cursor: str | None, batch_size: int, dry_run: bool) -> BatchReply:
     catalog = rt.source_catalog()
     table = find_table(catalog.copyable_tables(), requested)
     from pghaul.copy.batch import move_batch
@@ -176,24 +177,19 @@ def _batch(rt: Runtime, requested: str, cursor: str | None, batch_size: int, dry
         _refuse_during_migration(tgt)
         result = move_batch(src, tgt, table, cursor, batch_size, dry_run=dry_run, cursor_key=rt.cursor_key,
                             target_table=target_table)
-    reply: dict[str, Any] = {
-        "success": True,
-        "table": api_name(table.schema, table.name),
-        "batchSize": batch_size,
-        "insertedCount": int(result.inserted),
-        "skippedCount": int(result.skipped),
-        "nextCursor": result.next_cursor,
-        "hasMore": bool(result.has_more),
-        "dryRun": dry_run,
-    }
+    reply = BatchReply(
+        table=api_name(table.schema, table.name), batch_size=batch_size, inserted_count=int(result.inserted),
+        skipped_count=int(result.skipped), next_cursor=result.next_cursor, has_more=bool(result.has_more),
+        dry_run=dry_run,
+    )
     if not dry_run and _record_batch(rt, catalog, table, result.inserted, result.skipped, result.has_more):
         try:
             migration.start_post_data(rt)
-            reply["postData"] = "started"
+            reply.post_data = "started"
         except JobConflict as conflict:
             # This batch still succeeded. A full migration does the post-data phase itself; after another job
             # the phase is asked for again with db-schema?phase=post.
-            reply["postData"] = (
+            reply.post_data = (
                 "left to the running migration" if conflict.running == JobKind.MIGRATE
                 else f"not started: {conflict.message}; open db-schema?phase=post once it finished"
             )

@@ -11,6 +11,23 @@ from pghaul.copy.state import JobStatus
 from pghaul.http.jobs import JobKind, Work, WorkState
 from pghaul.http.live import LiveProgress
 from pghaul.http.names import api_name
+from pghaul.http.replies import (
+    ErrorItem,
+    ExtensionReply,
+    LiveReply,
+    MigrationReport,
+    PlanSummary,
+    PostDataJobReply,
+    PreflightReply,
+    PreviewReply,
+    ServerReply,
+    StartReply,
+    StatusReply,
+    TableProgressReply,
+    VerifyJobReply,
+    VerifyReply,
+    VerifyReport,
+)
 from pghaul.http.runtime import Runtime
 from pghaul.http.scrubbing import scrub_text
 
@@ -58,41 +75,39 @@ def job_connection_limit(pool_size: int) -> int:
 # --- the whole migration ----------------------------------------------------------------------------------------
 
 
-def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None) -> dict[str, Any]:
+def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None) -> PreviewReply | StartReply:
     from pghaul.copy.state import new_job_id, read_status
 
     if dry_run:
-        return {"success": True, "dryRun": True, **_plan_preview(rt)}
+        return _plan_preview(rt)
     refuse_target_is_source(rt)
     running = rt.work.current(MIGRATE)
     if running is not None and running.running:
-        return {"success": True, "jobId": running.job_id, "state": "running", "started": False}
+        return StartReply(job_id=running.job_id, state="running", started=False)
     with rt.pools.target() as tgt:
         status = read_status(tgt)
     if status.state == "running":
         # Another process (a second replica, or a CLI run) holds the migration: show it, start nothing.
-        return {"success": True, "jobId": status.job_id, "state": "running", "started": False}
+        return StartReply(job_id=status.job_id, state="running", started=False)
     if status.state == "done" and status.job_id is not None:
-        return {
-            "success": True, "jobId": status.job_id, "state": "done", "started": False,
-            "hint": "this migration is complete; see db-verify, or run `pghaul cleanup` to start over",
-        }
+        return StartReply(job_id=status.job_id, state="done", started=False,
+                          hint="this migration is complete; see db-verify, or run `pghaul cleanup` to start over")
     resumed = status.state == "failed" and status.job_id is not None
     job_id = status.job_id if resumed and status.job_id else new_job_id()
     # Refuses (409) while another kind of job or a batch runs; a migration started meanwhile is shown instead.
     work, started = rt.work.start(MIGRATE, job_id, lambda w, listener: _run_migration(rt, w, listener, batch_size))
     if not started:
-        return {"success": True, "jobId": work.job_id, "state": "running", "started": False}
-    return {"success": True, "jobId": work.job_id, "state": "running", "started": True, "resumed": resumed}
+        return StartReply(job_id=work.job_id, state="running", started=False)
+    return StartReply(job_id=work.job_id, state="running", started=True, resumed=resumed)
 
 
-def _plan_preview(rt: Runtime) -> dict[str, Any]:
+def _plan_preview(rt: Runtime) -> PreviewReply:
     from pghaul.engine import plan_with
 
     # Through the pools: previews asked for at once wait for a connection instead of each opening two more.
     with rt.pools.source() as src, rt.pools.target() as tgt:
         plan = plan_with(src, tgt)
-    return {"plan": plan.to_dict(), "sql": plan.render_sql()}
+    return PreviewReply(plan=PlanSummary.model_validate(plan.to_dict()), sql=plan.render_sql())
 
 
 def _run_migration(rt: Runtime, work: Work, listener: Any, batch_size: int | None) -> dict[str, Any] | None:
@@ -152,24 +167,37 @@ def _verify_now(rt: Runtime, work: Work, listener: Any) -> dict[str, Any]:
     return {"ok": bool(report.ok), **report.to_dict(), "seconds": round(time.monotonic() - started, 2)}
 
 
-def start_verify_reply(rt: Runtime) -> dict[str, Any]:
+def start_verify_reply(rt: Runtime) -> StartReply:
     """POST db-verify: start comparing the databases in the background (one job at a time); db-status follows it."""
     from pghaul.copy.state import new_job_id
 
     # Comparing a database with itself proves nothing and would show green before a switch to nowhere new.
     refuse_target_is_source(rt)
     work, started = rt.work.start(VERIFY, new_job_id(), lambda w, listener: {"verify": _verify_now(rt, w, listener)})
-    return {"success": True, "jobId": work.job_id, "state": "running", "started": started}
+    return StartReply(job_id=work.job_id, state="running", started=started)
 
 
-def _verify_job(work: Work | None, key: str = "ok") -> dict[str, Any] | None:
-    """A job as db-status shows it, with whether its verification found the databases equal (None: not yet)."""
-    if work is None:
-        return None
-    body = work.to_dict()
+def _verified(work: Work) -> bool | None:
+    """Whether a finished job's verification found the databases equal (None: not yet, or none)."""
     report = (work.result or {}).get("verify")
-    body[key] = report.get("ok") if isinstance(report, dict) and not work.running else None
-    return body
+    return report.get("ok") if isinstance(report, dict) and not work.running else None
+
+
+def _job_fields(work: Work) -> dict[str, Any]:
+    return {"job_id": work.job_id, "kind": work.kind, "state": WorkState.RUNNING if work.running else work.state,
+            "error": work.error, "hint": work.hint, **_live(work.live).model_dump(by_alias=False)}
+
+
+def _live(live: LiveProgress) -> LiveReply:
+    return LiveReply.model_validate(live.snapshot())
+
+
+def _post_data_job(work: Work | None) -> PostDataJobReply | None:
+    return None if work is None else PostDataJobReply(**_job_fields(work), verified=_verified(work))
+
+
+def _verify_job(work: Work | None) -> VerifyJobReply | None:
+    return None if work is None else VerifyJobReply(**_job_fields(work), ok=_verified(work))
 
 
 def _iso_seconds(value: str | None) -> float:
@@ -197,20 +225,19 @@ def _latest_report(rt: Runtime) -> tuple[float, dict[str, Any]] | None:
     return max(found, key=lambda f: f[0]) if found else None
 
 
-def verify_reply(rt: Runtime) -> dict[str, Any]:
+def verify_reply(rt: Runtime) -> VerifyReply:
     """GET db-verify: the latest verification, or where the running one stands. Starts nothing (POST does)."""
     work = rt.work.current(VERIFY)
     if work is not None and work.running:
-        return {"success": True, "state": "running", "ok": None, "jobId": work.job_id,
-                "verifyProgress": work.live.snapshot()["verifyProgress"]}
+        return VerifyReply(state="running", ok=None, job_id=work.job_id,
+                           verify_progress=_live(work.live).verify_progress)
     latest = _latest_report(rt)
     if work is not None and work.state == WorkState.FAILED and (latest is None or latest[0] < (work.finished_at or 0)):
-        return {"success": True, "state": "failed", "ok": None, "jobId": work.job_id, "error": work.error,
-                "hint": work.hint}
+        return VerifyReply(state="failed", ok=None, job_id=work.job_id, error=work.error, hint=work.hint)
     if latest is None:
-        return {"success": True, "state": "idle", "ok": None,
-                "hint": "no verification yet: start one with POST db-verify, then follow it in db-status"}
-    return {"success": True, "state": "done", **latest[1]}
+        return VerifyReply(state="idle", ok=None,
+                           hint="no verification yet: start one with POST db-verify, then follow it in db-status")
+    return VerifyReply.model_validate({"state": "done", **latest[1]})
 
 
 # --- status, verify, preflight -------------------------------------------------------------------------------------
@@ -225,77 +252,89 @@ def _api_name(qualified_name: str) -> str:
     return api_name(schema, name) if name else qualified_name
 
 
-def _table_rows(status: JobStatus, live: LiveProgress | None) -> dict[str, dict[str, Any]]:
+def _table_rows(status: JobStatus, live: LiveProgress | None) -> dict[str, TableProgressReply]:
     """Per table: the target's checkpoints, overtaken by what the running job reported since."""
-    tables: dict[str, dict[str, Any]] = {}
+    tables: dict[str, TableProgressReply] = {}
     for t in status.tables:
         done_rows = t.rows_copied + t.rows_skipped
-        tables[t.table] = {
-            "table": t.table, "name": _api_name(t.table),
-            "rowsDone": done_rows, "rowsTotal": max(t.rows_estimated, done_rows),
-            "bytes": t.bytes, "done": t.done, "rate": 0.0, "etaSeconds": 0.0 if t.done else None,
-        }
-    for name, lt in (live.tables.items() if live is not None else ()):
-        row = tables.setdefault(
-            name, {"table": name, "name": _api_name(name), "rowsDone": 0, "rowsTotal": 0, "bytes": 0, "done": False}
+        tables[t.table] = TableProgressReply(
+            table=t.table, name=_api_name(t.table), rows_done=done_rows,
+            rows_total=max(t.rows_estimated, done_rows), bytes=t.bytes, done=t.done, rate=0.0,
+            eta_seconds=0.0 if t.done else None,
         )
-        row["rowsDone"] = max(row["rowsDone"], lt.rows_done)
-        row["rowsTotal"] = max(row["rowsTotal"], lt.rows_estimated, row["rowsDone"])
-        row["bytes"] = max(row["bytes"], lt.bytes_done)
-        row["done"] = row["done"] or lt.finished
-        row["rate"] = round(lt.rate, 1) if not row["done"] else 0.0
-        row["etaSeconds"] = 0.0 if row["done"] else _eta(row["rowsTotal"] - row["rowsDone"], lt.rate)
+    for name, lt in (live.tables.items() if live is not None else ()):
+        row = tables.setdefault(name, TableProgressReply(
+            table=name, name=_api_name(name), rows_done=0, rows_total=0, bytes=0, done=False, rate=0.0,
+            eta_seconds=None,
+        ))
+        row.rows_done = max(row.rows_done, lt.rows_done)
+        row.rows_total = max(row.rows_total, lt.rows_estimated, row.rows_done)
+        row.bytes = max(row.bytes, lt.bytes_done)
+        row.done = row.done or lt.finished
+        row.rate = round(lt.rate, 1) if not row.done else 0.0
+        row.eta_seconds = 0.0 if row.done else _eta(row.rows_total - row.rows_done, lt.rate)
     return tables
 
 
-def status_reply(rt: Runtime) -> dict[str, Any]:
+def _job_state(status: JobStatus, work: Work | None) -> tuple[dict[str, Any], list[ErrorItem]]:
+    """The migration job's id, state, phase and error: the target's record, or what this process knows newer."""
+    job: dict[str, Any] = {"job_id": status.job_id, "state": status.state, "phase": status.phase,
+                           "error": status.error}
+    errors: list[ErrorItem] = []
+    if work is not None and work.running:
+        # The engine may not have recorded this run yet: what this process knows is newer.
+        job.update(state="running", job_id=work.job_id, phase=work.live.phase or status.phase, error=None)
+    elif work is not None and work.state == "failed" and (status.job_id != work.job_id or status.state != "failed"):
+        # Failed before the engine could record the job (e.g. preflight refused): only this process knows.
+        job.update(state="failed", job_id=work.job_id, error=work.error)
+        errors.append(ErrorItem(error=work.error, hint=work.hint))
+    elif status.error:
+        error, hint = recorded_error(status.error, status.hint)
+        job["error"] = error
+        errors.append(ErrorItem(error=error, hint=hint))
+    return job, errors
+
+
+def _overall_eta(state: str, rows_left: int, rate: float) -> float | None:
+    return _eta(rows_left, rate) if state == "running" else 0.0 if state == "done" else None
+
+
+def status_reply(rt: Runtime) -> StatusReply:
     from pghaul.copy.state import read_status
 
     with rt.pools.target() as tgt:
         status = read_status(tgt)
-    body = status.to_dict()
     work = rt.work.current(MIGRATE)
-    errors: list[dict[str, Any]] = []
     live = work.live if work is not None else None
-    if work is not None and work.running:
-        # The engine may not have recorded this run yet: what this process knows is newer.
-        body.update(state="running", jobId=work.job_id, phase=work.live.phase or body.get("phase"), error=None)
-    elif work is not None and work.state == "failed" and (status.job_id != work.job_id or status.state != "failed"):
-        # Failed before the engine could record the job (e.g. preflight refused): only this process knows.
-        body.update(state="failed", jobId=work.job_id, error=work.error)
-        errors.append({"error": work.error, "hint": work.hint})
-    elif status.error:
-        error, hint = recorded_error(status.error, status.hint)
-        body["error"] = error
-        errors.append({"error": error, "hint": hint})
+    job, errors = _job_state(status, work)
     tables = _table_rows(status, live)
-    rows_done = sum(t["rowsDone"] for t in tables.values())
-    rows_total = sum(t["rowsTotal"] for t in tables.values())
+    rows_done = sum(t.rows_done for t in tables.values())
+    rows_total = sum(t.rows_total for t in tables.values())
     # The job's rate counts finished tables too, so it does not drop to nothing between two tables.
     rate = live.overall_rate() if live is not None else 0.0
-    body.update(
-        success=True,
-        tables=sorted(tables.values(), key=lambda t: t["table"]),
-        rowsDone=rows_done,
-        rowsTotal=rows_total,
-        bytesDone=sum(t["bytes"] for t in tables.values()),
-        rate=round(rate, 1),
-        etaSeconds=(
-            _eta(rows_total - rows_done, rate) if body["state"] == "running"
-            else 0.0 if body["state"] == "done" else None
-        ),
-        errors=errors,
-        verify=_verify_part(status.report) if body["state"] in ("done", "failed") else None,
-        live=live.snapshot() if live is not None else None,
-    )
+    finished = job["state"] in ("done", "failed")
     post = rt.work.current(POST_DATA)
-    body["postData"] = _verify_job(post, "verified")
     if post is not None and post.state == "failed" and not post.running:
-        errors.append({"error": post.error, "hint": post.hint})
-    # A db-verify job: state, tables checked of total (in its verifyProgress), ok once done; GET db-verify has
-    # the whole report.
-    body["verifyJob"] = _verify_job(rt.work.current(VERIFY))
-    return body
+        errors.append(ErrorItem(error=post.error, hint=post.hint))
+    return StatusReply(
+        **job, hint=status.hint, started_at=status.started_at, updated_at=status.updated_at,
+        finished_at=status.finished_at,
+        report=MigrationReport.model_validate(status.report) if status.report else None,
+        tables=sorted(tables.values(), key=lambda t: t.table), rows_done=rows_done, rows_total=rows_total,
+        bytes_done=sum(t.bytes for t in tables.values()), rate=round(rate, 1),
+        eta_seconds=_overall_eta(job["state"], rows_total - rows_done, rate), errors=errors,
+        verify=_verify_report(status.report) if finished else None,
+        live=_live(live) if live is not None else None,
+        post_data=_post_data_job(post),
+        # A db-verify job: state, tables checked of total (in its verifyProgress), ok once done; GET db-verify
+        # has the whole report.
+        verify_job=_verify_job(rt.work.current(VERIFY)),
+    )
+
+
+def _verify_report(report: dict[str, Any] | None) -> VerifyReport | None:
+    part = _verify_part(report)
+    return VerifyReport.model_validate(part) if part else None
 
 
 # Hints recorded by the engine are worded for the command line ("run the same command again", "--exclude"),
@@ -321,37 +360,25 @@ def _verify_part(report: dict[str, Any] | None) -> dict[str, Any] | None:
     return report.get("verify", report) if isinstance(report, dict) else None
 
 
-def _camel(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {_camel_key(k): _camel(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_camel(v) for v in value]
-    return value
-
-
-def _camel_key(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def preflight_reply(rt: Runtime) -> dict[str, Any]:
+def preflight_reply(rt: Runtime) -> PreflightReply:
     from pghaul.engine import MigrateOptions, refusal_before_writing
     from pghaul.preflight import preflight_report
 
     source = rt.source_catalog(fresh=True)
     target = rt.target_catalog(fresh=True)
     with rt.pools.source() as src, rt.pools.target() as tgt:
-        report = _camel(preflight_report(src, tgt, source))
+        # The engine's report has the reply's fields by their Python names: read into the typed reply as is.
+        report = preflight_report(src, tgt, source)
         refusal = refusal_before_writing(src, tgt, source, MigrateOptions())
     copied = source.copyable_tables()
     total_bytes = sum(t.size_bytes for t in copied)
     no_key = sorted(api_name(t.schema, t.name) for t in copied if not t.primary_key)
     vector_indexes = [i for i in source.indexes.values() if i.is_vector]
     warnings: list[str] = []
-    if report.get("targetIsSource"):
+    if report["target_is_source"]:
         warnings.append("the target is the source database itself: set NEW_DATABASE_URL to the new database")
-    for ext in report.get("extensions", []):
-        if not ext.get("ok") and ext.get("problem"):
+    for ext in report["extensions"]:
+        if not ext["ok"] and ext["problem"]:
             warnings.append(str(ext["problem"]))
     if refusal is not None:
         report["ok"] = False
@@ -372,16 +399,19 @@ def preflight_reply(rt: Runtime) -> dict[str, Any]:
         source.tables[(i.table_schema, i.table)].rows_estimated / ESTIMATE_VECTOR_ROWS_PER_SECOND
         for i in vector_indexes if (i.table_schema, i.table) in source.tables
     )
-    return {
-        "success": True,
-        **report,
-        "targetEmpty": not target.tables,
-        "targetTables": sorted(api_name(s, n) for s, n in target.tables),
-        "tablesWithoutPrimaryKey": no_key,
-        "tables": len(copied),
-        "rowsEstimated": sum(max(t.rows_estimated, 0) for t in copied),
-        "totalBytes": total_bytes,
-        "vectorIndexes": [f"{i.schema}.{i.name}" for i in vector_indexes],
-        "estimateSeconds": round(seconds, 1),
-        "warnings": warnings,
-    }
+    return PreflightReply(
+        source=ServerReply.model_validate(report["source"]),
+        target=ServerReply.model_validate(report["target"]),
+        target_is_source=report["target_is_source"],
+        extensions=[ExtensionReply.model_validate(e) for e in report["extensions"]],
+        ok=report["ok"],
+        target_empty=not target.tables,
+        target_tables=sorted(api_name(s, n) for s, n in target.tables),
+        tables_without_primary_key=no_key,
+        tables=len(copied),
+        rows_estimated=sum(max(t.rows_estimated, 0) for t in copied),
+        total_bytes=total_bytes,
+        vector_indexes=[f"{i.schema}.{i.name}" for i in vector_indexes],
+        estimate_seconds=round(seconds, 1),
+        warnings=warnings,
+    )

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from pghaul import events
@@ -23,8 +23,19 @@ from pghaul.http import legacy, migration
 from pghaul.http.errors import JsonErrorRoute
 from pghaul.http.guard import SECRET_HEADER, FailureThrottle, Guard, plain_http, refuse_weak_secret
 from pghaul.http.page import Page
+from pghaul.http.replies import (
+    BatchReply,
+    PostPhaseReply,
+    PreflightReply,
+    PreviewReply,
+    SchemaReply,
+    StartReply,
+    StatusReply,
+    TablesReply,
+    VerifyReply,
+)
 from pghaul.http.runtime import Runtime
-from pghaul.http.scrubbing import scrub_reply
+from pghaul.http.scrubbing import scrub_model
 from pghaul.settings import Settings
 
 MIN_BATCH = 1
@@ -39,6 +50,15 @@ TableParam = Annotated[
 
 def _reply(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _no_store(response: Response) -> None:
+    """Replies describe a database at one moment (and come only with the secret): never kept by a cache."""
+    response.headers["Cache-Control"] = "no-store"
+
+
+# Each reply leaves out the optional fields it did not set, as the old endpoints did (pghaul.http.replies).
+REPLY = {"response_model_exclude_unset": True}
 
 
 class AdminRouter(APIRouter):
@@ -98,9 +118,11 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
     router.runtime = runtime
     router.throttle = throttle
     _add_page(router, settings)
-    walk_through = [Depends(_header_or_query_secret), Depends(Guard(settings, throttle, query_secret=True))]
+    walk_through = [Depends(_header_or_query_secret), Depends(Guard(settings, throttle, query_secret=True)),
+                    Depends(_no_store)]
     _add_walk_through(router, runtime, walk_through)
-    _add_background_work(router, runtime, [Depends(_header_secret), Depends(Guard(settings, throttle))])
+    _add_background_work(router, runtime,
+                         [Depends(_header_secret), Depends(Guard(settings, throttle)), Depends(_no_store)])
     return router
 
 
@@ -121,30 +143,32 @@ def _add_page(router: APIRouter, settings: Settings) -> None:
 def _add_walk_through(router: APIRouter, runtime: Runtime, walk_through: list[Any]) -> None:
     """The old walk-through's three GETs, which alone also take ?secret= (their guides had people paste URLs)."""
 
-    @router.get("/db-tables", dependencies=walk_through, summary="Tables of the source, with their size and key")
+    @router.get("/db-tables", dependencies=walk_through, summary="Tables of the source, with their size and key",
+                **REPLY)
     def db_tables(
         exact: Annotated[bool, Query(description="count small tables exactly (big ones are always estimated)")] = True,
-    ) -> JSONResponse:
-        return _reply(legacy.tables_reply(runtime, exact))
+    ) -> TablesReply:
+        return legacy.tables_reply(runtime, exact)
 
-    @router.get("/db-schema", dependencies=walk_through, summary="Create the tables (pre-data) or the rest (post)")
+    @router.get("/db-schema", dependencies=walk_through, summary="Create the tables (pre-data) or the rest (post)",
+                **REPLY)
     def db_schema(
         dry_run: DryRun = False,
         table: TableParam = None,
         phase: Annotated[Literal["pre", "post"], Query(description="pre: what data needs; post: the rest")] = "pre",
-    ) -> JSONResponse:
+    ) -> SchemaReply | PostPhaseReply:
         if phase == "post":
-            return _reply(legacy.post_data_reply(runtime, dry_run))
-        return _reply(legacy.schema_reply(runtime, dry_run, table))
+            return legacy.post_data_reply(runtime, dry_run)
+        return legacy.schema_reply(runtime, dry_run, table)
 
-    @router.get("/db-migrate-data", dependencies=walk_through, summary="Copy one batch of one table")
+    @router.get("/db-migrate-data", dependencies=walk_through, summary="Copy one batch of one table", **REPLY)
     def db_migrate_data(
         table: Annotated[str, Query(max_length=300, description="table name as db-tables lists it")],
         cursor: Annotated[str | None, Query(max_length=8192, description="nextCursor of the previous reply")] = None,
         batch_size: Annotated[int, Query(alias="batchSize", ge=MIN_BATCH, le=MAX_BATCH)] = DEFAULT_BATCH,
         dry_run: DryRun = False,
-    ) -> JSONResponse:
-        return _reply(legacy.batch_reply(runtime, table, cursor or None, batch_size, dry_run))
+    ) -> BatchReply:
+        return legacy.batch_reply(runtime, table, cursor or None, batch_size, dry_run)
 
 
 def _add_background_work(router: APIRouter, runtime: Runtime, secured: list[Any]) -> None:
@@ -152,32 +176,34 @@ def _add_background_work(router: APIRouter, runtime: Runtime, secured: list[Any]
 
     # POST only: a GET that starts a migration can be fired by a pasted link, a link previewer or a prefetch.
     @router.post("/db-migrate-all", dependencies=secured,
-                 summary="Start (or resume, or show) the whole migration as a background job")
+                 summary="Start (or resume, or show) the whole migration as a background job", **REPLY)
     def db_migrate_all(
         dry_run: DryRun = False,
         batch_size: Annotated[
             int | None, Query(alias="batchSize", ge=MIN_BATCH, le=MAX_BATCH, description="rows per committed chunk")
         ] = None,
-    ) -> JSONResponse:
-        return _reply(migration.start_reply(runtime, dry_run, batch_size))
+    ) -> PreviewReply | StartReply:
+        return migration.start_reply(runtime, dry_run, batch_size)
 
-    @router.get("/db-status", dependencies=secured, summary="State of the migration job, per table")
-    def db_status() -> JSONResponse:
+    @router.get("/db-status", dependencies=secured, summary="State of the migration job, per table", **REPLY)
+    def db_status() -> StatusReply:
         # Job errors come from the target's records, written by any pghaul (a CLI run too): scrubbed on the way out.
-        return _reply(scrub_reply(migration.status_reply(runtime)))
+        return scrub_model(migration.status_reply(runtime))
 
-    @router.get("/db-verify", dependencies=secured, summary="The latest verification's report (starts nothing)")
-    def db_verify() -> JSONResponse:
-        return _reply(migration.verify_reply(runtime))
+    @router.get("/db-verify", dependencies=secured, summary="The latest verification's report (starts nothing)",
+                **REPLY)
+    def db_verify() -> VerifyReply:
+        return migration.verify_reply(runtime)
 
     # Verification reads both databases whole: background work (one job at a time), followed in db-status.
-    @router.post("/db-verify", dependencies=secured, summary="Start comparing source and target in the background")
-    def db_verify_start() -> JSONResponse:
-        return _reply(migration.start_verify_reply(runtime))
+    @router.post("/db-verify", dependencies=secured, summary="Start comparing source and target in the background",
+                 **REPLY)
+    def db_verify_start() -> StartReply:
+        return migration.start_verify_reply(runtime)
 
-    @router.get("/db-preflight", dependencies=secured, summary="What to check before migrating")
-    def db_preflight() -> JSONResponse:
-        return _reply(migration.preflight_reply(runtime))
+    @router.get("/db-preflight", dependencies=secured, summary="What to check before migrating", **REPLY)
+    def db_preflight() -> PreflightReply:
+        return migration.preflight_reply(runtime)
 
 
 def create_app(settings: Settings | None = None, *, listener: events.Listener = events.ignore) -> FastAPI:

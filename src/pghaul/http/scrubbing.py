@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus, unquote_plus
 
 from psycopg.conninfo import conninfo_to_dict
+from pydantic import BaseModel
 
 from pghaul.urls import scrub
 
@@ -28,6 +29,8 @@ _SENSITIVE_KEY = re.compile(r"(?:secret|password|passwd|pwd|token)$")
 # How often a key or a value is percent-decoded: "%2573ecret" is "%73ecret" is "secret".
 _DECODE_ROUNDS = 3
 _CONNINFO_PASSWORD = re.compile(r"(?i)(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s'\"]+)")
+
+M = TypeVar("M", bound=BaseModel)
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -100,6 +103,11 @@ def scrub_reply(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [scrub_reply(v) for v in value]
     return value
+
+
+def scrub_model(reply: M) -> M:
+    """A typed reply with every string in it scrubbed, its unset fields still unset."""
+    return type(reply).model_validate(scrub_reply(reply.model_dump(exclude_unset=True)))
 
 
 def _scrub_value(value: Any) -> Any:

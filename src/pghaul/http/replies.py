@@ -1,0 +1,434 @@
+"""The admin API's replies as types: one pydantic model per reply, one name per field, camelCase on the wire.
+
+Python attributes are snake_case and the wire names are generated from them (``to_camel``), so nothing builds a
+camelCase dict by hand; the few names the old walk-through spelled differently (``existsInNewDB``, ``from``)
+carry an explicit alias. Routes declare these as ``response_model`` so the guarded openapi.json documents them.
+
+Replies leave out the fields they did not set (routes use ``response_model_exclude_unset``): an optional field
+such as ``postData`` on a batch is absent, not null, exactly as the old endpoints answered. Reports the engine
+stored on the target (a migration's result, a verification) are read back into these models; their fields have
+defaults so a report written by an older pghaul still reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+    # Fields with a default that every reply of the kind carries even when not passed (unset ones are left out).
+    always: ClassVar[tuple[str, ...]] = ()
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.model_fields_set.update(self.always)
+
+
+class Ok(Reply):
+    always = ("success",)
+
+    success: bool = True
+
+
+# --- the old walk-through: db-tables, db-schema, db-migrate-data ------------------------------------------------
+
+
+class TableRow(Reply):
+    name: str
+    row_count: int
+    primary_key: str | None
+    pk_data_type: str | None
+    pk_is_numeric: bool
+    exists_in_new_db: bool = Field(alias="existsInNewDB")  # the old API's spelling
+    schema_: str = Field(alias="schema")  # "schema" would shadow BaseModel's own attribute
+    primary_key_columns: list[str]
+    size_bytes: int
+    row_count_exact: bool
+
+
+class TablesReply(Ok):
+    tables: list[TableRow]
+    total_tables: int
+    total_rows: int
+
+
+class StepReply(Reply):
+    phase: str
+    kind: str
+    name: str
+    sql: str
+    table: list[str] | None
+    status: str
+
+
+class SchemaResult(Reply):
+    table: str
+    success: bool
+    columns: int
+    primary_key: str | None
+    created: bool
+    sql: str
+    status: str
+
+
+class PostDataPlan(Reply):
+    steps: list[StepReply]
+    sql: str
+
+
+class SchemaReply(Ok):
+    dry_run: bool
+    results: list[SchemaResult]
+    pre_data: list[StepReply]
+    notes: list[str]
+    sql: str
+    post_data: PostDataPlan | None = None  # with dryRun only
+
+
+class PostPhaseReply(Ok):
+    """db-schema?phase=post: the plan (dry run) or the job that started."""
+
+    always = ("success", "phase")
+
+    dry_run: bool
+    phase: Literal["post"] = "post"
+    post_data: PostDataPlan | Literal["started"]
+    job_id: str | None = None
+
+
+class BatchReply(Ok):
+    table: str
+    batch_size: int
+    inserted_count: int
+    skipped_count: int
+    next_cursor: str | None
+    has_more: bool
+    dry_run: bool
+    post_data: str | None = None  # after the last batch: whether the post-data phase started
+
+
+# --- starting background work ------------------------------------------------------------------------------------
+
+
+class PlanSummary(Reply):
+    steps: list[StepReply]
+    notes: list[str]
+    conflicts: list[str]
+    tables: list[str]
+
+
+class PreviewReply(Ok):
+    """POST db-migrate-all?dryRun=true: the whole plan and its SQL."""
+
+    always = ("success", "dry_run")
+
+    dry_run: Literal[True] = True
+    plan: PlanSummary
+    sql: str
+
+
+class StartReply(Ok):
+    """A background job started, or the one already running (``started`` false), or the migration already done."""
+
+    job_id: str | None
+    state: str
+    started: bool
+    resumed: bool | None = None
+    hint: str | None = None
+
+
+# --- verification ------------------------------------------------------------------------------------------------
+
+
+class KeyRangeReply(Reply):
+    index: int
+    after: list[Any] | None = None
+    up_to: list[Any] | None = None
+    rows_source: int | None = None
+    rows_target: int | None = None
+
+
+class TableCheckReply(Reply):
+    table: str
+    primary_key: list[str] = []
+    rows_source: int | None = None
+    rows_target: int | None = None
+    ranges: int = 1
+    checksum_match: bool = False
+    differing_ranges: list[KeyRangeReply] = []
+    error: str | None = None
+    ok: bool = False
+
+
+class SequenceCheckReply(Reply):
+    sequence: str
+    source_last_value: int | None = None
+    source_is_called: bool | None = None
+    target_last_value: int | None = None
+    target_is_called: bool | None = None
+    error: str | None = None
+    ok: bool = False
+
+
+class SchemaDifferenceReply(Reply):
+    kind: str
+    name: str
+    change: str
+    fields: list[str] = []
+
+
+class ExtensionCheckReply(Reply):
+    name: str
+    source_version: str | None = None
+    target_version: str | None = None
+    status: str = ""
+    ok: bool = False
+
+
+class VectorCheckReply(Reply):
+    table: str
+    column: str
+    index: str = ""
+    operator: str = ""
+    k: int = 0
+    samples: int = 0
+    mismatches: list[str] = []
+    note: str | None = None
+    error: str | None = None
+    ok: bool = False
+
+
+class LargeObjectDifferenceReply(Reply):
+    oid: int
+    detail: str
+
+
+class LargeObjectCheckReply(Reply):
+    objects_source: int = 0
+    objects_target: int = 0
+    compared: int = 0
+    bytes_source: int = 0
+    missing_on_target: list[int] = []
+    extra_on_target: list[int] = []
+    different: list[LargeObjectDifferenceReply] = []
+    missing_count: int = 0
+    extra_count: int = 0
+    different_count: int = 0
+    error: str | None = None
+    note: str | None = None
+    ok: bool = False
+
+
+class VerifyReport(Reply):
+    """pghaul.verify.VerifyReport as JSON (its ``to_dict``, which the engine also stores with a migration)."""
+
+    ok: bool | None = None
+    source: str | None = None
+    target: str | None = None
+    tables: list[TableCheckReply] = []
+    sequences: list[SequenceCheckReply] = []
+    schema_diff: list[SchemaDifferenceReply] = []
+    extensions: list[ExtensionCheckReply] = []
+    vector_checks: list[VectorCheckReply] = []
+    large_objects: LargeObjectCheckReply | None = None
+    differences: list[str] = []
+    notes: list[str] = []
+    source_transactions_during_verify: int = 0
+    seconds: float = 0.0
+
+
+class VerifyProgress(Reply):
+    tables_checked: int
+    tables_total: int
+
+
+class VerifyReply(VerifyReport):
+    """GET db-verify: the latest report (``from`` says which job made it), or where the running one stands."""
+
+    always = ("success",)
+
+    success: bool = True
+    state: Literal["idle", "running", "done", "failed"]
+    origin: Literal["verify", "post-data", "migration"] | None = Field(default=None, alias="from")
+    job_id: str | None = None
+    verify_progress: VerifyProgress | None = None
+    error: str | None = None
+    hint: str | None = None
+
+
+# --- db-status ---------------------------------------------------------------------------------------------------
+
+
+class IndexBuild(Reply):
+    """One index build as pg_stat_progress_create_index reports it (``phase`` is PostgreSQL's own)."""
+
+    phase: str
+    done: int
+    total: int
+
+
+class LargeObjectsLive(Reply):
+    done: int
+    total: int
+    bytes_done: int
+    bytes_total: int
+
+
+class NoticeReply(Reply):
+    level: str
+    message: str
+    details: list[str] = []
+
+
+class LiveReply(Reply):
+    """What the process running a job knows that the target does not record yet."""
+
+    phase: str | None
+    indexes: dict[str, IndexBuild]
+    large_objects: LargeObjectsLive | None
+    notices: list[NoticeReply]
+    elapsed_seconds: float
+    verify_progress: VerifyProgress | None
+
+
+class JobReply(LiveReply):
+    """A background job of this process: the post-data phase or a verification."""
+
+    job_id: str
+    kind: str
+    state: str
+    error: str | None
+    hint: str | None
+
+
+class PostDataJobReply(JobReply):
+    verified: bool | None  # whether the verification that ends the phase found both databases equal
+
+
+class VerifyJobReply(JobReply):
+    ok: bool | None
+
+
+class TableProgressReply(Reply):
+    table: str  # schema.name
+    name: str  # as db-tables names it
+    rows_done: int
+    rows_total: int
+    bytes: int
+    done: bool
+    rate: float
+    eta_seconds: float | None
+
+
+class ErrorItem(Reply):
+    error: str | None
+    hint: str | None
+
+
+class CopiedTable(Reply):
+    table: str
+    rows_copied: int = 0
+    rows_skipped: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    rows_estimated: int = 0
+    ranges: int = 0
+    format: str = "binary"
+    already_done: bool = False
+
+
+class LargeObjectStats(Reply):
+    objects: int = 0
+    copied: int = 0
+    skipped: int = 0
+    bytes_copied: int = 0
+    seconds: float = 0.0
+
+
+class PlanCount(Reply):
+    notes: list[str] = []
+    steps: int = 0
+
+
+class MigrationReport(Reply):
+    """pghaul.engine.MigrationResult as the engine stores it with the job on the target."""
+
+    job_id: str | None = None
+    ok: bool | None = None
+    seconds: float = 0.0
+    resumed: bool = False
+    snapshot_reused: bool = True
+    workers: int = 0
+    rows_copied: int = 0
+    rows_skipped: int = 0
+    sequences_set: int = 0
+    tables: list[CopiedTable] = []
+    notices: list[str] = []
+    large_objects: LargeObjectStats | None = None
+    plan: PlanCount | None = None
+    verify: VerifyReport | None = None
+
+
+class StatusReply(Ok):
+    job_id: str | None
+    state: str
+    phase: str | None
+    error: str | None
+    hint: str | None
+    report: MigrationReport | None
+    started_at: str | None
+    updated_at: str | None
+    finished_at: str | None
+    tables: list[TableProgressReply]
+    rows_done: int
+    rows_total: int
+    bytes_done: int
+    rate: float
+    eta_seconds: float | None
+    errors: list[ErrorItem]
+    verify: VerifyReport | None
+    live: LiveReply | None
+    post_data: PostDataJobReply | None
+    verify_job: VerifyJobReply | None
+
+
+# --- db-preflight ------------------------------------------------------------------------------------------------
+
+
+class ServerReply(Reply):
+    server: str  # host, port and database: never a password
+    version_num: int
+    version: str
+    system_identifier: str
+    database: str
+    encoding: str
+
+
+class ExtensionReply(Reply):
+    name: str
+    source_version: str
+    target_installed: str | None
+    target_available: list[str]
+    problem: str | None
+    ok: bool
+
+
+class PreflightReply(Ok):
+    source: ServerReply
+    target: ServerReply
+    target_is_source: bool
+    extensions: list[ExtensionReply]
+    ok: bool
+    target_empty: bool
+    target_tables: list[str]
+    tables_without_primary_key: list[str]
+    tables: int
+    rows_estimated: int
+    total_bytes: int
+    vector_indexes: list[str]
+    estimate_seconds: float
+    warnings: list[str]
