@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.table import Table as RichTable
 from pghaul.errors import ErrorCode, PghaulError
 from pghaul.limits import MAX_CHUNK_ROWS
 from pghaul.urls import redact_url, scrub
+
+if TYPE_CHECKING:
+    from pghaul.engine import MigrateOptions
 
 app = typer.Typer(
     name="pghaul",
@@ -214,43 +217,57 @@ def migrate(
 ) -> None:
     """Copy the schema and every row from the source to the target, then verify."""
     from pghaul.cli.progress_view import ProgressView
-    from pghaul.engine import MigrateOptions, make_plan
+    from pghaul.engine import make_plan
     from pghaul.engine import migrate as run_migration
 
     if schema_only and data_only:
         _fail("--schema-only and --data-only exclude each other", "pick one, or neither for a full migration", 2)
-    options: dict[str, Any] = {
-        "include": _patterns(tables),
-        "exclude": _patterns(exclude),
-        "schema_only": schema_only,
-        "data_only": data_only,
-        "verify": not no_verify,
-        "owners": owners,
-        "privileges": privileges,
-    }
+    with _errors(ctx, source, target):
+        opts = _migrate_options(
+            tables, exclude, schema_only=schema_only, data_only=data_only, verify=not no_verify, owners=owners,
+            privileges=privileges, batch_size=batch_size, workers=workers, maintenance_work_mem=maintenance_work_mem,
+        )
+        if dry_run:
+            sys.stdout.write(make_plan(source, target, opts).render_sql() + "\n")
+            return
+        if not yes:
+            _confirm_migration(source, target)
+        with ProgressView(console) as view:
+            result = run_migration(source, target, opts, listener=view)
+        _print_migration_summary(result)
+        if not result.ok:
+            raise typer.Exit(1)
+
+
+def _migrate_options(
+    tables: list[str] | None,
+    exclude: list[str] | None,
+    *,
+    batch_size: int | None,
+    workers: int | None,
+    maintenance_work_mem: str | None,
+    **flags: bool,
+) -> MigrateOptions:
+    """``MigrateOptions`` from the command line; what was not given keeps the engine's default."""
+    from pghaul.engine import MigrateOptions
+
+    options: dict[str, Any] = {"include": _patterns(tables), "exclude": _patterns(exclude), **flags}
     if batch_size is not None:
         options["batch_size"] = batch_size
     if workers is not None:
         options["workers"] = workers
     if maintenance_work_mem is not None:
         options["maintenance_work_mem_kb"] = _kilobytes(maintenance_work_mem)
-    with _errors(ctx, source, target):
-        opts = MigrateOptions(**options)
-        if dry_run:
-            sys.stdout.write(make_plan(source, target, opts).render_sql() + "\n")
-            return
-        if not yes:
-            if not sys.stdin.isatty():
-                _fail("confirmation needed", "pass --yes to migrate without a prompt", 2)
-            console.print(f"source: [bold]{redact_url(source or '')}[/] (read only)")
-            console.print(f"target: [bold]{redact_url(target or '')}[/] (will be written)")
-            if not typer.confirm("Migrate now?", default=False):
-                raise typer.Exit(1)
-        with ProgressView(console) as view:
-            result = run_migration(source, target, opts, listener=view)
-        _print_migration_summary(result)
-        if not result.ok:
-            raise typer.Exit(1)
+    return MigrateOptions(**options)
+
+
+def _confirm_migration(source: str | None, target: str | None) -> None:
+    if not sys.stdin.isatty():
+        _fail("confirmation needed", "pass --yes to migrate without a prompt", 2)
+    console.print(f"source: [bold]{redact_url(source or '')}[/] (read only)")
+    console.print(f"target: [bold]{redact_url(target or '')}[/] (will be written)")
+    if not typer.confirm("Migrate now?", default=False):
+        raise typer.Exit(1)
 
 
 _SIZE_UNITS = {"kb": 1, "mb": 1024, "gb": 1024 * 1024}

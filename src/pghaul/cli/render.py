@@ -22,8 +22,23 @@ def _count(value: int | None) -> str:
 
 def render_report(report: VerifyReport) -> list[RenderableType]:
     """Everything in the report, in order: ``for part in render_report(report): console.print(part)``."""
-    parts: list[RenderableType] = []
+    parts: list[RenderableType] = [_tables(report)]
+    if report.sequences:
+        parts.append(_sequences(report))
+    parts.append(_extensions(report))
+    if report.vector_checks:
+        parts.append(_vectors(report))
+    parts.extend(_large_objects(report))
+    if report.schema_diff:
+        parts.append(Text("Schema differences", style="bold"))
+        parts.extend(Text(f"  {d.describe()}", style="red") for d in report.schema_diff)
+    else:
+        parts.append(Text("Schema: identical", style="green"))
+    parts.extend(_verdict(report))
+    return parts
 
+
+def _tables(report: VerifyReport) -> Table:
     tables = Table(title="Tables", title_justify="left", expand=False)
     for header, justify in (("table", "left"), ("rows source", "right"), ("rows target", "right"),
                             ("checksum", "left"), ("differing ranges", "right"), ("", "left")):
@@ -32,56 +47,56 @@ def render_report(report: VerifyReport) -> list[RenderableType]:
         checksum = Text(t.error, style="red") if t.error else _mark(t.checksum_match)
         ranges = f"{len(t.differing_ranges)} of {t.ranges}"
         tables.add_row(t.table, _count(t.rows_source), _count(t.rows_target), checksum, ranges, _mark(t.ok))
-    parts.append(tables)
+    return tables
 
-    if report.sequences:
-        sequences = Table(title="Sequences", title_justify="left")
-        for header in ("sequence", "source", "target", ""):
-            sequences.add_column(header)
-        for s in report.sequences:
-            sequences.add_row(
-                s.sequence,
-                s.source.describe() if s.source else "—",
-                s.target.describe() if s.target else (s.error or "—"),
-                _mark(s.ok),
-            )
-        parts.append(sequences)
 
+def _sequences(report: VerifyReport) -> Table:
+    sequences = Table(title="Sequences", title_justify="left")
+    for header in ("sequence", "source", "target", ""):
+        sequences.add_column(header)
+    for s in report.sequences:
+        sequences.add_row(
+            s.sequence,
+            s.source.describe() if s.source else "—",
+            s.target.describe() if s.target else (s.error or "—"),
+            _mark(s.ok),
+        )
+    return sequences
+
+
+def _extensions(report: VerifyReport) -> Table:
     extensions = Table(title="Extensions", title_justify="left")
     for header in ("extension", "source", "target", "status"):
         extensions.add_column(header)
     for e in report.extensions:
         style = "green" if e.status == "same" else ("yellow" if e.ok else "red")
         extensions.add_row(e.name, e.source_version or "—", e.target_version or "—", Text(e.status, style=style))
-    parts.append(extensions)
+    return extensions
 
-    if report.vector_checks:
-        vectors = Table(title="Vector search (exact nearest neighbours)", title_justify="left")
-        for header in ("table.column", "index", "operator", "samples × k", ""):
-            vectors.add_column(header)
-        for v in report.vector_checks:
-            status = Text(f"skipped: {v.note}", style="yellow") if v.note else _mark(v.ok)
-            vectors.add_row(f"{v.table}.{v.column}", v.index, v.operator, f"{v.samples} × {v.k}", status)
-        parts.append(vectors)
 
+def _vectors(report: VerifyReport) -> Table:
+    vectors = Table(title="Vector search (exact nearest neighbours)", title_justify="left")
+    for header in ("table.column", "index", "operator", "samples × k", ""):
+        vectors.add_column(header)
+    for v in report.vector_checks:
+        status = Text(f"skipped: {v.note}", style="yellow") if v.note else _mark(v.ok)
+        vectors.add_row(f"{v.table}.{v.column}", v.index, v.operator, f"{v.samples} × {v.k}", status)
+    return vectors
+
+
+def _large_objects(report: VerifyReport) -> list[RenderableType]:
     large = report.large_objects
-    if large is not None and large.note is None:
-        if large.error is not None:
-            parts.append(Text(f"Large objects: {large.error}", style="red"))
-        elif large.objects_source == 0 and large.objects_target == 0:
-            parts.append(Text("Large objects: none on either server", style="green"))
-        else:
-            line = Text(f"Large objects: {large.summary()}: ")
-            parts.append(line.append_text(_mark(large.ok)))
+    if large is None or large.note is not None:
+        return []
+    if large.error is not None:
+        return [Text(f"Large objects: {large.error}", style="red")]
+    if large.objects_source == 0 and large.objects_target == 0:
+        return [Text("Large objects: none on either server", style="green")]
+    return [Text(f"Large objects: {large.summary()}: ").append_text(_mark(large.ok))]
 
-    if report.schema_diff:
-        parts.append(Text("Schema differences", style="bold"))
-        parts.extend(Text(f"  {d.describe()}", style="red") for d in report.schema_diff)
-    else:
-        parts.append(Text("Schema: identical", style="green"))
 
-    for note in report.notes():
-        parts.append(Text(f"note: {note}", style="yellow"))
+def _verdict(report: VerifyReport) -> list[RenderableType]:
+    parts: list[RenderableType] = [Text(f"note: {note}", style="yellow") for note in report.notes()]
     differences = report.differences()
     if report.ok:
         parts.append(Text(f"Verified: source and target match ({report.seconds:.1f} s)", style="bold green"))

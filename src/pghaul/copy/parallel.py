@@ -274,85 +274,136 @@ def run_data_phase(
     cancel: threading.Event | None = None,
 ) -> DataPhaseResult:
     """Copy every range of ``jobs`` and run each owner's step batches once its tables' data is complete."""
-    tracker = _Tracker(jobs, listener)
-    scheduler = _Scheduler(jobs, step_batches, owners)
-    result = DataPhaseResult(tracker.stats)
-    result_lock = threading.Lock()
+    phase = _DataPhase(source_url, target_url, jobs, step_batches, owners, apply, snapshot_id, options, job_id,
+                       listener, cancel)
+    return phase.run()
 
-    def should_stop() -> bool:
-        return scheduler.stop.is_set() or (cancel is not None and cancel.is_set())
 
-    def watch_cancel() -> None:
-        if cancel is None:
+class _DataPhase:
+    """One data phase: the workers, the thread that watches for a cancel, and what they share."""
+
+    def __init__(
+        self,
+        source_url: str,
+        target_url: str,
+        jobs: list[TableJob],
+        step_batches: dict[QualifiedName, list[StepBatch]],
+        owners: dict[QualifiedName, set[QualifiedName]],
+        apply: ApplySteps,
+        snapshot_id: str | None,
+        options: DataPhaseOptions,
+        job_id: str | None,
+        listener: Listener,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.source_url, self.target_url = source_url, target_url
+        self.owners, self.apply, self.snapshot_id = owners, apply, snapshot_id
+        self.options, self.job_id, self.listener, self.cancel = options, job_id, listener, cancel
+        self.tracker = _Tracker(jobs, listener)
+        self.scheduler = _Scheduler(jobs, step_batches, owners)
+        self.result = DataPhaseResult(self.tracker.stats)
+        self.result_lock = threading.Lock()
+
+    def run(self) -> DataPhaseResult:
+        count = max(1, self.options.workers)
+        threads = [threading.Thread(target=self.work, name=f"pghaul-worker-{i}", daemon=True) for i in range(count)]
+        watcher = threading.Thread(target=self.watch_cancel, name="pghaul-cancel-watch", daemon=True)
+        watcher.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.scheduler.stop.set()
+        watcher.join(timeout=1)
+        if self.scheduler.failed is not None:
+            raise self.scheduler.failed
+        check_cancelled(self.cancel)
+        if not self.result.snapshot_imported and self.snapshot_id:
+            self.listener(Notice(
+                "a worker could not import the exported snapshot; its tables were read at a later moment",
+                level="warning",
+            ))
+        return self.result
+
+    def should_stop(self) -> bool:
+        return self.scheduler.stop.is_set() or (self.cancel is not None and self.cancel.is_set())
+
+    def watch_cancel(self) -> None:
+        """Wake the workers waiting for work once a cancel is asked for, so they stop between chunks."""
+        if self.cancel is None:
             return
-        while not scheduler.stop.is_set():
-            if cancel.wait(0.2):
-                scheduler.stop.set()
-                with scheduler.cond:
-                    scheduler.cond.notify_all()
+        while not self.scheduler.stop.is_set():
+            if self.cancel.wait(0.2):
+                self.scheduler.stop.set()
+                with self.scheduler.cond:
+                    self.scheduler.cond.notify_all()
                 return
 
-    def work() -> None:
-        src: psycopg.Connection | None = None
-        tgt: psycopg.Connection | None = None
+    def work(self) -> None:
+        """One worker: its own session on each server, tasks until none is left or the phase stops."""
+        sessions = _WorkerSessions()
         try:
-            while (task := scheduler.next()) is not None:
+            while (task := self.scheduler.next()) is not None:
                 error: BaseException | None = None
                 try:
-                    if tgt is None:
-                        tgt = connect_target(target_url)
-                        # Safe for exactly-once: a lost commit loses the chunk and its checkpoint together.
-                        tgt.execute("SET synchronous_commit = off")
-                        if options.replica_role:
-                            tgt.execute(SET_REPLICA_ROLE)
-                    if isinstance(task, StepBatch):
-                        rows = tracker.rows(owners.get(task.owner, set())) if task.vector else None
-                        _run_steps(task, tgt, target_url, apply, options.vector_memory_kb, rows, listener)
-                        with result_lock:
-                            result.steps_run.extend(task.steps)
-                    else:
-                        if src is None:
-                            src, imported = open_reader(source_url, snapshot_id)
-                            if not imported:
-                                with result_lock:
-                                    result.snapshot_imported = False
-                        job, rng = task
-                        tracker.begin(job.table)
-                        copy_range(
-                            src, tgt, job.table, rng, binary=job.binary, chunk_rows=options.chunk_rows,
-                            job_id=job_id, should_stop=should_stop,
-                            on_chunk=lambda i, s, b, t=job.table: tracker.chunk(t, i, s, b),
-                        )
-                        if tracker.range_done(job.table):
-                            scheduler.table_done(job.table.key)
+                    self.run_task(task, sessions)
                 except BaseException as exc:  # handed to the main thread, which raises it
                     error = exc
-                scheduler.finished(task, error)
+                self.scheduler.finished(task, error)
         finally:
-            for conn in (src, tgt):
-                if conn is not None:
-                    try:
-                        conn.close()
-                    except psycopg.Error:
-                        pass
+            sessions.close()
 
-    count = max(1, options.workers)
-    threads = [threading.Thread(target=work, name=f"pghaul-worker-{i}", daemon=True) for i in range(count)]
-    watcher = threading.Thread(target=watch_cancel, name="pghaul-cancel-watch", daemon=True)
-    watcher.start()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    scheduler.stop.set()
-    watcher.join(timeout=1)
-    if scheduler.failed is not None:
-        raise scheduler.failed
-    check_cancelled(cancel)
-    if not result.snapshot_imported and snapshot_id:
-        listener(Notice("a worker could not import the exported snapshot; its tables were read at a later moment",
-                        level="warning"))
-    return result
+    def run_task(self, task: tuple[TableJob, RangeState] | StepBatch, sessions: _WorkerSessions) -> None:
+        tgt = sessions.target(self.target_url, self.options.replica_role)
+        if isinstance(task, StepBatch):
+            rows = self.tracker.rows(self.owners.get(task.owner, set())) if task.vector else None
+            _run_steps(task, tgt, self.target_url, self.apply, self.options.vector_memory_kb, rows, self.listener)
+            with self.result_lock:
+                self.result.steps_run.extend(task.steps)
+            return
+        src = sessions.source(self.source_url, self.snapshot_id)
+        if not sessions.imported:
+            with self.result_lock:
+                self.result.snapshot_imported = False
+        job, rng = task
+        self.tracker.begin(job.table)
+        copy_range(
+            src, tgt, job.table, rng, binary=job.binary, chunk_rows=self.options.chunk_rows, job_id=self.job_id,
+            should_stop=self.should_stop, on_chunk=lambda i, s, b, t=job.table: self.tracker.chunk(t, i, s, b),
+        )
+        if self.tracker.range_done(job.table):
+            self.scheduler.table_done(job.table.key)
+
+
+class _WorkerSessions:
+    """A worker's sessions, opened on first need and kept for all its tasks."""
+
+    def __init__(self) -> None:
+        self.src: psycopg.Connection | None = None
+        self.tgt: psycopg.Connection | None = None
+        self.imported = True
+
+    def target(self, target_url: str, replica_role: bool) -> psycopg.Connection:
+        if self.tgt is None:
+            self.tgt = connect_target(target_url)
+            # Safe for exactly-once: a lost commit loses the chunk and its checkpoint together.
+            self.tgt.execute("SET synchronous_commit = off")
+            if replica_role:
+                self.tgt.execute(SET_REPLICA_ROLE)
+        return self.tgt
+
+    def source(self, source_url: str, snapshot_id: str | None) -> psycopg.Connection:
+        if self.src is None:
+            self.src, self.imported = open_reader(source_url, snapshot_id)
+        return self.src
+
+    def close(self) -> None:
+        for conn in (self.src, self.tgt):
+            if conn is not None:
+                try:
+                    conn.close()
+                except psycopg.Error:
+                    pass
 
 
 def _run_steps(
