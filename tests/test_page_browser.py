@@ -443,3 +443,105 @@ def test_the_page_sends_no_secret_over_plain_http(browser: Any, source_url: str,
             assert not watch.errors, watch.errors
         finally:
             context.close()
+
+
+# The engine's phases as the page's step bar labels them (pghaul.kinds.Phase, in order).
+PHASE_LABELS = (("preflight", "Checks"), ("pre-data", "Structure"), ("data", "Data"), ("post-data", "Constraints"),
+                ("sequences", "Sequences"), ("verify", "Verify"))
+# Embeddings enough for an HNSW build that lasts several of the engine's progress polls (0.5 s apart).
+EMBEDDING_ROWS = 30_000
+EMBEDDING_DIMENSIONS = 384
+
+
+def _embeddings(url: str) -> None:
+    from tests.conftest import run_sql
+
+    run_sql(url, f"""
+        CREATE EXTENSION IF NOT EXISTS vector;
+        CREATE TABLE public.embeddings (id bigint PRIMARY KEY, embedding vector({EMBEDDING_DIMENSIONS}) NOT NULL);
+        INSERT INTO public.embeddings
+        SELECT i, array(SELECT random()::real FROM generate_series(1, {EMBEDDING_DIMENSIONS}) WHERE i > 0)::vector
+        FROM generate_series(1, {EMBEDDING_ROWS}) AS i;
+        CREATE INDEX embeddings_hnsw ON public.embeddings USING hnsw (embedding vector_l2_ops);
+    """)
+
+
+class PhaseGate:
+    """Holds the engine as each phase starts, and once in the middle of an index build, until the test has seen
+    the page show it: each moment becomes a state the test controls rather than one it must catch."""
+
+    def __init__(self) -> None:
+        keys = [phase for phase, _ in PHASE_LABELS] + ["index"]
+        self.reached = {key: threading.Event() for key in keys}
+        self.release = {key: threading.Event() for key in keys}
+
+    def _hold(self, key: str) -> None:
+        self.reached[key].set()
+        self.release[key].wait(WAIT_MS / 1000)
+
+    def let_go(self) -> None:
+        for release in self.release.values():
+            release.set()
+
+    def __call__(self, event: events.Event) -> None:
+        if isinstance(event, events.PhaseStarted) and str(event.phase) in self.reached:
+            self._hold(str(event.phase))
+        elif (isinstance(event, events.IndexProgress) and 0 < event.done < event.total
+              and not self.reached["index"].is_set()):
+            self._hold("index")  # the page shows this very report while the engine waits here
+        elif isinstance(event, events.Notice) and "shutting down" in event.message:
+            self.let_go()
+
+
+def test_the_step_bar_lights_each_engine_phase_in_turn_and_shows_the_index_build(
+    browser: Any, source_url: str, target_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+    from playwright.sync_api import expect
+
+    _embeddings(source_url)
+    gate = PhaseGate()
+    with pghaul_serve(monkeypatch, source_url, target_url, listener=gate) as origin:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        watch = Watch(page)
+        try:
+            started = httpx.post(origin + "/api/admin/db-migrate-all", headers={"X-Migration-Secret": SECRET})
+            assert started.json()["started"] is True, started.text
+            page.goto(origin + "/api/admin/migrate")
+            unlock(page, SECRET)
+            expect(page.locator("#progress")).to_be_visible(timeout=WAIT_MS)
+            current = page.locator("#phases li[aria-current]")
+            for number, (phase, label) in enumerate(PHASE_LABELS):
+                assert gate.reached[phase].wait(WAIT_MS / 1000), f"the engine never started {phase}"
+                expect(current).to_have_text(label, timeout=WAIT_MS)
+                expect(page.locator("#phases li.done")).to_have_count(number)
+                if phase == "data":
+                    gate.release[phase].set()
+                    _see_the_index_build(page, gate)
+                gate.release[phase].set()
+            verdict = page.locator("#verify-result")
+            expect(verdict.locator(".notice.ok")).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#phases li.done")).to_have_count(len(PHASE_LABELS))
+            expect(page.locator("#index-progress li", has_text="embeddings_hnsw")).to_contain_text("done")
+            watch.assert_clean(origin)
+        finally:
+            gate.let_go()
+            context.close()
+
+
+def _see_the_index_build(page: Any, gate: PhaseGate) -> None:
+    """Every row is in and the HNSW index is being built: the page says so, with the build's percentage, and the
+    overall bar has moved past the rows (it once sat at "85% · copying data" here, looking stuck)."""
+    from playwright.sync_api import expect
+
+    assert gate.reached["index"].wait(WAIT_MS / 1000), "no index build reported progress"
+    build = page.locator("#index-progress li", has_text="embeddings_hnsw")
+    expect(build.locator(".row1 .small")).to_have_text(re.compile(r"^\d{1,2}%$"), timeout=WAIT_MS)
+    expect(build).to_contain_text("building index")  # PostgreSQL's own name for what the build is doing
+    expect(page.locator("#phases li[aria-current]")).to_have_text("Data")
+    expect(page.locator("#table-progress li", has_text="embeddings")).to_contain_text("done")
+    expect(page.locator("#job-state")).to_contain_text(re.compile(r"Building index \S*embeddings_hnsw: \d{1,2}%"))
+    percent = int(page.locator("#stat-percent").inner_text().rstrip("%"))
+    assert 75 <= percent < 88, percent
+    gate.release["index"].set()

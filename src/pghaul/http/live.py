@@ -63,7 +63,13 @@ class LiveProgress:
                 live.rate = live.rows_done / event.seconds if event.seconds > 0 else live.rate
                 live.finished = True
             elif isinstance(event, events.IndexProgress):
-                self.indexes[event.index] = {"phase": event.phase, "done": event.done, "total": event.total}
+                # The watcher may poll once more after the step was applied: a finished build stays finished.
+                finished = self.indexes.get(event.index, {}).get("finished", False)
+                self.indexes[event.index] = {"phase": event.phase, "done": event.done, "total": event.total,
+                                             "finished": finished}
+            elif isinstance(event, events.StepApplied) and event.name in self.indexes:
+                # Progress stops being reported with the build itself: its step applied says it is over.
+                self.indexes[event.name]["finished"] = True
             elif isinstance(event, events.LargeObjectsProgress):
                 self.large_objects = {"done": event.done, "total": event.total, "bytesDone": event.bytes_done,
                                       "bytesTotal": event.bytes_total}
@@ -93,7 +99,7 @@ class LiveProgress:
         with self._lock:
             return {
                 "phase": self.phase,
-                "indexes": dict(self.indexes),
+                "indexes": {name: dict(build) for name, build in self.indexes.items()},
                 "largeObjects": self.large_objects,
                 "notices": list(self.notices),
                 "elapsedSeconds": round(time.monotonic() - self.started, 1),

@@ -269,6 +269,7 @@ class IndexBuild(Reply):
     phase: str
     done: int
     total: int
+    finished: bool = False  # its step was applied (progress is no longer reported once the build ends)
 
 
 class LargeObjectsLive(Reply):
