@@ -198,6 +198,7 @@ def test_migrate_all_stays_within_the_pool_size_per_database(pg18, source_url: s
 def test_a_failed_job_keeps_message_and_hint_apart_and_the_browser_gets_its_own_hint(
     source_url: str, target_url: str
 ) -> None:
+    import dataclasses
     import threading
 
     from pghaul import events
@@ -222,12 +223,14 @@ def test_a_failed_job_keeps_message_and_hint_apart_and_the_browser_gets_its_own_
     assert status.state == "failed"
     assert status.error is not None and status.error.startswith("stopped")
     assert status.hint and "same command" in status.hint  # the engine words it for the terminal
-    message, hint = recorded_error(status.error, status.hint)
+    message, hint = recorded_error(status)
     assert message == status.error and "db-migrate-all" in hint
-    assert recorded_error("verification found differences", None)[1] == "open db-verify to see each difference"
-    assert recorded_error("another migration is running", "wait for it to finish") == (
-        "another migration is running", "wait for it to finish"
-    )
+    # A run whose stored report says the databases differ points at db-verify; a hint said for people stays.
+    differs = dataclasses.replace(status, error="verification found differences", hint=None,
+                                  report={"ok": False, "verify": {"ok": False}})
+    assert recorded_error(differs)[1] == "open db-verify to see each difference"
+    said = dataclasses.replace(status, error="another migration is running", hint="wait for it to finish")
+    assert recorded_error(said) == ("another migration is running", "wait for it to finish")
 
 
 def test_job_workers_keep_the_job_within_the_pool_size() -> None:

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pghaul.errors import PghaulError
+from pghaul.errors import ErrorCode, NotFoundError, PghaulError, SchemaConflict
 from pghaul.http.scrubbing import scrub_text
 
 log = logging.getLogger("pghaul.http")
@@ -25,6 +25,14 @@ log = logging.getLogger("pghaul.http")
 # Tells a browser that reached pghaul over https once to use https only for a year: the page and every request
 # after carry the secret. Browsers ignore it when it arrives over plain http (localhost included).
 STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
+# The API's answer to each kind of failure the engine names (the command line maps the same codes to exit codes);
+# anything else pghaul understood but cannot blame on the request is 500.
+HTTP_STATUS = {
+    ErrorCode.USAGE: 400, ErrorCode.NOT_FOUND: 404, ErrorCode.CONNECTION: 502, ErrorCode.SAFETY: 409,
+    ErrorCode.SCHEMA_CONFLICT: 409,
+}
 
 
 def with_transport_security(response: Response) -> Response:
@@ -68,11 +76,11 @@ def response_for(exc: Exception) -> JSONResponse:
         return error_response(exc.status, exc.error, exc.hint, exc.headers, exc.extra)
     if isinstance(exc, PghaulError):
         extra: dict[str, Any] = {}
-        if hasattr(exc, "conflicts"):
-            extra["conflicts"] = [scrub_text(str(c)) for c in exc.conflicts]
-        if hasattr(exc, "valid_names"):
-            extra["validTables"] = list(exc.valid_names)
-        return error_response(exc.http_status, exc.message, exc.hint, extra=extra)
+        if isinstance(exc, SchemaConflict) or exc.details.conflicts:
+            extra["conflicts"] = [scrub_text(c) for c in exc.details.conflicts]
+        if isinstance(exc, NotFoundError) or exc.details.valid_names:
+            extra["validTables"] = list(exc.details.valid_names)
+        return error_response(HTTP_STATUS.get(exc.code, 500), exc.message, exc.hint, extra=extra)
     if isinstance(exc, RequestValidationError):
         return error_response(
             400, f"invalid request parameter: {_describe_validation(exc)}",

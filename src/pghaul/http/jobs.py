@@ -83,12 +83,6 @@ class Work:
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "jobId": self.job_id, "kind": self.kind, "state": WorkState.RUNNING if self.running else self.state,
-            "error": self.error, "hint": self.hint, **self.live.snapshot(),
-        }
-
 
 class BackgroundWork:
     """At most one background run at a time in this process, and no migration while a batch is copied."""

@@ -151,7 +151,7 @@ def batch_reply(rt: Runtime, requested: str, cursor: str | None, batch_size: int
 
 def _refuse_during_migration(tgt: psycopg.Connection) -> None:
     """A migration run by another process (a second replica, the CLI) holds the target too."""
-    from pghaul.copy.state import migration_job_running
+    from pghaul.engine.jobs import migration_job_running
 
     if migration_job_running(tgt):
         raise JobConflict(
@@ -182,7 +182,7 @@ def _batch(rt: Runtime, requested: str, cursor: str | None, batch_size: int, dry
         skipped_count=int(result.skipped), next_cursor=result.next_cursor, has_more=bool(result.has_more),
         dry_run=dry_run,
     )
-    if not dry_run and _record_batch(rt, catalog, table, result.inserted, result.skipped, result.has_more):
+    if not dry_run and _last_batch(rt, catalog, table, result.inserted, result.skipped, result.has_more):
         try:
             migration.start_post_data(rt)
             reply.post_data = "started"
@@ -196,26 +196,10 @@ def _batch(rt: Runtime, requested: str, cursor: str | None, batch_size: int, dry
     return reply
 
 
-def _record_batch(rt: Runtime, catalog: Catalog, table: Table, inserted: int, skipped: int, has_more: bool) -> bool:
-    """Note the batch in the target's checkpoints; True when this was the last batch of the last table.
-
-    Kept on the target, not in memory, so a server restarted in the middle of the walk-through still starts
-    the post-data phase after the last batch, ``db-status`` shows the walk-through's progress, and a later
-    ``db-migrate-all`` carries on from it (the range is marked as overlapping rows already there).
-    """
-    from pghaul.copy import state
+def _last_batch(rt: Runtime, catalog: Catalog, table: Table, inserted: int, skipped: int, has_more: bool) -> bool:
+    """Whether this batch was the last of the last table: the engine notes it in the target's checkpoints (so a
+    restarted server still knows) and says when the post-data phase may start."""
+    from pghaul.engine import record_batch
 
     with rt.pools.target() as tgt:
-        if not state.state_exists(tgt):
-            state.ensure_state(tgt)
-        with tgt.transaction():
-            ranges = state.load_ranges(tgt, table) or state.create_ranges(
-                tgt, table, [], bool(table.primary_key), table.rows_estimated, None
-            )
-            first = ranges[0]
-            if len(ranges) == 1 and not first.done:
-                state.record_chunk(tgt, first, None, inserted, skipped, 0, not has_more, None)
-        if has_more:
-            return False
-        done = {s.table for s in state.table_statuses(tgt) if s.done}
-    return all(t.display_name in done for t in catalog.copyable_tables())
+        return record_batch(tgt, table, catalog.copyable_tables(), inserted, skipped, has_more)

@@ -5,12 +5,15 @@ status, verification, preflight, and the post-data phase of the batch walk-throu
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any
 
-from pghaul.copy.state import JobStatus
+from pghaul.engine.jobs import JobStatus
+from pghaul.errors import RESUME_HINT
 from pghaul.http.jobs import JobKind, Work, WorkState
 from pghaul.http.live import LiveProgress
 from pghaul.http.names import api_name
+from pghaul.http.readiness import readiness
 from pghaul.http.replies import (
     ErrorItem,
     ExtensionReply,
@@ -29,13 +32,6 @@ from pghaul.http.replies import (
     VerifyReport,
 )
 from pghaul.http.runtime import Runtime
-from pghaul.http.scrubbing import scrub_text
-
-# A rough, deliberately pessimistic throughput for the time estimate: the raw stream did ~160 MB/s between two
-# local servers (FIELD-NOTES), but across a PaaS network 10-30 MB/s is what users see; index builds add to it.
-ESTIMATE_BYTES_PER_SECOND = 20 * 1024 * 1024
-# HNSW builds dominate with embeddings: ~100k rows of 384 dimensions took 16-60 s depending on memory.
-ESTIMATE_VECTOR_ROWS_PER_SECOND = 3_000
 
 MIGRATE = JobKind.MIGRATE
 POST_DATA = JobKind.POST_DATA
@@ -76,7 +72,7 @@ def job_connection_limit(pool_size: int) -> int:
 
 
 def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None) -> PreviewReply | StartReply:
-    from pghaul.copy.state import new_job_id, read_status
+    from pghaul.engine.jobs import new_job_id, read_status
 
     if dry_run:
         return _plan_preview(rt)
@@ -134,7 +130,7 @@ def refuse_target_is_source(rt: Runtime) -> None:
 
 
 def start_post_data(rt: Runtime) -> Work:
-    from pghaul.copy.state import new_job_id
+    from pghaul.engine.jobs import new_job_id
 
     refuse_target_is_source(rt)
     work, _ = rt.work.start(POST_DATA, new_job_id(), lambda w, listener: _run_post_data(rt, w, listener))
@@ -169,7 +165,7 @@ def _verify_now(rt: Runtime, work: Work, listener: Any) -> dict[str, Any]:
 
 def start_verify_reply(rt: Runtime) -> StartReply:
     """POST db-verify: start comparing the databases in the background (one job at a time); db-status follows it."""
-    from pghaul.copy.state import new_job_id
+    from pghaul.engine.jobs import new_job_id
 
     # Comparing a database with itself proves nothing and would show green before a switch to nowhere new.
     refuse_target_is_source(rt)
@@ -209,7 +205,7 @@ def _iso_seconds(value: str | None) -> float:
 def _latest_report(rt: Runtime) -> tuple[float, dict[str, Any]] | None:
     """The newest verification report this server knows: a db-verify job, the walk-through's post-data phase, or
     the migration job recorded on the target (which survives a restart)."""
-    from pghaul.copy.state import read_status
+    from pghaul.engine.jobs import read_status
 
     found: list[tuple[float, dict[str, Any]]] = []
     for kind, origin in ((VERIFY, "verify"), (POST_DATA, "post-data")):
@@ -289,7 +285,7 @@ def _job_state(status: JobStatus, work: Work | None) -> tuple[dict[str, Any], li
         job.update(state="failed", job_id=work.job_id, error=work.error)
         errors.append(ErrorItem(error=work.error, hint=work.hint))
     elif status.error:
-        error, hint = recorded_error(status.error, status.hint)
+        error, hint = recorded_error(status)
         job["error"] = error
         errors.append(ErrorItem(error=error, hint=hint))
     return job, errors
@@ -300,7 +296,7 @@ def _overall_eta(state: str, rows_left: int, rate: float) -> float | None:
 
 
 def status_reply(rt: Runtime) -> StatusReply:
-    from pghaul.copy.state import read_status
+    from pghaul.engine.jobs import read_status
 
     with rt.pools.target() as tgt:
         status = read_status(tgt)
@@ -338,20 +334,21 @@ def _verify_report(report: dict[str, Any] | None) -> VerifyReport | None:
 
 
 # Hints recorded by the engine are worded for the command line ("run the same command again", "--exclude"),
-# which means nothing in a browser: those, and missing ones, are replaced by what to do from the page.
-_DEFAULT_HINTS = (
-    ("verif", "open db-verify to see each difference"),
-    ("", "start db-migrate-all again: it resumes from the last committed chunk"),
-)
-_CLI_WORDING = ("the same command", " --")
+# which means nothing in a browser: those, and missing ones, are replaced by what to do from the page. The job
+# row records no error code yet (pghaul.errors.ErrorCode), so the wording is what tells them apart.
+_CLI_WORDING = (RESUME_HINT, "the same command", " --")
+VERIFY_HINT = "open db-verify to see each difference"
+RESUME_FROM_PAGE = "start db-migrate-all again: it resumes from the last committed chunk"
 
 
-def recorded_error(error: str, hint: str | None) -> tuple[str, str]:
-    """The message and the hint of an error the engine recorded on the job, as the page should show them."""
-    default = next(h for marker, h in _DEFAULT_HINTS if marker in error)
-    if not hint or not hint.strip() or any(word in hint for word in _CLI_WORDING):
-        return error.strip(), default
-    return error.strip(), hint.strip()
+def recorded_error(status: JobStatus) -> tuple[str, str]:
+    """The message and the hint of the error the engine recorded on the job, as the page should show them."""
+    error, hint = (status.error or "").strip(), (status.hint or "").strip()
+    if hint and not any(words in hint for words in _CLI_WORDING):
+        return error, hint
+    # A run that copied everything but did not verify equal stored its report: what differs is in db-verify.
+    report = _verify_part(status.report)
+    return error, VERIFY_HINT if report is not None and report.get("ok") is False else RESUME_FROM_PAGE
 
 
 def _verify_part(report: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -370,48 +367,12 @@ def preflight_reply(rt: Runtime) -> PreflightReply:
         # The engine's report has the reply's fields by their Python names: read into the typed reply as is.
         report = preflight_report(src, tgt, source)
         refusal = refusal_before_writing(src, tgt, source, MigrateOptions())
-    copied = source.copyable_tables()
-    total_bytes = sum(t.size_bytes for t in copied)
-    no_key = sorted(api_name(t.schema, t.name) for t in copied if not t.primary_key)
-    vector_indexes = [i for i in source.indexes.values() if i.is_vector]
-    warnings: list[str] = []
-    if report["target_is_source"]:
-        warnings.append("the target is the source database itself: set NEW_DATABASE_URL to the new database")
-    for ext in report["extensions"]:
-        if not ext["ok"] and ext["problem"]:
-            warnings.append(str(ext["problem"]))
-    if refusal is not None:
-        report["ok"] = False
-        warnings.append(scrub_text(f"{refusal.message} — {refusal.hint}" if refusal.hint else refusal.message))
-    if target.tables:
-        warnings.append(
-            f"the target already has {len(target.tables)} table(s): identical ones are kept, different ones stop "
-            "the migration (nothing is ever overwritten)"
-        )
-    if no_key:
-        warnings.append(
-            f"{len(no_key)} table(s) have no primary key and are copied whole in one go, without resume: "
-            + ", ".join(no_key[:20])
-            + ". One that already has rows on the target is never emptied unless pghaul's own checkpoints say "
-            "pghaul filled it: the migration stops instead and says what to do"
-        )
-    seconds = total_bytes / ESTIMATE_BYTES_PER_SECOND + sum(
-        source.tables[(i.table_schema, i.table)].rows_estimated / ESTIMATE_VECTOR_ROWS_PER_SECOND
-        for i in vector_indexes if (i.table_schema, i.table) in source.tables
-    )
+    ready = readiness(source, target, report, refusal)
     return PreflightReply(
         source=ServerReply.model_validate(report["source"]),
         target=ServerReply.model_validate(report["target"]),
         target_is_source=report["target_is_source"],
         extensions=[ExtensionReply.model_validate(e) for e in report["extensions"]],
-        ok=report["ok"],
         target_empty=not target.tables,
-        target_tables=sorted(api_name(s, n) for s, n in target.tables),
-        tables_without_primary_key=no_key,
-        tables=len(copied),
-        rows_estimated=sum(max(t.rows_estimated, 0) for t in copied),
-        total_bytes=total_bytes,
-        vector_indexes=[f"{i.schema}.{i.name}" for i in vector_indexes],
-        estimate_seconds=round(seconds, 1),
-        warnings=warnings,
+        **asdict(ready),
     )

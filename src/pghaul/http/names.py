@@ -27,9 +27,8 @@ def find_table(tables: Iterable[Table], requested: str) -> Table:
             return table
     names = sorted(api_name(t.schema, t.name) for t in candidates)
     shown = ", ".join(names[:MAX_NAMES_IN_ERROR]) + (" …" if len(names) > MAX_NAMES_IN_ERROR else "")
-    error = NotFoundError(
+    raise NotFoundError(
         "no such table on the source",
         f"use one of: {shown}" if names else "the source database has no tables to copy",
+        valid_names=names,
     )
-    error.valid_names = names  # type: ignore[attr-defined]
-    raise error
