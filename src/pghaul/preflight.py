@@ -2,7 +2,6 @@
 work until it switches; new code imports from the engine."""
 
 from pghaul.engine.preflight import (
-    ExtensionCheck,
     check_extensions,
     check_target_is_not_source,
     extension_checks,
@@ -11,7 +10,6 @@ from pghaul.engine.preflight import (
 )
 
 __all__ = [
-    "ExtensionCheck",
     "check_extensions",
     "check_target_is_not_source",
     "extension_checks",

@@ -11,20 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import sql
 
 from pghaul.copy import state
 from pghaul.copy.binary_io import binary_copy
 from pghaul.copy.cursor import decode_cursor, encode_cursor
-from pghaul.copy.keyset import Keyset, table_ident
+from pghaul.copy.keyset import Keyset
 from pghaul.copy.snapshot import pin_reader_settings
 from pghaul.copy.table_data import (
     check_key_on_target,
-    copy_direct,
+    copy_all_rows,
     copy_staged,
     filled_by_pghaul,
-    refuse_rows_not_from_pghaul,
-    target_has_rows,
 )
 from pghaul.engine.preflight import check_target_is_not_source
 from pghaul.errors import UsageError
@@ -42,12 +39,6 @@ class BatchResult:
     skipped: int
     next_cursor: str | None
     has_more: bool
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "insertedCount": self.inserted, "skippedCount": self.skipped,
-            "nextCursor": self.next_cursor, "hasMore": self.has_more,
-        }
 
 
 def check_batch_size(batch_size: int) -> int:
@@ -112,11 +103,7 @@ def _whole_table(
     ours = filled_by_pghaul(tgt_conn, table)
     with src_conn.transaction(), tgt_conn.transaction() as tx:
         pin_reader_settings(src_conn, transaction_only=True)
-        if target_has_rows(tgt_conn, table):
-            if not ours:
-                refuse_rows_not_from_pghaul(table)
-            tgt_conn.execute(sql.SQL("DELETE FROM ONLY {}").format(table_ident(table)))
-        chunk = copy_direct(src_conn, tgt_conn, table, sql.SQL("true"), [], binary)
+        chunk = copy_all_rows(src_conn, tgt_conn, table, binary, replace_own=ours)
         state.record_whole_table(tgt_conn, table, chunk.inserted, chunk.bytes)
         if dry_run:
             raise psycopg.Rollback(tx)

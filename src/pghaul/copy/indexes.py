@@ -34,6 +34,7 @@ from psycopg import sql
 
 from pghaul.connect import connect_target
 from pghaul.events import IndexProgress, Listener
+from pghaul.versions import version_key
 
 # Names may come quoted (pg_dump's statements are printed with every identifier quoted).
 _WITH_OPTIONS = re.compile(r"\bWITH\s*\(([^)]*)\)", re.IGNORECASE)
@@ -45,7 +46,7 @@ MAX_AUTO_MAINTENANCE_WORK_MEM_KB = 1024 * 1024
 # Share of the target's RAM a build may take when the RAM is known.
 RAM_FRACTION = 0.25
 MAX_PARALLEL_BUILD_WORKERS = 4
-PARALLEL_HNSW_SAFE_FROM = (0, 8, 2)
+PARALLEL_HNSW_SAFE_FROM = "0.8.2"
 PROGRESS_POLL_SECONDS = 0.5
 DEFAULT_HNSW_M = 16
 CANDIDATE_BYTES = 16
@@ -78,10 +79,6 @@ class VectorBuildSettings:
         if self.graph_estimate_kb is not None:
             text += f", graph estimated at {self.graph_estimate_kb / 1024:,.0f} MB"
         return text + f", {self.parallel_workers} parallel maintenance worker(s)"
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
 
 
 def _read_server_file(conn: psycopg.Connection, path: str) -> str | None:
@@ -145,7 +142,7 @@ def choose_vector_settings(
     current_kb = int(row[0]) // 1024
     shared_kb = int(row[1]) // 1024
     version = row[3]
-    safe = version is not None and _version_tuple(version) >= PARALLEL_HNSW_SAFE_FROM
+    safe = version is not None and version_key(version) >= version_key(PARALLEL_HNSW_SAFE_FROM)
     workers = min(int(row[2]), MAX_PARALLEL_BUILD_WORKERS) if safe else 0
     cores = target_cores(conn) if workers else None
     if cores is not None:

@@ -43,7 +43,7 @@ from pghaul.connect import connect_target
 from pghaul.copy.snapshot import open_reader
 from pghaul.errors import PghaulError, SafetyError, check_cancelled
 from pghaul.events import LargeObjectsProgress, Listener, Notice, ignore
-from pghaul.inspect.queries import STATE_SCHEMA
+from pghaul.state_schema import STATE_SCHEMA
 
 # Part of the checksum's definition (and of ``bytes_done`` on targets already written): never change it.
 PIECE_BYTES = 1 << 20

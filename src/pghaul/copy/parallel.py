@@ -259,48 +259,26 @@ class _Scheduler:
             self.cond.notify_all()
 
 
-def run_data_phase(
-    source_url: str,
-    target_url: str,
-    jobs: list[TableJob],
-    *,
-    step_batches: dict[QualifiedName, list[StepBatch]],
-    owners: dict[QualifiedName, set[QualifiedName]],
-    apply: ApplySteps,
-    snapshot_id: str | None,
-    options: DataPhaseOptions,
-    job_id: str | None,
-    listener: Listener,
-    cancel: threading.Event | None = None,
-) -> DataPhaseResult:
-    """Copy every range of ``jobs`` and run each owner's step batches once its tables' data is complete."""
-    phase = _DataPhase(source_url, target_url, jobs, step_batches, owners, apply, snapshot_id, options, job_id,
-                       listener, cancel)
-    return phase.run()
+@dataclass
+class DataPhase:
+    """One data phase: copy every range of ``jobs`` and run each owner's step batches once its tables' data is
+    complete. ``run`` starts the workers and the thread that watches for a cancel, and raises the first failure."""
 
+    source_url: str
+    target_url: str
+    jobs: list[TableJob]
+    step_batches: dict[QualifiedName, list[StepBatch]]
+    owners: dict[QualifiedName, set[QualifiedName]]
+    apply: ApplySteps
+    snapshot_id: str | None
+    options: DataPhaseOptions
+    job_id: str | None
+    listener: Listener
+    cancel: threading.Event | None = None
 
-class _DataPhase:
-    """One data phase: the workers, the thread that watches for a cancel, and what they share."""
-
-    def __init__(
-        self,
-        source_url: str,
-        target_url: str,
-        jobs: list[TableJob],
-        step_batches: dict[QualifiedName, list[StepBatch]],
-        owners: dict[QualifiedName, set[QualifiedName]],
-        apply: ApplySteps,
-        snapshot_id: str | None,
-        options: DataPhaseOptions,
-        job_id: str | None,
-        listener: Listener,
-        cancel: threading.Event | None,
-    ) -> None:
-        self.source_url, self.target_url = source_url, target_url
-        self.owners, self.apply, self.snapshot_id = owners, apply, snapshot_id
-        self.options, self.job_id, self.listener, self.cancel = options, job_id, listener, cancel
-        self.tracker = _Tracker(jobs, listener)
-        self.scheduler = _Scheduler(jobs, step_batches, owners)
+    def __post_init__(self) -> None:
+        self.tracker = _Tracker(self.jobs, self.listener)
+        self.scheduler = _Scheduler(self.jobs, self.step_batches, self.owners)
         self.result = DataPhaseResult(self.tracker.stats)
         self.result_lock = threading.Lock()
 

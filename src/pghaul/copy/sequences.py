@@ -16,7 +16,9 @@ from pghaul.inspect.model import Catalog, Sequence
 
 
 @dataclass(frozen=True)
-class SequencePosition:
+class SequenceToSet:
+    """A source sequence's position, to set on the target (verify's ``SequencePosition`` is only the value)."""
+
     schema: str
     name: str
     last_value: int
@@ -29,14 +31,14 @@ class SequencePosition:
         return f"{self.schema}.{self.name}"
 
 
-def read_positions(src: psycopg.Connection, sequences: list[Sequence]) -> list[SequencePosition]:
+def read_positions(src: psycopg.Connection, sequences: list[Sequence]) -> list[SequenceToSet]:
     positions = []
     for seq in sequences:
         row = src.execute(
             sql.SQL("SELECT last_value, is_called FROM {}").format(sql.Identifier(seq.schema, seq.name))
         ).fetchone()
         assert row is not None
-        positions.append(SequencePosition(seq.schema, seq.name, int(row[0]), bool(row[1]), seq.owned_by))
+        positions.append(SequenceToSet(seq.schema, seq.name, int(row[0]), bool(row[1]), seq.owned_by))
     return positions
 
 
@@ -50,7 +52,7 @@ def selected_sequences(catalog: Catalog, tables: set[tuple[str, str]] | None = N
     return sorted(out, key=lambda s: (s.schema, s.name))
 
 
-def _target_name(position: SequencePosition) -> sql.Composable:
+def _target_name(position: SequenceToSet) -> sql.Composable:
     """The sequence on the target: for an owned one, whichever sequence the target's column uses (an identity
     column may have been given another name); otherwise the same qualified name."""
     if position.owned_by is None:
@@ -63,18 +65,18 @@ def _target_name(position: SequencePosition) -> sql.Composable:
     )
 
 
-def setval_statement(position: SequencePosition) -> sql.Composed:
+def setval_statement(position: SequenceToSet) -> sql.Composed:
     return sql.SQL("SELECT pg_catalog.setval({seq}::regclass, {value}, {called})").format(
         seq=_target_name(position), value=sql.Literal(position.last_value), called=sql.Literal(position.is_called)
     )
 
 
-def setval_statements(positions: list[SequencePosition]) -> list[str]:
+def setval_statements(positions: list[SequenceToSet]) -> list[str]:
     """The statements as text, for the dry-run plan."""
     return [setval_statement(p).as_string() + ";" for p in positions]
 
 
-def apply_positions(tgt: psycopg.Connection, positions: list[SequencePosition]) -> int:
+def apply_positions(tgt: psycopg.Connection, positions: list[SequenceToSet]) -> int:
     """Set every position in one target transaction; returns how many were set."""
     with tgt.transaction():
         for position in positions:

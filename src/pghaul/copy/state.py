@@ -22,9 +22,23 @@ from pghaul.created_objects import CREATE_TABLE as CREATE_CREATED_OBJECTS
 from pghaul.inspect.model import Table
 from pghaul.state_schema import STATE_SCHEMA
 
+# pghaul's own tables, always named through the one schema constant.
+JOBS = sql.Identifier(STATE_SCHEMA, "jobs")
+CHECKPOINTS = sql.Identifier(STATE_SCHEMA, "checkpoints")
+
+
+def state_sql(text: str) -> sql.Composed:
+    """``text`` with ``{schema}``, ``{jobs}``, ``{checkpoints}`` naming pghaul's schema and tables, and
+    ``{jobs_name}``, ``{checkpoints_name}``, ``{created_objects_name}`` their names as text (for to_regclass)."""
+    return sql.SQL(text).format(
+        schema=sql.Identifier(STATE_SCHEMA), jobs=JOBS, checkpoints=CHECKPOINTS,
+        jobs_name=sql.Literal(f"{STATE_SCHEMA}.jobs"), checkpoints_name=sql.Literal(f"{STATE_SCHEMA}.checkpoints"),
+        created_objects_name=sql.Literal(f"{STATE_SCHEMA}.created_objects"),
+    )
+
 _DDL = """
-CREATE SCHEMA IF NOT EXISTS pghaul;
-CREATE TABLE IF NOT EXISTS pghaul.jobs (
+CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {jobs} (
     id text PRIMARY KEY,
     state text NOT NULL CHECK (state IN ('idle', 'running', 'done', 'failed')),
     phase text,
@@ -36,8 +50,8 @@ CREATE TABLE IF NOT EXISTS pghaul.jobs (
     finished_at timestamptz
 );
 -- Added after the first release of this schema: targets that already have the table get the column here.
-ALTER TABLE pghaul.jobs ADD COLUMN IF NOT EXISTS hint text;
-CREATE TABLE IF NOT EXISTS pghaul.checkpoints (
+ALTER TABLE {jobs} ADD COLUMN IF NOT EXISTS hint text;
+CREATE TABLE IF NOT EXISTS {checkpoints} (
     table_schema text NOT NULL,
     table_name text NOT NULL,
     range_no integer NOT NULL,
@@ -106,15 +120,15 @@ def _range_from_row(row: dict[str, Any]) -> RangeState:
 
 
 def state_exists(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT to_regclass('pghaul.checkpoints') IS NOT NULL").fetchone()
+    row = conn.execute(state_sql("SELECT to_regclass({checkpoints_name}) IS NOT NULL")).fetchone()
     return bool(row and row[0])
 
 
 def _state_complete(conn: psycopg.Connection) -> bool:
     row = conn.execute(
-        "SELECT to_regclass('pghaul.checkpoints') IS NOT NULL AND to_regclass('pghaul.created_objects') IS NOT NULL"
-        " AND EXISTS (SELECT FROM pg_catalog.pg_attribute"
-        "             WHERE attrelid = to_regclass('pghaul.jobs') AND attname = 'hint' AND NOT attisdropped)"
+        state_sql("SELECT to_regclass({checkpoints_name}) IS NOT NULL"
+        " AND to_regclass({created_objects_name}) IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_attribute"
+        "             WHERE attrelid = to_regclass({jobs_name}) AND attname = 'hint' AND NOT attisdropped)")
     ).fetchone()
     return bool(row and row[0])
 
@@ -125,7 +139,7 @@ def ensure_state(conn: psycopg.Connection) -> None:
     if _state_complete(conn):
         return
     with conn.transaction():
-        conn.execute(_DDL)  # type: ignore[arg-type]
+        conn.execute(state_sql(_DDL))
         conn.execute(CREATE_CREATED_OBJECTS)
 
 
@@ -143,7 +157,7 @@ def drop_state(conn: psycopg.Connection) -> bool:
 def load_ranges(conn: psycopg.Connection, table: Table) -> list[RangeState]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            "SELECT * FROM pghaul.checkpoints WHERE table_schema = %s AND table_name = %s ORDER BY range_no",
+            state_sql("SELECT * FROM {checkpoints} WHERE table_schema = %s AND table_name = %s ORDER BY range_no"),
             (table.schema, table.name),
         )
         return [_range_from_row(r) for r in cur.fetchall()]
@@ -164,8 +178,8 @@ def create_ranges(
         for no in range(len(bounds) + 1):
             lo, hi = edges[no], edges[no + 1]
             cur.execute(
-                "INSERT INTO pghaul.checkpoints (table_schema, table_name, range_no, lo, hi, overlap, rows_estimated,"
-                " job_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                state_sql("INSERT INTO {checkpoints} (table_schema, table_name, range_no, lo, hi, overlap,"
+                " rows_estimated, job_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
                 (
                     table.schema, table.name, no,
                     None if lo is None else list(lo), None if hi is None else list(hi),
@@ -187,9 +201,9 @@ def record_chunk(
 ) -> RangeState:
     """Advance a range's checkpoint; must run in the transaction that wrote the chunk's rows."""
     conn.execute(
-        "UPDATE pghaul.checkpoints SET last_key = %s, rows_copied = rows_copied + %s,"
+        state_sql("UPDATE {checkpoints} SET last_key = %s, rows_copied = rows_copied + %s,"
         " rows_skipped = rows_skipped + %s, bytes = bytes + %s, done = %s, job_id = %s, updated_at = now()"
-        " WHERE table_schema = %s AND table_name = %s AND range_no = %s",
+        " WHERE table_schema = %s AND table_name = %s AND range_no = %s"),
         (
             None if last_key is None else list(last_key), rows_copied, rows_skipped, nbytes, done, job_id,
             rng.table_schema, rng.table_name, rng.range_no,
@@ -207,10 +221,10 @@ def record_whole_table(conn: psycopg.Connection, table: Table, rows: int, nbytes
     checkpoint says exactly what pghaul put there (what it may replace when asked again)."""
     ensure_state(conn)
     conn.execute(
-        "INSERT INTO pghaul.checkpoints (table_schema, table_name, range_no, rows_estimated, rows_copied, bytes,"
+        state_sql("INSERT INTO {checkpoints} (table_schema, table_name, range_no, rows_estimated, rows_copied, bytes,"
         " done) VALUES (%s, %s, 0, %s, %s, %s, true) ON CONFLICT (table_schema, table_name, range_no) DO UPDATE"
         " SET rows_copied = excluded.rows_copied, rows_skipped = 0, bytes = excluded.bytes, done = true,"
-        " updated_at = now()",
+        " updated_at = now()"),
         (table.schema, table.name, max(rows, table.rows_estimated), rows, nbytes),
     )
 
@@ -218,8 +232,8 @@ def record_whole_table(conn: psycopg.Connection, table: Table, rows: int, nbytes
 def mark_overlap(conn: psycopg.Connection, rng: RangeState) -> RangeState:
     """From now on this range's chunks go through the staging table (rows are there that pghaul did not write)."""
     conn.execute(
-        "UPDATE pghaul.checkpoints SET overlap = true, updated_at = now()"
-        " WHERE table_schema = %s AND table_name = %s AND range_no = %s",
+        state_sql("UPDATE {checkpoints} SET overlap = true, updated_at = now()"
+        " WHERE table_schema = %s AND table_name = %s AND range_no = %s"),
         (rng.table_schema, rng.table_name, rng.range_no),
     )
     return dataclasses.replace(rng, overlap=True)

@@ -164,6 +164,18 @@ def copy_range(
     return rng
 
 
+def copy_all_rows(
+    src: psycopg.Connection, tgt: psycopg.Connection, table: Table, binary: bool, *, replace_own: bool
+) -> ChunkResult:
+    """Every row of ``table``, in the caller's target transaction. Rows already on the target are deleted first
+    only when they are pghaul's own earlier copy (``replace_own``); any others are refused before a write."""
+    if target_has_rows(tgt, table):
+        if not replace_own:
+            refuse_rows_not_from_pghaul(table)
+        tgt.execute(sql.SQL("DELETE FROM ONLY {}").format(table_ident(table)))
+    return copy_direct(src, tgt, table, sql.SQL("true"), [], binary)
+
+
 def copy_whole_table(
     src: psycopg.Connection,
     tgt: psycopg.Connection,
@@ -178,10 +190,8 @@ def copy_whole_table(
     if rng.done:
         return rng
     with tgt.transaction():
-        if target_has_rows(tgt, table):
-            # Not done, so not pghaul's rows (they would have committed with the checkpoint): never deleted.
-            refuse_rows_not_from_pghaul(table)
-        chunk = copy_direct(src, tgt, table, sql.SQL("true"), [], binary)
+        # Not done, so rows already there are not pghaul's (they would have committed with the checkpoint).
+        chunk = copy_all_rows(src, tgt, table, binary, replace_own=False)
         rng = state.record_chunk(tgt, rng, None, chunk.inserted, 0, chunk.bytes, True, job_id)
     on_chunk(chunk.inserted, 0, chunk.bytes)
     return rng

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from pghaul.copy.state import state_exists
+from pghaul.copy.state import state_exists, state_sql
 from pghaul.errors import SafetyError
 from pghaul.kinds import Phase
 
@@ -70,21 +70,21 @@ def new_job_id() -> str:
 def start_job(conn: psycopg.Connection, job_id: str) -> None:
     with conn.transaction():
         conn.execute(
-            "INSERT INTO pghaul.jobs (id, state, phase) VALUES (%s, 'running', 'preflight')"
+            state_sql("INSERT INTO {jobs} (id, state, phase) VALUES (%s, 'running', 'preflight')"
             " ON CONFLICT (id) DO UPDATE SET state = 'running', phase = 'preflight', error = NULL, hint = NULL,"
-            " finished_at = NULL, updated_at = now()",
+            " finished_at = NULL, updated_at = now()"),
             (job_id,),
         )
 
 
 def set_job_phase(conn: psycopg.Connection, job_id: str, phase: Phase) -> None:
     with conn.transaction():
-        conn.execute("UPDATE pghaul.jobs SET phase = %s, updated_at = now() WHERE id = %s", (phase, job_id))
+        conn.execute(state_sql("UPDATE {jobs} SET phase = %s, updated_at = now() WHERE id = %s"), (phase, job_id))
 
 
 def set_job_snapshot(conn: psycopg.Connection, job_id: str, snapshot: str | None) -> None:
     with conn.transaction():
-        conn.execute("UPDATE pghaul.jobs SET snapshot = %s, updated_at = now() WHERE id = %s", (snapshot, job_id))
+        conn.execute(state_sql("UPDATE {jobs} SET snapshot = %s, updated_at = now() WHERE id = %s"), (snapshot, job_id))
 
 
 def finish_job(
@@ -98,8 +98,8 @@ def finish_job(
     """Record how a job ended; ``error`` says what went wrong and ``hint`` what to do about it."""
     with conn.transaction():
         conn.execute(
-            "UPDATE pghaul.jobs SET state = %s, error = %s, hint = %s, report = %s::jsonb, updated_at = now(),"
-            " finished_at = now() WHERE id = %s",
+            state_sql("UPDATE {jobs} SET state = %s, error = %s, hint = %s, report = %s::jsonb, updated_at = now(),"
+            " finished_at = now() WHERE id = %s"),
             (state, error, hint, None if report is None else json.dumps(report, default=str), job_id),
         )
 
@@ -108,16 +108,16 @@ def fail_stale_jobs(conn: psycopg.Connection) -> list[str]:
     """Mark jobs still 'running' as failed: called only while holding the migration lock, so they are dead."""
     with conn.transaction():
         rows = conn.execute(
-            "UPDATE pghaul.jobs SET state = 'failed', error = coalesce(error, 'interrupted: the process running it"
+            state_sql("UPDATE {jobs} SET state = 'failed', error = coalesce(error, 'interrupted: the process running it"
             " stopped before it finished'), finished_at = now(), updated_at = now() WHERE state = 'running'"
-            " RETURNING id"
+            " RETURNING id")
         ).fetchall()
     return [r[0] for r in rows]
 
 
 def last_snapshot(conn: psycopg.Connection) -> str | None:
     row = conn.execute(
-        "SELECT snapshot FROM pghaul.jobs WHERE snapshot IS NOT NULL ORDER BY started_at DESC LIMIT 1"
+        state_sql("SELECT snapshot FROM {jobs} WHERE snapshot IS NOT NULL ORDER BY started_at DESC LIMIT 1")
     ).fetchone()
     return row[0] if row else None
 
@@ -144,16 +144,16 @@ def migration_job_running(conn: psycopg.Connection) -> bool:
     (The walk-through's post-data phase holds the lock too, but records no job: it is not counted here.)"""
     if not state_exists(conn):
         return False
-    row = conn.execute("SELECT EXISTS (SELECT 1 FROM pghaul.jobs WHERE state = 'running')").fetchone()
+    row = conn.execute(state_sql("SELECT EXISTS (SELECT 1 FROM {jobs} WHERE state = 'running')")).fetchone()
     return bool(row and row[0]) and migration_running(conn)
 
 
 def table_statuses(conn: psycopg.Connection) -> list[TableStatus]:
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT table_schema, table_name, count(*), count(*) FILTER (WHERE done), sum(rows_copied),"
+            state_sql("SELECT table_schema, table_name, count(*), count(*) FILTER (WHERE done), sum(rows_copied),"
             " sum(rows_skipped), sum(rows_estimated), sum(bytes), bool_and(done)"
-            " FROM pghaul.checkpoints GROUP BY 1, 2 ORDER BY 1, 2"
+            " FROM {checkpoints} GROUP BY 1, 2 ORDER BY 1, 2")
         )
         return [
             TableStatus(f"{r[0]}.{r[1]}", r[2], r[3], int(r[4]), int(r[5]), int(r[6]), int(r[7]), r[8])
@@ -170,9 +170,9 @@ def read_status(conn: psycopg.Connection, job_id: str | None = None) -> JobStatu
         return JobStatus(None, "idle", None, None, None, None, None, None, [])
     with conn.cursor(row_factory=dict_row) as cur:
         if job_id is None:
-            cur.execute("SELECT * FROM pghaul.jobs ORDER BY started_at DESC LIMIT 1")
+            cur.execute(state_sql("SELECT * FROM {jobs} ORDER BY started_at DESC LIMIT 1"))
         else:
-            cur.execute("SELECT * FROM pghaul.jobs WHERE id = %s", (job_id,))
+            cur.execute(state_sql("SELECT * FROM {jobs} WHERE id = %s"), (job_id,))
         job = cur.fetchone()
     tables = table_statuses(conn)
     if job is None:

@@ -5,7 +5,6 @@ Run before pghaul writes its own state, and again, without a second rehearsal, o
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ from pghaul.inspect.queries import fetch
 from pghaul.plan import Plan, build_plan
 from pghaul.roles import check_roles_exist, roles_needed
 from pghaul.urls import describe_url
+from pghaul.versions import version_key
 
 # Extensions whose older version on the target cannot hold what the source has: a type added in a later
 # version (pgvector's halfvec, sparsevec) does not exist there ("halfvec_in … does not exist").
@@ -34,10 +34,6 @@ VERSION_SENSITIVE = frozenset({"vector"})
 
 def _where(conn: psycopg.Connection) -> str:
     return describe_url(conn.info.dsn)  # libpq's dsn never includes the password
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
 def check_target_is_not_source(src_conn: psycopg.Connection, tgt_conn: psycopg.Connection) -> None:
@@ -56,7 +52,10 @@ def _same_database(source: ServerInfo, target: ServerInfo) -> bool:
 
 
 @dataclass(frozen=True)
-class ExtensionCheck:
+class ExtensionFit:
+    """Whether the target can have an extension the source uses (verify's ``ExtensionCheck`` compares what both
+    servers have installed once the run is done)."""
+
     name: str
     source_version: str
     target_installed: str | None
@@ -72,7 +71,7 @@ def _available(tgt_conn: psycopg.Connection) -> dict[str, AvailableExtension]:
     return {row["name"]: build(AvailableExtension, row) for row in fetch(tgt_conn, "available_extensions")}
 
 
-def extension_checks(source: Catalog, tgt_conn: psycopg.Connection) -> list[ExtensionCheck]:
+def extension_checks(source: Catalog, tgt_conn: psycopg.Connection) -> list[ExtensionFit]:
     """For each extension the source uses, whether the target has it or can create it."""
     available = _available(tgt_conn)
     checks = []
@@ -84,11 +83,11 @@ def extension_checks(source: Catalog, tgt_conn: psycopg.Connection) -> list[Exte
         if on_target is None:
             problem = f"the target cannot create extension {ext.name} (source has {ext.version}; target offers none)"
         elif ext.name in VERSION_SENSITIVE:
-            best = installed or max(versions, key=_version_key, default="")
-            if _version_key(best) < _version_key(ext.version):
+            best = installed or max(versions, key=version_key, default="")
+            if version_key(best) < version_key(ext.version):
                 state = f"has {installed} installed" if installed else f"offers at most {best}"
                 problem = f"the target {state} of extension {ext.name}, older than the source's {ext.version}"
-        checks.append(ExtensionCheck(ext.name, ext.version, installed, versions, problem))
+        checks.append(ExtensionFit(ext.name, ext.version, installed, versions, problem))
     return checks
 
 

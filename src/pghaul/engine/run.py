@@ -22,7 +22,7 @@ from pghaul import created_objects
 from pghaul.connect import connect_source, connect_target
 from pghaul.copy import state
 from pghaul.copy.large_objects import LargeObjectStats, copy_large_objects
-from pghaul.copy.parallel import DataPhaseOptions, TableJob, run_data_phase
+from pghaul.copy.parallel import DataPhase, DataPhaseOptions, TableJob
 from pghaul.copy.sequences import apply_positions, read_positions, selected_sequences
 from pghaul.copy.snapshot import SnapshotHolder, open_reader, snapshot_importable
 from pghaul.dump.pg_dump import dump_schema_of
@@ -198,13 +198,13 @@ class MigrationRun:
             self._data_notices(table_jobs)
             assert self.source_catalog is not None and self.checked is not None
             early, owners = data.step_batches(self.source_catalog, self._copy_tables, self.plan_post_steps)
-            copied = run_data_phase(
+            copied = DataPhase(
                 self.db.source_url, self.db.target_url, table_jobs, step_batches=early, owners=owners,
                 apply=apply_steps, snapshot_id=snapshot_id,
                 options=DataPhaseOptions(workers, self.options.batch_size, self.options.maintenance_work_mem_kb,
                                          replica_role=self.checked.replica.needed),
                 job_id=self.job_id, listener=self.emit, cancel=self.cancel,
-            )
+            ).run()
             self.result.tables = [copied.stats[j.table.key] for j in table_jobs]
             self.result.large_objects = self._large_objects(snapshot_id)
             self.steps_run = list(copied.steps_run)

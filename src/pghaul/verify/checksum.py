@@ -106,7 +106,8 @@ def _key_at_most(keys: list[Column], boundary: Boundary) -> tuple[sql.Composable
 def key_range_condition(
     table: Table, after: Boundary | None, up_to: Boundary | None
 ) -> tuple[sql.Composable, list[str | None]]:
-    """A WHERE condition (and its parameters) selecting the rows of one key range, for a catch-up sync.
+    """A WHERE condition (and its parameters) selecting the rows of one key range that verify found differing,
+    so they can be looked at on both servers (nothing in pghaul copies them again yet).
 
     ``after`` and ``up_to`` are a :class:`~pghaul.verify.report.KeyRange`'s bounds; None leaves that side open.
     """

@@ -9,6 +9,7 @@ from typing import Any
 
 from pghaul.inspect.model import Catalog, Table
 from pghaul.verify.report import ExtensionCheck, SchemaDifference
+from pghaul.versions import version_key
 
 # Extensions are compared by ExtensionCheck, where a newer version on the target is not a failure; functions
 # by their pg_dump statements (pghaul.verify.dump_diff), named by argument types alone as pg_dump names them,
@@ -123,11 +124,6 @@ def _without_not_null_names(tables: dict[Any, Table]) -> dict[Any, Table]:
     }
 
 
-def _version_key(version: str) -> tuple[tuple[int, str], ...]:
-    parts = version.replace("-", ".").split(".")
-    return tuple((int(p), "") if p.isdigit() else (-1, p) for p in parts)
-
-
 def compare_extensions(source: Catalog, target: Catalog) -> list[ExtensionCheck]:
     out: list[ExtensionCheck] = []
     for name, ext in sorted(source.extensions.items()):
@@ -136,7 +132,7 @@ def compare_extensions(source: Catalog, target: Catalog) -> list[ExtensionCheck]
             status = "missing on target"
         elif other.version == ext.version:
             status = "same"
-        elif _version_key(other.version) > _version_key(ext.version):
+        elif version_key(other.version) > version_key(ext.version):
             status = "newer on target"
         else:
             status = "older on target"
