@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from pghaul.http.scrubbing import ScrubFilter, install_log_scrubbing, scrub_text
+from pghaul.http.scrubbing import LogScrubber, ScrubFilter
 from pghaul.http.server import bind_address, build_server
 from pghaul.sample import fill_sample_database
 from tests.test_http_helpers import AUTH, PASSWORD, SECRET, make_settings
@@ -77,8 +77,8 @@ def test_a_full_run_logs_neither_secret_nor_password(
 
 
 def test_the_scrubbing_covers_query_strings_urls_and_conninfo() -> None:
-    install_log_scrubbing("Another-Secret-Value-77", "host=h password=kv-pass-1 dbname=d")
-    text = scrub_text(
+    scrubber = LogScrubber("Another-Secret-Value-77", "host=h password=kv-pass-1 dbname=d")
+    text = scrubber.text(
         "GET /x?secret=anything-at-all&y=1 postgresql://bob:url-pass-2@db:5432/app password=kv-pass-1 "
         "Another-Secret-Value-77 Another%2DSecret"
     )
@@ -88,12 +88,12 @@ def test_the_scrubbing_covers_query_strings_urls_and_conninfo() -> None:
 
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
                                ("1.2.3.4:5", "GET", "/api/admin/db-status?secret=zzz-top", "1.1", 200), None)
-    assert ScrubFilter().filter(record)
+    assert ScrubFilter(scrubber).filter(record)
     assert "zzz-top" not in record.getMessage() and record.args[4] == 200  # type: ignore[index]
 
 
 def test_known_secrets_go_first_and_query_values_are_matched_whole_with_decoded_keys() -> None:
-    install_log_scrubbing("Known;Part-Two-Secret9")
+    scrubber = LogScrubber("Known;Part-Two-Secret9")
     lines = {
         "GET /x?secret=guess-abc;guess-def&y=1": "guess-def",  # the value runs to "&", not to ";"
         "GET /x?secret=Known;Part-Two-Secret9&y=1": "Part-Two",  # the known value whole, before any pattern
@@ -106,13 +106,13 @@ def test_known_secrets_go_first_and_query_values_are_matched_whole_with_decoded_
         "MIGRATION_SECRET=guess-seven y=1": "guess-seven",
     }
     for line, leaked in lines.items():
-        cleaned = scrub_text(line)
+        cleaned = scrubber.text(line)
         assert leaked not in cleaned and "y=1" in cleaned, (line, cleaned)
     # What is no secret stays readable: the access log of a batch keeps its table, cursor and batch size.
     batch = "GET /api/admin/db-migrate-data?table=users&cursor=eyJ0.abc&batchSize=7 HTTP/1.1"
-    assert scrub_text(batch) == batch
+    assert scrubber.text(batch) == batch
     hint = "send it in the header (or as ?secret= in a pasted URL)"  # nothing after "=": nothing to hide
-    assert scrub_text(hint) == hint
+    assert scrubber.text(hint) == hint
 
 
 def test_job_errors_in_db_status_are_scrubbed(source_url: str, target_url: str) -> None:
@@ -142,23 +142,61 @@ def test_job_errors_in_db_status_are_scrubbed(source_url: str, target_url: str) 
         assert leaked not in response.text  # … without what must stay secret
 
 
-def test_scrubbing_is_installed_by_creating_the_api_and_each_router_has_its_own_throttle() -> None:
+def test_scrubbing_is_installed_only_while_the_api_serves_and_each_router_has_its_own_throttle() -> None:
     import subprocess
     import sys
 
-    # In a fresh interpreter: this one installed the scrubbing long ago.
+    # In a fresh interpreter, so nothing else changed logging before.
     code = (
-        "import logging\n"
+        "import gc, logging\n"
         "import pghaul.http, pghaul.http.guard, pghaul.http.throttle, pghaul.http.forwarded, pghaul.http.server\n"
         "assert logging.getLogRecordFactory() is logging.LogRecord, 'installed by an import'\n"
         "from pghaul.settings import Settings\n"
         "one = pghaul.http.create_router(Settings(migration_secret='host-app-Secret-5d8e2f71c3'))\n"
         "two = pghaul.http.create_router(Settings(migration_secret='host-app-Secret-5d8e2f71c3'))\n"
-        "assert logging.getLogRecordFactory() is not logging.LogRecord, 'not installed by create_router'\n"
         "assert one.throttle is not two.throttle, 'a throttle shared between routers'\n"
+        "assert logging.getLogRecordFactory() is logging.LogRecord, 'installed by creating a router'\n"
+        "del one, two\n"
+        "gc.collect()\n"
+        "assert logging.getLogRecordFactory() is logging.LogRecord, 'a dropped router left logging changed'\n"
+        "assert not [f for f in logging.getLogger().filters + logging.getLogger('uvicorn').filters]\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_served_api_scrubs_its_own_secrets_and_puts_logging_back_when_it_stops(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from pghaul.http import create_app
+
+    before = logging.getLogRecordFactory()
+    app = create_app(make_settings("postgresql://u@127.0.0.1:1/a", "postgresql://u@127.0.0.1:1/b"))
+    assert logging.getLogRecordFactory() is before  # created, not serving: nothing changed yet
+    with caplog.at_level(logging.INFO), TestClient(app):
+        assert logging.getLogRecordFactory() is not before
+        logging.getLogger("host.app").info("a host app logged %s and %s", SECRET, f"password={PASSWORD}")
+    assert logging.getLogRecordFactory() is before  # stopped: the factory it found is back
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("host.app").info("after: %s", SECRET)
+    served, after = (r.getMessage() for r in caplog.records if r.name == "host.app")
+    assert SECRET not in served and PASSWORD not in served and "a host app logged" in served
+    assert SECRET in after  # no scrubbing left behind: a later app's logs are its own business
+
+
+def test_scrubbers_installed_one_over_the_other_leave_no_wrapper_behind() -> None:
+    before = logging.getLogRecordFactory()
+    outer, inner = LogScrubber("Outer-Secret-Value-1"), LogScrubber("Inner-Secret-Value-2")
+    outer.install()
+    inner.install()
+    outer.uninstall()  # wrapped by inner: outer's factory passes records on from now
+    record = logging.getLogRecordFactory()("x", logging.INFO, __file__, 1, "%s %s",
+                                           ("Outer-Secret-Value-1", "Inner-Secret-Value-2"), None)
+    assert record.getMessage() == "Outer-Secret-Value-1 ***"
+    inner.uninstall()
+    assert logging.getLogRecordFactory() is before
 
 
 def test_port_env_binds_every_interface() -> None:

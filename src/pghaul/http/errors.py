@@ -1,8 +1,8 @@
 """Every failure leaves the server as JSON ``{success: false, error, hint}`` with its status, never a traceback.
 
 A router cannot install exception handlers on the host app it is mounted in, so the conversion lives in the
-router's own route class (:class:`JsonErrorRoute`); ``create_app`` adds the same handlers for what happens outside
-any route (unknown paths, wrong methods).
+router's own route class (:func:`json_error_route`); ``create_app`` adds the same handlers for what happens outside
+any route (unknown paths, wrong methods). Both scrub what they answer with the router's :class:`LogScrubber`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pghaul.errors import ErrorCode, NotFoundError, PghaulError, SchemaConflict
-from pghaul.http.scrubbing import scrub_text
+from pghaul.http.scrubbing import LogScrubber
 
 log = logging.getLogger("pghaul.http")
 
@@ -53,9 +53,9 @@ class ApiError(Exception):
         self.extra = extra or {}
 
 
-def error_response(status: int, error: str, hint: str = "", headers: dict[str, str] | None = None,
-                   extra: dict[str, Any] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"success": False, "error": scrub_text(error), "hint": scrub_text(hint)}
+def error_response(scrubber: LogScrubber, status: int, error: str, hint: str = "",
+                   headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"success": False, "error": scrubber.text(error), "hint": scrubber.text(hint)}
     for key, value in (extra or {}).items():
         body.setdefault(key, value)
     response = JSONResponse(body, status_code=status, headers=headers)
@@ -71,19 +71,19 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def response_for(exc: Exception) -> JSONResponse:
+def response_for(exc: Exception, scrubber: LogScrubber) -> JSONResponse:
     if isinstance(exc, ApiError):
-        return error_response(exc.status, exc.error, exc.hint, exc.headers, exc.extra)
+        return error_response(scrubber, exc.status, exc.error, exc.hint, exc.headers, exc.extra)
     if isinstance(exc, PghaulError):
         extra: dict[str, Any] = {}
         if isinstance(exc, SchemaConflict) or exc.details.conflicts:
-            extra["conflicts"] = [scrub_text(c) for c in exc.details.conflicts]
+            extra["conflicts"] = [scrubber.text(c) for c in exc.details.conflicts]
         if isinstance(exc, NotFoundError) or exc.details.valid_names:
             extra["validTables"] = list(exc.details.valid_names)
-        return error_response(HTTP_STATUS.get(exc.code, 500), exc.message, exc.hint, extra=extra)
+        return error_response(scrubber, HTTP_STATUS.get(exc.code, 500), exc.message, exc.hint, extra=extra)
     if isinstance(exc, RequestValidationError):
         return error_response(
-            400, f"invalid request parameter: {_describe_validation(exc)}",
+            scrubber, 400, f"invalid request parameter: {_describe_validation(exc)}",
             "check the parameter names and values against the migration guide (or /api/admin/openapi.json, with "
             "the secret in the X-Migration-Secret header)",
         )
@@ -94,33 +94,38 @@ def response_for(exc: Exception) -> JSONResponse:
             405: "this endpoint does not take that method: what starts work (db-migrate-all) takes POST with the "
                  "secret in the X-Migration-Secret header; the rest takes GET",
         }
-        return error_response(exc.status_code, str(exc.detail).lower(), hints.get(exc.status_code, ""),
+        return error_response(scrubber, exc.status_code, str(exc.detail).lower(), hints.get(exc.status_code, ""),
                               dict(exc.headers or {}))
-    log.error("unexpected error in the admin API: %s", scrub_text(f"{type(exc).__name__}: {exc}"),
+    log.error("unexpected error in the admin API: %s", scrubber.text(f"{type(exc).__name__}: {exc}"),
               exc_info=exc)
     return error_response(
-        500, "internal error in the migration server",
+        scrubber, 500, "internal error in the migration server",
         "see the server log for details, then retry; every step is safe to repeat",
     )
 
 
-class JsonErrorRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+def json_error_route(scrubber: LogScrubber) -> type[APIRoute]:
+    """A route class answering every failure of its routes as JSON, scrubbed with ``scrubber``."""
 
-        async def handle(request: Request) -> Response:
-            try:
-                response = await handler(request)
-            except Exception as exc:
-                response = response_for(exc)
-            return with_transport_security(response)
+    class JsonErrorRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
 
-        return handle
+            async def handle(request: Request) -> Response:
+                try:
+                    response = await handler(request)
+                except Exception as exc:
+                    response = response_for(exc, scrubber)
+                return with_transport_security(response)
+
+            return handle
+
+    return JsonErrorRoute
 
 
-def install_exception_handlers(app: Any) -> None:
+def install_exception_handlers(app: Any, scrubber: LogScrubber) -> None:
     async def handle(_: Request, exc: Exception) -> Response:
-        return with_transport_security(response_for(exc))
+        return with_transport_security(response_for(exc, scrubber))
 
     for kind in (ApiError, PghaulError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(kind, handle)

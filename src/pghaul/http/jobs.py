@@ -25,7 +25,7 @@ from typing import Any
 from pghaul import events
 from pghaul.errors import PghaulError, SafetyError
 from pghaul.http.live import LiveProgress
-from pghaul.http.scrubbing import scrub_text
+from pghaul.http.scrubbing import LogScrubber
 
 log = logging.getLogger("pghaul.http")
 
@@ -87,8 +87,10 @@ class Work:
 class BackgroundWork:
     """At most one background run at a time in this process, and no migration while a batch is copied."""
 
-    def __init__(self, listener: events.Listener = events.ignore) -> None:
+    def __init__(self, listener: events.Listener = events.ignore, scrubber: LogScrubber | None = None) -> None:
         self._lock = threading.Lock()
+        # What a job's error says is shown in db-status and logged: without the secrets.
+        self._scrubber = scrubber if scrubber is not None else LogScrubber()
         self._current: dict[JobKind, Work] = {}
         self._batches = 0  # one-batch copies (db-migrate-data) in progress
         self._listener = listener
@@ -143,8 +145,8 @@ class BackgroundWork:
             with self._lock:
                 self._batches -= 1
 
-    @staticmethod
-    def _run(work: Work, body: Body, listener: events.Listener) -> None:
+    def _run(self, work: Work, body: Body, listener: events.Listener) -> None:
+        scrub = self._scrubber.text
         try:
             work.result = body(work, listener)
             stopped = work.cancel.is_set() and work.result is None
@@ -152,10 +154,10 @@ class BackgroundWork:
             if stopped:
                 work.error = "stopped: the server shut down before the job finished"
         except PghaulError as exc:
-            work.state, work.error, work.hint = WorkState.FAILED, scrub_text(exc.message), scrub_text(exc.hint)
-            log.warning("%s job %s failed: %s", work.kind, work.job_id, scrub_text(str(exc)))
+            work.state, work.error, work.hint = WorkState.FAILED, scrub(exc.message), scrub(exc.hint)
+            log.warning("%s job %s failed: %s", work.kind, work.job_id, scrub(str(exc)))
         except Exception as exc:
-            work.state, work.error = WorkState.FAILED, "internal error: " + scrub_text(f"{type(exc).__name__}: {exc}")
+            work.state, work.error = WorkState.FAILED, "internal error: " + scrub(f"{type(exc).__name__}: {exc}")
             work.hint = "see the server log, then start it again: it resumes where it stopped"
             log.error("%s job %s crashed", work.kind, work.job_id, exc_info=exc)
         finally:

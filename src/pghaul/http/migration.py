@@ -367,7 +367,7 @@ def preflight_reply(rt: Runtime) -> PreflightReply:
         # The engine's report has the reply's fields by their Python names: read into the typed reply as is.
         report = preflight_report(src, tgt, source)
         refusal = refusal_before_writing(src, tgt, source, MigrateOptions())
-    ready = readiness(source, target, report, refusal)
+    ready = readiness(source, target, report, refusal, rt.scrubber)
     return PreflightReply(
         source=ServerReply.model_validate(report["source"]),
         target=ServerReply.model_validate(report["target"]),

@@ -13,7 +13,7 @@ from typing import Any
 
 from pghaul.errors import PghaulError
 from pghaul.http.names import api_name
-from pghaul.http.scrubbing import scrub_text
+from pghaul.http.scrubbing import LogScrubber
 from pghaul.inspect.model import Catalog
 
 # A rough, deliberately pessimistic throughput for the time estimate: the raw stream did ~160 MB/s between two
@@ -48,14 +48,15 @@ def estimate_seconds(source: Catalog) -> float:
     return total_bytes / ESTIMATE_BYTES_PER_SECOND + vector_rows / ESTIMATE_VECTOR_ROWS_PER_SECOND
 
 
-def warnings_for(source: Catalog, target: Catalog, report: dict[str, Any], refusal: PghaulError | None) -> list[str]:
+def warnings_for(source: Catalog, target: Catalog, report: dict[str, Any], refusal: PghaulError | None,
+                 scrubber: LogScrubber) -> list[str]:
     """Each thing a person should know before starting, as one sentence, most serious first."""
     warnings: list[str] = []
     if report["target_is_source"]:
         warnings.append("the target is the source database itself: set NEW_DATABASE_URL to the new database")
     warnings.extend(str(e["problem"]) for e in report["extensions"] if not e["ok"] and e["problem"])
     if refusal is not None:
-        warnings.append(scrub_text(f"{refusal.message} — {refusal.hint}" if refusal.hint else refusal.message))
+        warnings.append(scrubber.text(f"{refusal.message} — {refusal.hint}" if refusal.hint else refusal.message))
     if target.tables:
         warnings.append(
             f"the target already has {len(target.tables)} table(s): identical ones are kept, different ones stop "
@@ -76,7 +77,8 @@ def _without_key(source: Catalog) -> list[str]:
     return sorted(api_name(t.schema, t.name) for t in source.copyable_tables() if not t.primary_key)
 
 
-def readiness(source: Catalog, target: Catalog, report: dict[str, Any], refusal: PghaulError | None) -> Readiness:
+def readiness(source: Catalog, target: Catalog, report: dict[str, Any], refusal: PghaulError | None,
+              scrubber: LogScrubber) -> Readiness:
     """``report`` is ``pghaul.preflight.preflight_report``; ``refusal`` is ``engine.refusal_before_writing``'s."""
     copied = source.copyable_tables()
     return Readiness(
@@ -88,5 +90,5 @@ def readiness(source: Catalog, target: Catalog, report: dict[str, Any], refusal:
         total_bytes=sum(t.size_bytes for t in copied),
         vector_indexes=[f"{i.schema}.{i.name}" for i in source.indexes.values() if i.is_vector],
         estimate_seconds=round(estimate_seconds(source), 1),
-        warnings=warnings_for(source, target, report, refusal),
+        warnings=warnings_for(source, target, report, refusal, scrubber),
     )

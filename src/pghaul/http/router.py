@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from pghaul import events
 from pghaul.http import legacy, migration
-from pghaul.http.errors import JsonErrorRoute
+from pghaul.http.errors import json_error_route
 from pghaul.http.guard import SECRET_HEADER, FailureThrottle, Guard, plain_http, refuse_weak_secret
 from pghaul.http.page import Page
 from pghaul.http.replies import (
@@ -35,7 +35,6 @@ from pghaul.http.replies import (
     VerifyReply,
 )
 from pghaul.http.runtime import Runtime
-from pghaul.http.scrubbing import scrub_model
 from pghaul.settings import Settings
 
 MIN_BATCH = 1
@@ -107,13 +106,19 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
 
     @asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
-        runtime.open()
+        # Log scrubbing for as long as the API serves (under create_app, pghaul serve or a host app): a router
+        # created and dropped, or stopped, leaves logging as it found it.
+        runtime.scrubber.install()
         try:
+            runtime.open()
             yield
         finally:
-            runtime.close()
+            try:
+                runtime.close()
+            finally:
+                runtime.scrubber.uninstall()
 
-    router = AdminRouter(route_class=JsonErrorRoute, lifespan=lifespan, tags=["migration"],
+    router = AdminRouter(route_class=json_error_route(runtime.scrubber), lifespan=lifespan, tags=["migration"],
                          include_in_schema=include_in_schema)
     router.runtime = runtime
     router.throttle = throttle
@@ -188,7 +193,7 @@ def _add_background_work(router: APIRouter, runtime: Runtime, secured: list[Any]
     @router.get("/db-status", dependencies=secured, summary="State of the migration job, per table", **REPLY)
     def db_status() -> StatusReply:
         # Job errors come from the target's records, written by any pghaul (a CLI run too): scrubbed on the way out.
-        return scrub_model(migration.status_reply(runtime))
+        return runtime.scrubber.model(migration.status_reply(runtime))
 
     @router.get("/db-verify", dependencies=secured, summary="The latest verification's report (starts nothing)",
                 **REPLY)
@@ -217,10 +222,13 @@ def create_app(settings: Settings | None = None, *, listener: events.Listener = 
 
     settings = settings if settings is not None else Settings()
     app = FastAPI(title="pghaul admin API", version=__version__, openapi_url=None, docs_url=None, redoc_url=None)
-    install_exception_handlers(app)
     admin = create_router(settings, listener=listener, include_in_schema=True)
+    # The router's scrubber: installed into logging while the app serves (the router's lifespan); pghaul serve
+    # also puts it on uvicorn's handlers.
+    app.state.scrubber = admin.runtime.scrubber
+    install_exception_handlers(app, admin.runtime.scrubber)
     app.include_router(admin, prefix="/api/admin")
-    schema = APIRouter(route_class=JsonErrorRoute)
+    schema = APIRouter(route_class=json_error_route(admin.runtime.scrubber))
 
     @schema.get("/api/admin/openapi.json", include_in_schema=False,
                 dependencies=[Depends(Guard(settings, admin.throttle))])

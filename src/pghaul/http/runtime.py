@@ -10,7 +10,7 @@ import time
 from pghaul import events
 from pghaul.http.jobs import BackgroundWork
 from pghaul.http.pools import Pools
-from pghaul.http.scrubbing import install_log_scrubbing
+from pghaul.http.scrubbing import LogScrubber
 from pghaul.inspect.model import Catalog
 from pghaul.settings import Settings
 
@@ -23,9 +23,10 @@ CATALOG_TTL_SECONDS = 30.0
 class Runtime:
     def __init__(self, settings: Settings, listener: events.Listener = events.ignore) -> None:
         self.settings = settings
-        install_log_scrubbing(settings.secret, settings.source_url, settings.target_url)
+        # Changes logging only once installed (the router's lifespan), never by being created.
+        self.scrubber = LogScrubber(settings.secret, settings.source_url, settings.target_url)
         self.pools = Pools(settings.source_url, settings.target_url, settings.pool_size, settings.connect_timeout)
-        self.work = BackgroundWork(listener)
+        self.work = BackgroundWork(listener, self.scrubber)
         self._catalogs: dict[str, tuple[float, Catalog]] = {}
         self._lock = threading.Lock()
 

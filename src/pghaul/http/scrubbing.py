@@ -4,6 +4,9 @@ uvicorn's access log records the full path with its query string, so a pasted ``
 the platform's logs; exception messages may quote a connection URL. Scrubbing happens where records are born
 (a log record factory), so it covers every logger and every handler, including ones added later such as a
 host app's or pytest's, and also as a plain ``logging.Filter`` for handlers configured by uvicorn.
+
+One :class:`LogScrubber` per admin API holds its secrets; no module state. It changes logging only while
+installed (the router's lifespan: while the API serves), and puts the previous record factory back after.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus, unquote_plus
 
@@ -31,10 +35,6 @@ _DECODE_ROUNDS = 3
 _CONNINFO_PASSWORD = re.compile(r"(?i)(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s'\"]+)")
 
 M = TypeVar("M", bound=BaseModel)
-
-_lock = threading.Lock()
-_secrets: set[str] = set()
-_installed = False
 
 
 def secrets_of(*values: str | None) -> set[str]:
@@ -80,86 +80,119 @@ def _scrub_pair(match: re.Match[str]) -> str:
     return match.group(0)
 
 
-def scrub_text(text: str) -> str:
-    """``text`` without the known secrets, secret-looking query values, conninfo passwords and URL passwords.
+def _pattern_scrub(text: str, known: Iterable[str]) -> str:
+    """``text`` without the ``known`` secrets, secret-looking query values, conninfo passwords and URL passwords.
 
     The known values go first: a pattern that cut a secret in two would leave the rest of it for the known-value
     replacement to miss.
     """
-    with _lock:
-        known = sorted(_secrets, key=len, reverse=True)
-    out = scrub(text, *known)
+    out = scrub(text, *sorted(known, key=len, reverse=True))
     out = _PAIR.sub(_scrub_pair, out)
     return _CONNINFO_PASSWORD.sub(lambda m: m.group("key") + "***", out)
 
 
-def scrub_reply(value: Any) -> Any:
-    """A JSON reply with every string in it scrubbed (job errors and hints recorded on the target, by this
-    server, another one or the command line, may quote a URL or a secret)."""
-    if isinstance(value, str):
-        return scrub_text(value)
-    if isinstance(value, dict):
-        return {k: scrub_reply(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrub_reply(v) for v in value]
-    return value
+class LogScrubber:
+    """The secrets of one admin API (its MIGRATION_SECRET, both database URLs) and the means to keep them out of
+    log records and replies.
 
+    Created with the router, which scrubs its replies with it; logging is changed only by :meth:`install`, which
+    the router's lifespan calls when the API starts serving (under ``create_app``, ``pghaul serve`` or a host app)
+    and undoes with :meth:`uninstall` when it stops. A router created and dropped leaves logging as it was.
+    """
 
-def scrub_model(reply: M) -> M:
-    """A typed reply with every string in it scrubbed, its unset fields still unset."""
-    return type(reply).model_validate(scrub_reply(reply.model_dump(exclude_unset=True)))
+    def __init__(self, *secrets: str | None) -> None:
+        self._known = frozenset(secrets_of(*secrets))
+        self._lock = threading.Lock()
+        self._previous: Callable[..., logging.LogRecord] | None = None
+        self._factory: Callable[..., logging.LogRecord] | None = None
 
+    def text(self, text: str) -> str:
+        return _pattern_scrub(text, self._known)
 
-def _scrub_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return scrub_text(value)
-    if isinstance(value, bytes | bytearray):
+    def reply(self, value: Any) -> Any:
+        """A JSON value with every string in it scrubbed (job errors and hints recorded on the target, by this
+        server, another one or the command line, may quote a URL or a secret)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.reply(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.reply(v) for v in value]
         return value
-    if isinstance(value, int | float | bool) or value is None:
-        return value
-    # Objects are turned into text here, where we can still scrub what their str() says.
-    text = str(value)
-    cleaned = scrub_text(text)
-    return value if cleaned == text else cleaned
 
+    def model(self, reply: M) -> M:
+        """A typed reply with every string in it scrubbed, its unset fields still unset."""
+        return type(reply).model_validate(self.reply(reply.model_dump(exclude_unset=True)))
 
-def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
-    if isinstance(record.msg, str):
-        record.msg = scrub_text(record.msg)
-    elif record.msg is not None:
-        record.msg = _scrub_value(record.msg)
-    if isinstance(record.args, tuple):
-        record.args = tuple(_scrub_value(a) for a in record.args)
-    elif isinstance(record.args, dict):
-        record.args = {k: _scrub_value(v) for k, v in record.args.items()}
-    if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
-        record.exc_text = scrub_text(logging.Formatter().formatException(record.exc_info))
-    elif record.exc_text:
-        record.exc_text = scrub_text(record.exc_text)
-    if record.stack_info:
-        record.stack_info = scrub_text(record.stack_info)
-    return record
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, bytes | bytearray | int | float | bool) or value is None:
+            return value
+        # Objects are turned into text here, where we can still scrub what their str() says.
+        text = str(value)
+        cleaned = self.text(text)
+        return value if cleaned == text else cleaned
+
+    def record(self, record: logging.LogRecord) -> logging.LogRecord:
+        if isinstance(record.msg, str):
+            record.msg = self.text(record.msg)
+        elif record.msg is not None:
+            record.msg = self._value(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._value(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: self._value(v) for k, v in record.args.items()}
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            record.exc_text = self.text(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = self.text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.text(record.stack_info)
+        return record
+
+    @property
+    def installed(self) -> bool:
+        return self._factory is not None
+
+    def install(self) -> None:
+        """Scrub every log record from now on, whoever logs it and whichever handler writes it (a host app's or
+        pytest's too): the record factory is wrapped, so records are scrubbed where they are born."""
+        with self._lock:
+            if self._factory is not None:
+                return
+            previous = logging.getLogRecordFactory()
+
+            def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+                record = previous(*args, **kwargs)
+                return self.record(record) if self._factory is not None else record
+
+            # Lets a later uninstall see through this factory once it only passes records on.
+            factory.scrubber, factory.previous = self, previous  # type: ignore[attr-defined]
+            self._previous, self._factory = previous, factory
+            logging.setLogRecordFactory(factory)
+
+    def uninstall(self) -> None:
+        """Stop scrubbing; the factory in place before :meth:`install` is put back when nobody wrapped it since
+        (otherwise ours passes records through untouched, and is dropped when the one above it uninstalls)."""
+        with self._lock:
+            factory, previous = self._factory, self._previous
+            self._factory = self._previous = None
+        if factory is None or previous is None or logging.getLogRecordFactory() is not factory:
+            return
+        # Skip factories of scrubbers uninstalled meanwhile: they only pass records through.
+        while isinstance(getattr(previous, "scrubber", None), LogScrubber) and not previous.scrubber.installed:  # type: ignore[attr-defined]
+            previous = previous.previous  # type: ignore[attr-defined]
+        logging.setLogRecordFactory(previous)
 
 
 class ScrubFilter(logging.Filter):
     """For handlers configured outside our control (uvicorn's dictConfig); never drops a record."""
 
+    def __init__(self, scrubber: LogScrubber | None = None) -> None:
+        super().__init__()
+        self._scrubber = scrubber if scrubber is not None else LogScrubber()
+
     def filter(self, record: logging.LogRecord) -> bool:
-        scrub_record(record)
+        self._scrubber.record(record)
         return True
-
-
-def install_log_scrubbing(*secrets: str | None) -> None:
-    """Register secrets to hide and, once per process, wrap the log record factory so every record is scrubbed."""
-    global _installed
-    with _lock:
-        _secrets.update(secrets_of(*secrets))
-        if _installed:
-            return
-        _installed = True
-    previous = logging.getLogRecordFactory()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        return scrub_record(previous(*args, **kwargs))
-
-    logging.setLogRecordFactory(factory)

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from pghaul import events
+from pghaul.http.scrubbing import LogScrubber, ScrubFilter
 from pghaul.settings import Settings
 
 log = logging.getLogger("pghaul.http")
@@ -33,12 +34,12 @@ def bind_address(host: str | None, port: int | None, environ: dict[str, str] | N
     return host, port if port is not None else DEFAULT_PORT
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging, with the scrubbing filter on every handler (the access log records query strings)."""
+def log_config(scrubber: LogScrubber) -> dict[str, Any]:
+    """uvicorn's logging, with ``scrubber`` as a filter on every handler (the access log records query strings)."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["scrub"] = {"()": "pghaul.http.scrubbing.ScrubFilter"}
+    config.setdefault("filters", {})["scrub"] = {"()": lambda: ScrubFilter(scrubber)}
     for handler in config.get("handlers", {}).values():
         handler.setdefault("filters", []).append("scrub")
     return config
@@ -58,11 +59,14 @@ def build_server(host: str | None, port: int | None, settings: Settings, *,
     from pghaul.http.router import create_app
 
     bound_host, bound_port = bind_address(host, port)
+    app = create_app(settings, listener=listener)
     config = uvicorn.Config(
-        create_app(settings, listener=listener),
+        app,
         host=bound_host,
         port=bound_port,
-        log_config=log_config(),
+        # The app's own scrubber, on uvicorn's handlers too: the record factory it installs while serving covers
+        # records born after start-up, the filter those of uvicorn's own start and stop.
+        log_config=log_config(app.state.scrubber),
         proxy_headers=False,
         server_header=False,
     )
