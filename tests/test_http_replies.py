@@ -54,3 +54,27 @@ def test_wire_names_are_the_old_ones_and_unset_fields_stay_out() -> None:
     }
     assert VerifyReply.model_validate({"state": "done", "from": "migration", "ok": True}).model_dump(
         exclude_unset=True) == {"success": True, "state": "done", "from": "migration", "ok": True}
+
+
+def test_the_engines_stored_reports_read_into_the_replies_whole() -> None:
+    """db-status and db-verify answer with what the engine stored on the target: a field it adds or renames must
+    show up here, not vanish from the replies."""
+    from pghaul.copy.parallel import TableStats
+    from pghaul.engine import MigrationResult
+    from pghaul.http.replies import MigrationReport, VerifyReport
+    from pghaul.plan.steps import Plan
+    from pghaul.verify import report as r
+
+    verified = r.VerifyReport(
+        source="u@a/db", target="u@b/db",
+        tables=[r.TableCheck("public.t", ("id",), 3, 2, 2, False, (r.KeyRange(1, (5,), None, 2, 1),))],
+        sequences=[r.SequenceCheck("public.t_id_seq", r.SequencePosition(3, True), r.SequencePosition(2, True))],
+        schema_diff=[r.SchemaDifference("indexes", "public.t_idx", "differs", ("definition",))],
+        extensions=[r.ExtensionCheck("vector", "0.8.0", "0.8.1", "newer on target")],
+        vector_checks=[r.VectorCheck("public.t", "v", "t_v_idx", "<->", 10, 5, ("row 1",))],
+        large_objects=r.LargeObjectCheck(1, 1, 1, 10, different=(r.LargeObjectDifference(7, "content differs"),)),
+    )
+    result = MigrationResult("job", Plan(), tables=[TableStats("public.t", 3, 0, 30)], verify_report=verified)
+    stored = result.to_dict()
+    assert MigrationReport.model_validate(stored).model_dump(exclude_unset=True) == stored
+    assert VerifyReport.model_validate(stored["verify"]).model_dump(exclude_unset=True) == stored["verify"]

@@ -93,7 +93,7 @@ def _table_step(plan: Plan, table: Table) -> Step | None:
 
 
 def _steps(steps: list[Step]) -> list[StepReply]:
-    return [StepReply.model_validate(s.to_dict()) for s in steps]
+    return [StepReply.of(s) for s in steps]
 
 
 def _post_data_plan(plan: Plan) -> PostDataPlan:

@@ -103,7 +103,7 @@ def _plan_preview(rt: Runtime) -> PreviewReply:
     # Through the pools: previews asked for at once wait for a connection instead of each opening two more.
     with rt.pools.source() as src, rt.pools.target() as tgt:
         plan = plan_with(src, tgt)
-    return PreviewReply(plan=PlanSummary.model_validate(plan.to_dict()), sql=plan.render_sql())
+    return PreviewReply(plan=PlanSummary.of(plan), sql=plan.render_sql())
 
 
 def _run_migration(rt: Runtime, work: Work, listener: Any, batch_size: int | None) -> dict[str, Any] | None:

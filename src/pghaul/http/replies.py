@@ -17,6 +17,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from pghaul.plan.steps import Plan, Step
+
 
 class Reply(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
@@ -63,6 +65,11 @@ class StepReply(Reply):
     sql: str
     table: list[str] | None
     status: str
+
+    @classmethod
+    def of(cls, step: Step) -> StepReply:
+        return cls(phase=step.phase, kind=step.kind, name=step.name, sql=step.sql,
+                   table=list(step.table) if step.table else None, status=step.status)
 
 
 class SchemaResult(Reply):
@@ -119,6 +126,11 @@ class PlanSummary(Reply):
     notes: list[str]
     conflicts: list[str]
     tables: list[str]
+
+    @classmethod
+    def of(cls, plan: Plan) -> PlanSummary:
+        return cls(steps=[StepReply.of(s) for s in plan.steps], notes=list(plan.notes),
+                   conflicts=[s.name for s in plan.conflicts], tables=[t.display_name for t in plan.tables])
 
 
 class PreviewReply(Ok):
