@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import warnings
 
 import pytest
 
@@ -35,12 +34,10 @@ def test_details_are_typed_fields() -> None:
     assert PghaulError("m").details.conflicts == () and not hasattr(SafetyError("m"), "conflicts")
 
 
-def test_http_status_is_still_readable_but_deprecated() -> None:
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        statuses = [e.http_status for e in (UsageError("x"), NotFoundError("x"), SafetyError("x"), PghaulError("x"))]
-    assert statuses == [400, 404, 409, 500]
-    assert all(issubclass(w.category, DeprecationWarning) for w in seen) and len(seen) == 4
+def test_domain_errors_carry_no_exit_code_or_http_status() -> None:
+    """The shells map ``code``: the CLI to exit codes (above), the API to HTTP statuses (http/errors.py)."""
+    for error in (UsageError("x"), NotFoundError("x"), SafetyError("x"), PghaulError("x"), Cancelled("x")):
+        assert not hasattr(error, "exit_code") and not hasattr(error, "http_status")
 
 
 def test_one_cancellation_error() -> None:

@@ -8,7 +8,6 @@ HTTP status is the domain's business.
 from __future__ import annotations
 
 import threading
-import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -31,13 +30,6 @@ class ErrorDetails:
     valid_names: tuple[str, ...] = ()  # the names that would have been found
 
 
-# Until the HTTP shell maps codes itself (it reads ``http_status`` today): the statuses it has always answered.
-_LEGACY_HTTP_STATUS = {
-    ErrorCode.USAGE: 400, ErrorCode.NOT_FOUND: 404, ErrorCode.CONNECTION: 502, ErrorCode.SAFETY: 409,
-    ErrorCode.SCHEMA_CONFLICT: 409,
-}
-
-
 class PghaulError(Exception):
     """A failure pghaul understands. ``message`` names the problem, ``hint`` what to do about it.
 
@@ -54,12 +46,6 @@ class PghaulError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}" if self.hint else self.message
-
-    @property
-    def http_status(self) -> int:
-        """Deprecated: the API maps ``code`` to a status itself. Kept while http/errors.py still reads it."""
-        warnings.warn("PghaulError.http_status is deprecated: map PghaulError.code", DeprecationWarning, 2)
-        return _LEGACY_HTTP_STATUS.get(self.code, 500)
 
 
 class UsageError(PghaulError):
@@ -97,7 +83,7 @@ class SchemaConflict(SafetyError):
 
     @property
     def conflicts(self) -> list[str]:
-        """The same as ``details.conflicts`` (read by the HTTP shell until it reads ``details``)."""
+        """The same as ``details.conflicts``, under the name callers have always read."""
         return list(self.details.conflicts)
 
 
