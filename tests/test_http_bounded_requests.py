@@ -113,8 +113,10 @@ def test_the_dry_run_preview_uses_the_request_pools(
         def no_direct_connection(*_: Any, **__: Any) -> Any:
             raise AssertionError("a request opened its own connection instead of borrowing from the pool")
 
-        monkeypatch.setattr(engine, "connect_source", no_direct_connection)
-        monkeypatch.setattr(engine, "connect_target", no_direct_connection)
+        # Every engine module that opens sessions by itself, not only the facade's re-exported names.
+        for module in (engine, engine.entries, engine.run):
+            monkeypatch.setattr(module, "connect_source", no_direct_connection)
+            monkeypatch.setattr(module, "connect_target", no_direct_connection)
         preview = client.post("/api/admin/db-migrate-all", params={"dryRun": "true"}, headers=AUTH)
         assert preview.status_code == 200, preview.text
         assert preview.json()["dryRun"] is True and "CREATE TABLE" in preview.json()["sql"]
