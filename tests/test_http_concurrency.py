@@ -105,11 +105,11 @@ def _slow(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, seconds: floa
 def test_concurrent_requests_start_one_background_job(
     source_url: str, target_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pghaul.copy import state
+    from pghaul.engine import jobs
 
     fill_sample_database(source_url, users=3, memories_per_user=1)
     before = dump(source_url)
-    _slow(monkeypatch, state, "read_status", 0.3)
+    _slow(monkeypatch, jobs, "read_status", 0.3)
     release, held = threading.Event(), threading.Event()
     calls: list[tuple[str, str, dict[str, str]]] = (
         [("POST", "/api/admin/db-migrate-all", {})] * 3 + [("GET", "/api/admin/db-schema", {"phase": "post"})] * 3

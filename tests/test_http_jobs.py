@@ -203,8 +203,8 @@ def test_a_failed_job_keeps_message_and_hint_apart_and_the_browser_gets_its_own_
 
     from pghaul import events
     from pghaul.connect import connect_target
-    from pghaul.copy.state import read_status
     from pghaul.engine import MigrateOptions, migrate
+    from pghaul.engine.jobs import read_status
     from pghaul.errors import PghaulError
     from pghaul.http.migration import recorded_error
     from pghaul.sample import fill_sample_database

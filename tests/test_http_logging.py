@@ -120,15 +120,16 @@ def test_job_errors_in_db_status_are_scrubbed(source_url: str, target_url: str) 
 
     from pghaul.connect import connect_target
     from pghaul.copy import state
+    from pghaul.engine import jobs
     from pghaul.http import create_app
 
     # A failed job as any pghaul may have recorded it on the target (a command-line run with other settings too),
     # its message quoting a URL with a password, a secret in a query and the secret itself.
     with connect_target(target_url) as conn:
         state.ensure_state(conn)
-        job = state.new_job_id()
-        state.start_job(conn, job)
-        state.finish_job(
+        job = jobs.new_job_id()
+        jobs.start_job(conn, job)
+        jobs.finish_job(
             conn, job, "failed",
             f"could not reach postgresql://app:{PASSWORD}@db.internal/app after GET /x?secret=guess-a;guess-b "
             f"with {SECRET}",

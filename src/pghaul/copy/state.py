@@ -241,16 +241,4 @@ def mark_overlap(conn: psycopg.Connection, rng: RangeState) -> RangeState:
 
 # Moved to pghaul.engine.jobs; still importable from here for callers that have not switched (the HTTP shell).
 # Resolved lazily: pghaul.engine imports this module, so an import at the top would be circular.
-_MOVED_TO_ENGINE = frozenset({
-    "MIGRATION_LOCK_KEY", "TableStatus", "JobStatus", "new_job_id", "start_job", "set_job_phase",
-    "set_job_snapshot", "finish_job", "fail_stale_jobs", "last_snapshot", "try_lock_migration",
-    "migration_running", "migration_job_running", "table_statuses", "read_status",
-})
 
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_ENGINE:
-        from pghaul.engine import jobs
-
-        return getattr(jobs, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

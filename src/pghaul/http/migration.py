@@ -123,7 +123,7 @@ def _run_migration(rt: Runtime, work: Work, listener: Any, batch_size: int | Non
 def refuse_target_is_source(rt: Runtime) -> None:
     """The engine refuses too, but in a background job that refusal would only show later in db-status: the
     request that would start writing says it at once (409)."""
-    from pghaul.preflight import check_target_is_not_source
+    from pghaul.engine.preflight import check_target_is_not_source
 
     with rt.pools.source() as src, rt.pools.target() as tgt:
         check_target_is_not_source(src, tgt)
@@ -359,7 +359,7 @@ def _verify_part(report: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def preflight_reply(rt: Runtime) -> PreflightReply:
     from pghaul.engine import MigrateOptions, refusal_before_writing
-    from pghaul.preflight import preflight_report
+    from pghaul.engine.preflight import preflight_report
 
     source = rt.source_catalog(fresh=True)
     target = rt.target_catalog(fresh=True)

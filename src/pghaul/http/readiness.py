@@ -79,7 +79,8 @@ def _without_key(source: Catalog) -> list[str]:
 
 def readiness(source: Catalog, target: Catalog, report: dict[str, Any], refusal: PghaulError | None,
               scrubber: LogScrubber) -> Readiness:
-    """``report`` is ``pghaul.preflight.preflight_report``; ``refusal`` is ``engine.refusal_before_writing``'s."""
+    """``report`` is ``pghaul.engine.preflight.preflight_report``'s; ``refusal`` is
+    ``engine.refusal_before_writing``'s."""
     copied = source.copyable_tables()
     return Readiness(
         ok=bool(report["ok"]) and refusal is None,
