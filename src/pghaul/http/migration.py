@@ -9,11 +9,11 @@ from dataclasses import asdict
 from typing import Any
 
 from pghaul.engine.jobs import JobStatus
+from pghaul.engine.readiness import readiness
 from pghaul.errors import RESUME_HINT
 from pghaul.http.jobs import JobKind, Work, WorkState
 from pghaul.http.live import LiveProgress
 from pghaul.http.names import api_name
-from pghaul.http.readiness import readiness
 from pghaul.http.replies import (
     ErrorItem,
     ExtensionReply,
@@ -367,7 +367,7 @@ def preflight_reply(rt: Runtime) -> PreflightReply:
         # The engine's report has the reply's fields by their Python names: read into the typed reply as is.
         report = preflight_report(src, tgt, source)
         refusal = refusal_before_writing(src, tgt, source, MigrateOptions())
-    ready = readiness(source, target, report, refusal, rt.scrubber)
+    ready = readiness(source, target, report, refusal, rt.scrubber.text, api_name)
     return PreflightReply(
         source=ServerReply.model_validate(report["source"]),
         target=ServerReply.model_validate(report["target"]),
