@@ -62,18 +62,17 @@ def remember_definitions(conn: psycopg.Connection, archive: Archive) -> None:
     """Once a run is over: how the target prints each object pghaul created and has not described yet."""
     if not recording(conn):
         return
-    printed = {e.identity: digest(e.defn) for e in archive.entries}
+    printed = [(*e.identity, digest(e.defn)) for e in archive.entries]
+    # One statement for all of them: over a PaaS network a round trip per object would add up.
     with conn.transaction():
-        pending = conn.execute(
-            sql.SQL("SELECT kind, schema_name, name FROM {} WHERE definition_md5 IS NULL").format(TABLE)
-        ).fetchall()
-        for kind, schema_name, name in pending:
-            definition = printed.get((kind, schema_name, name))
-            if definition is not None:
-                conn.execute(
-                    sql.SQL("UPDATE {} SET definition_md5 = %s WHERE (kind, schema_name, name) = (%s, %s, %s)")
-                    .format(TABLE), [definition, kind, schema_name, name],
-                )
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} AS c SET definition_md5 = p.md5"
+                " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS p(kind, schema_name, name, md5)"
+                " WHERE c.definition_md5 IS NULL AND (c.kind, c.schema_name, c.name) = (p.kind, p.schema_name, p.name)"
+            ).format(TABLE),
+            [list(column) for column in zip(*printed, strict=True)] if printed else [[], [], [], []],
+        )
 
 
 def made_by_pghaul(

@@ -51,8 +51,8 @@ def apply_steps(conn: psycopg.Connection, steps: Iterable[Step], listener: Liste
             continue
         try:
             with conn.transaction():
-                conn.execute(STEP_SETTINGS)
-                conn.execute(step.sql.encode())  # bytes: the statements are complete, no parameters in them
+                # One round trip: the settings and the step's complete statements (no parameters in them).
+                conn.execute(STEP_SETTINGS + b";\n" + step.sql.encode())
                 if record and step.identity is not None and step.statement_md5 is not None:
                     created_objects.record(conn, step.identity, step.statement_md5)
         except psycopg.Error as exc:
