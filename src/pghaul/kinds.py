@@ -19,6 +19,17 @@ class Phase(StrEnum):
     POST_DATA = "post-data"
     SEQUENCES = "sequences"
     VERIFY = "verify"
+    SYNC = "sync"  # `pghaul sync`, and each catch-up round of a cutover
+    CUTOVER = "cutover"
+
+
+class SyncMethod(StrEnum):
+    """How sync found a table's changes."""
+
+    CHECKSUM = "checksum"  # key ranges compared by checksums computed in each database, narrowed where they differ
+    ROW_VERSIONS = "row versions"  # counts, and the source's row versions written since the last sync (xmin)
+    WHOLE = "whole"  # no primary key: the table compared as a whole, and copied again if it differs
+    CREATED = "created"  # new on the source: created and copied by this sync
 
 
 class StepStatus(StrEnum):

@@ -67,6 +67,14 @@ def key_comparison(
     return sql.SQL(template).format(names, values), key  # type: ignore[arg-type]
 
 
+def key_equality(columns: list[Column] | tuple[Column, ...], left: str, right: str) -> sql.Composable:
+    """``left.k = right.k AND …`` over the key columns, each ``=`` named with its schema (see key_comparison)."""
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} {} {}").format(sql.Identifier(left, c.name), _operator(c, "="), sql.Identifier(right, c.name))
+        for c in columns
+    )
+
+
 @dataclass(frozen=True)
 class Keyset:
     """The primary key of one table and the SQL fragments that page through it."""

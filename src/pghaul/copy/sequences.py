@@ -52,7 +52,7 @@ def selected_sequences(catalog: Catalog, tables: set[tuple[str, str]] | None = N
     return sorted(out, key=lambda s: (s.schema, s.name))
 
 
-def _target_name(position: SequenceToSet) -> sql.Composable:
+def target_sequence(position: SequenceToSet) -> sql.Composable:
     """The sequence on the target: for an owned one, whichever sequence the target's column uses (an identity
     column may have been given another name); otherwise the same qualified name."""
     if position.owned_by is None:
@@ -67,7 +67,7 @@ def _target_name(position: SequenceToSet) -> sql.Composable:
 
 def setval_statement(position: SequenceToSet) -> sql.Composed:
     return sql.SQL("SELECT pg_catalog.setval({seq}::regclass, {value}, {called})").format(
-        seq=_target_name(position), value=sql.Literal(position.last_value), called=sql.Literal(position.is_called)
+        seq=target_sequence(position), value=sql.Literal(position.last_value), called=sql.Literal(position.is_called)
     )
 
 

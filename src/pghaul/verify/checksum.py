@@ -27,6 +27,8 @@ from pghaul.inspect.model import Column, Table
 # Each boundary value travels as text and is cast back to the key column's type on the server: text output
 # of every key type reads back to the same value under the pinned output settings (see session.py).
 Boundary = tuple[str | None, ...]
+# A key range: rows after the first bound, up to and including the second; None leaves that side open.
+KeyBounds = tuple[Boundary | None, Boundary | None]
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,11 @@ def range_count(rows: int, rows_per_range: int, max_ranges: int) -> int:
     return max(1, min(max_ranges, math.ceil(rows / max(1, rows_per_range))))
 
 
-def choose_boundaries(conn: psycopg.Connection, table: Table, rows: int, ranges: int) -> list[Boundary]:
-    """Every ``step``-th primary key in key order: ``ranges - 1`` upper bounds splitting the table evenly.
+def choose_boundaries(
+    conn: psycopg.Connection, table: Table, rows: int, ranges: int, within: KeyBounds = (None, None)
+) -> list[Boundary]:
+    """Every ``step``-th primary key in key order: ``ranges - 1`` upper bounds splitting the table (or the key
+    range ``within``, holding ``rows`` rows) evenly.
 
     The aliases keep the table's own column names out of the outer query, where one could be called "rn".
     """
@@ -84,9 +89,10 @@ def choose_boundaries(conn: psycopg.Connection, table: Table, rows: int, ranges:
     step = math.ceil(rows / ranges)
     keys = _key_columns(table)
     aliases = [sql.Identifier(f"k{i}") for i in range(len(keys))]
+    condition, params = key_range_condition(table, *within)
     query = sql.SQL(
-        "SELECT {outer} FROM (SELECT {inner}, row_number() OVER (ORDER BY {order}) AS rn FROM ONLY {table}) AS s "
-        "WHERE s.rn %% %s = 0 AND s.rn < %s ORDER BY s.rn"
+        "SELECT {outer} FROM (SELECT {inner}, row_number() OVER (ORDER BY {order}) AS rn FROM ONLY {table} "
+        "WHERE {condition}) AS s WHERE s.rn %% %s = 0 AND s.rn < %s ORDER BY s.rn"
     ).format(
         outer=sql.SQL(", ").join(sql.SQL("s.{}::text").format(a) for a in aliases),
         inner=sql.SQL(", ").join(
@@ -94,8 +100,9 @@ def choose_boundaries(conn: psycopg.Connection, table: Table, rows: int, ranges:
         ),
         order=sql.SQL(", ").join(sql.Identifier(c.name) for c in keys),
         table=_table_ident(table),
+        condition=condition,
     )
-    return [tuple(row) for row in conn.execute(query, (step, rows)).fetchall()]
+    return [tuple(row) for row in conn.execute(query, (*params, step, rows)).fetchall()]
 
 
 def _key_at_most(keys: list[Column], boundary: Boundary) -> tuple[sql.Composable, list[str | None]]:
@@ -106,8 +113,8 @@ def _key_at_most(keys: list[Column], boundary: Boundary) -> tuple[sql.Composable
 def key_range_condition(
     table: Table, after: Boundary | None, up_to: Boundary | None
 ) -> tuple[sql.Composable, list[str | None]]:
-    """A WHERE condition (and its parameters) selecting the rows of one key range that verify found differing,
-    so they can be looked at on both servers (nothing in pghaul copies them again yet).
+    """A WHERE condition (and its parameters) selecting the rows of one key range: the ranges verify reports
+    and sync narrows and replaces.
 
     ``after`` and ``up_to`` are a :class:`~pghaul.verify.report.KeyRange`'s bounds; None leaves that side open.
     """
@@ -144,25 +151,32 @@ def _bucket(
     return sql.SQL("CASE WHEN {} THEN {} ELSE {} END").format(condition, below, above)
 
 
-def range_sums(conn: psycopg.Connection, source_table: Table, boundaries: list[Boundary]) -> TableSums:
-    """Row count and checksum per range, in one scan of the table.
+def range_sums(
+    conn: psycopg.Connection, source_table: Table, boundaries: list[Boundary], within: KeyBounds = (None, None)
+) -> TableSums:
+    """Row count and checksum per range, in one scan of the table (or of the key range ``within``, which the
+    ``boundaries`` then split).
 
     ``source_table`` gives the columns and key types: the same composed query runs on both sides, so a
     column missing on the target fails loudly rather than being skipped.
     """
     params: list[str | None] = []
     bucket = _bucket(_key_columns(source_table), boundaries, 0, len(boundaries), params)
+    # Placeholders in text order: the bucket's (in the select list), then the range's (in WHERE).
+    condition, range_params = key_range_condition(source_table, *within)
+    params.extend(range_params)
     # Joining the range numbers to generate_series tells the planner there are only that many groups: grouping
     # by the CASE alone, it expects one group per key and sorts every row (to disk on a big table) before summing,
     # where a parallel hash aggregate over a handful of groups needs no sort at all.
     query = sql.SQL(
         "SELECT b.r, count(*), coalesce(sum(s.h), 0)::text "
-        "FROM (SELECT {bucket} AS r, {hash} AS h FROM ONLY {table}) AS s "
+        "FROM (SELECT {bucket} AS r, {hash} AS h FROM ONLY {table} WHERE {condition}) AS s "
         "JOIN generate_series(0, {last}) AS b(r) ON b.r = s.r GROUP BY b.r"
     ).format(
         bucket=bucket,
         hash=row_hash_expression(source_table.copy_columns),
         table=_table_ident(source_table),
+        condition=condition,
         last=sql.Literal(len(boundaries)),
     )
     rows = conn.execute(query, params).fetchall()

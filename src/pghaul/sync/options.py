@@ -1,0 +1,23 @@
+"""What to sync and how finely to narrow the differences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    # fnmatch patterns on "schema.table" (empty: every table), resolved as the plan resolves them
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    workers: int | None = None  # tables synced at once; None: as many as migrate would use
+    # A differing key range holding at most this many source rows is replaced whole; a larger one is split
+    # into ``fanout`` parts and compared again, so only the parts that differ are fetched.
+    leaf_rows: int = 2_000
+    fanout: int = 16
+    # First cut of a table: about this many rows per range, at most ``max_first_ranges`` ranges.
+    rows_per_range: int = 20_000
+    max_first_ranges: int = 256
+    # Compare every row's checksum even where the source's row versions say nothing changed since the last sync.
+    full: bool = False
+    job_id: str | None = None
