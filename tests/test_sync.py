@@ -4,10 +4,13 @@ the counts sync reports."""
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
-from pghaul.engine import MigrateOptions, migrate
+from pghaul.engine import migrate
 from pghaul.errors import SafetyError
 from pghaul.sync import SyncOptions, sync
 from pghaul.verify import verify
@@ -86,7 +89,8 @@ def test_sync_brings_over_exactly_what_changed(source_url: str, target_url: str)
     assert report.large_objects is not None
     lo = report.large_objects
     assert (lo.added, lo.replaced, lo.removed) == (1, 1, 1)
-    assert _sequence_value(target_url, "public.accounts_id_seq") == _sequence_value(source_url, "public.accounts_id_seq")
+    sequence = "public.accounts_id_seq"
+    assert _sequence_value(target_url, sequence) == _sequence_value(source_url, sequence)
     _report_ok(source_url, target_url)
     again = sync(source_url, target_url)
     assert again.changes == 0 and again.ranges_differing == 0, again.to_dict()
@@ -137,3 +141,43 @@ def test_unsafe_change_is_reported_and_nothing_applied(source_url: str, target_u
     with psycopg.connect(target_url) as conn:
         assert conn.execute("SELECT count(*) FROM public.a").fetchone()[0] == 100  # type: ignore[index]
         assert conn.execute("SELECT to_regclass('public.c')").fetchone()[0] is None  # type: ignore[index]
+
+
+HAND_OVER = """
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT c.oid::regclass AS name FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+           WHERE n.nspname IN ('public', 'pghaul') AND c.relkind IN ('r', 'p') LOOP
+    EXECUTE format('ALTER TABLE %s OWNER TO %I', r.name, '{role}');
+  END LOOP;
+  FOR r IN SELECT oid FROM pg_largeobject_metadata LOOP
+    EXECUTE format('ALTER LARGE OBJECT %s OWNER TO %I', r.oid, '{role}');
+  END LOOP;
+END $$;
+ALTER SCHEMA pghaul OWNER TO "{role}";
+GRANT ALL ON SCHEMA public TO "{role}";
+"""
+
+
+def test_sync_into_a_target_where_replica_role_is_not_allowed(source_url: str, target_url: str) -> None:
+    """A plain role owning the target's tables (as on most hosted plans): foreign keys stay on, so ranges are
+    retried in another order; the target's own triggers are switched off inside each range's transaction, so
+    they do not rewrite the source's values (``touched`` would differ)."""
+    run_sql(source_url, SCHEMA)
+    migrate(source_url, target_url)
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    run_sql(target_url, f'CREATE ROLE "{role}" LOGIN; ' + HAND_OVER.format(role=role))
+    try:
+        run_sql(source_url, CHANGES)
+        as_app = make_conninfo(target_url, user=role)
+        report = sync(source_url, as_app)
+        assert report.rows_changed > 0
+        _report_ok(source_url, target_url)
+        with psycopg.connect(target_url) as conn:
+            enabled = conn.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = 'accounts_touch'").fetchone()
+            assert enabled == ("O",)
+    finally:
+        run_sql(target_url, f'REASSIGN OWNED BY "{role}" TO CURRENT_USER; DROP OWNED BY "{role}"')
+        with psycopg.connect(make_conninfo(target_url, dbname="postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP ROLE "{role}"')  # type: ignore[arg-type]
