@@ -35,6 +35,12 @@ HTTP_STATUS = {
 }
 
 
+def status_for(code: ErrorCode) -> int:
+    """The status a request failing with an error of ``code`` is answered with; a background job's reply names
+    the same status beside its error, so a client reads a job's refusal as it would a request's."""
+    return HTTP_STATUS.get(code, 500)
+
+
 def with_transport_security(response: Response) -> Response:
     response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
     return response
@@ -80,7 +86,7 @@ def response_for(exc: Exception, scrubber: LogScrubber) -> JSONResponse:
             extra["conflicts"] = [scrubber.text(c) for c in exc.details.conflicts]
         if isinstance(exc, NotFoundError) or exc.details.valid_names:
             extra["validTables"] = list(exc.details.valid_names)
-        return error_response(scrubber, HTTP_STATUS.get(exc.code, 500), exc.message, exc.hint, extra=extra)
+        return error_response(scrubber, status_for(exc.code), exc.message, exc.hint, extra=extra)
     if isinstance(exc, RequestValidationError):
         return error_response(
             scrubber, 400, f"invalid request parameter: {_describe_validation(exc)}",
@@ -91,8 +97,9 @@ def response_for(exc: Exception, scrubber: LogScrubber) -> JSONResponse:
         hints = {
             404: "the page is at /api/admin/migrate; the endpoints are listed in the migration guide (and in "
                  "/api/admin/openapi.json, with the secret in the X-Migration-Secret header)",
-            405: "this endpoint does not take that method: what starts work (db-migrate-all) takes POST with the "
-                 "secret in the X-Migration-Secret header; the rest takes GET",
+            405: "this endpoint does not take that method: what starts or changes something (db-migrate-all, "
+                 "db-verify, db-sync, db-cutover, db-unfreeze) takes POST with the secret in the "
+                 "X-Migration-Secret header; the rest takes GET",
         }
         return error_response(scrubber, exc.status_code, str(exc.detail).lower(), hints.get(exc.status_code, ""),
                               dict(exc.headers or {}))

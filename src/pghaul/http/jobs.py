@@ -1,5 +1,5 @@
-"""Background work started by a request: the whole migration (``db-migrate-all``), the post-data phase and
-verification (``db-verify``).
+"""Background work started by a request: the whole migration (``db-migrate-all``), the post-data phase,
+verification (``db-verify``), a sync (``db-sync``) and the cutover's two steps (``db-cutover``).
 
 Each runs in a thread of the server process with a cancel event that the app's shutdown sets. The durable state
 (job row, checkpoints) lives on the target, written by the engine, so a restarted server reads where the last
@@ -7,8 +7,9 @@ one stopped and a new ``db-migrate-all`` resumes from the last committed chunk.
 
 One job at a time, of any kind: they would compete for the same tables (a post-data phase building indexes while
 a migration copies, a verification reading rows still moving). Starting one and checking that no other runs is a
-single step under one lock, and so is a one-batch copy's check that no migration runs (a batch and a migration
-filling the same keyless table would both insert its rows).
+single step under one lock, and so is a short task's check that no job it would disturb runs: a one-batch copy
+beside a job that writes rows (a batch and a migration filling the same keyless table would both insert its rows),
+an unfreeze beside the cutover's finish (it would make the source writable under the final sync).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from pghaul import events
-from pghaul.errors import PghaulError, SafetyError
+from pghaul.errors import ErrorCode, PghaulError, SafetyError
 from pghaul.http.live import LiveProgress
 from pghaul.http.scrubbing import LogScrubber
 
@@ -37,6 +38,9 @@ class JobKind(StrEnum):
     MIGRATE = "migrate"
     POST_DATA = "post-data"
     VERIFY = "verify"
+    SYNC = "sync"
+    CATCH_UP = "catch-up"  # the cutover's first step: sync rounds while the app still writes
+    CUTOVER = "cutover"  # the cutover's finish: writes paused, optional freeze, last sync, full verify
 
 
 class WorkState(StrEnum):
@@ -50,7 +54,35 @@ JOB_NAMES = {
     JobKind.MIGRATE: "a full migration (db-migrate-all)",
     JobKind.POST_DATA: "the post-data phase",
     JobKind.VERIFY: "a verification (db-verify)",
+    JobKind.SYNC: "a sync (db-sync)",
+    JobKind.CATCH_UP: "the cutover's catch-up (db-cutover)",
+    JobKind.CUTOVER: "the cutover's finish (db-cutover)",
 }
+
+# The jobs that write rows to the target: a one-batch copy beside one of them could insert or replace the same
+# rows twice over.
+ROW_WRITERS = frozenset({JobKind.MIGRATE, JobKind.SYNC, JobKind.CATCH_UP, JobKind.CUTOVER})
+
+
+class ShortTask(StrEnum):
+    """Work done inside a request (not a job) that some jobs must not run beside."""
+
+    BATCH = "batch"  # db-migrate-data: one batch of one table
+    UNFREEZE = "unfreeze"  # db-unfreeze: the source writable again
+
+
+# Per short task: the jobs it may not run beside, how a refusal names the task, and what to do when a job is in
+# the way (the migration guide lists these messages).
+SHORT_TASKS: dict[ShortTask, tuple[frozenset[JobKind], str, str]] = {
+    ShortTask.BATCH: (ROW_WRITERS, "a one-batch copy (db-migrate-data)", "retry in a moment: a batch takes seconds"),
+    ShortTask.UNFREEZE: (frozenset({JobKind.CUTOVER}), "an unfreeze (db-unfreeze)",
+                         "retry in a moment: it takes a second"),
+}
+BATCH_BESIDE_JOB_HINT = {
+    JobKind.MIGRATE: "it copies every table itself: follow it in db-status instead of sending batches",
+}
+UNFREEZE_BESIDE_FINISH_HINT = ("the finish froze the source for its last sync and verify: wait until db-cutover "
+                               "shows it finished, then unfreeze")
 
 
 class JobConflict(SafetyError):
@@ -76,6 +108,7 @@ class Work:
     state: WorkState = WorkState.RUNNING
     error: str | None = None
     hint: str | None = None
+    code: ErrorCode | None = None  # the failure's kind when pghaul understood it; None: an internal error
     result: dict[str, Any] | None = None
     finished_at: float | None = None  # wall-clock seconds, to tell which of two reports is newer
 
@@ -85,14 +118,14 @@ class Work:
 
 
 class BackgroundWork:
-    """At most one background run at a time in this process, and no migration while a batch is copied."""
+    """At most one background run at a time in this process, and no short task beside a job it would disturb."""
 
     def __init__(self, listener: events.Listener = events.ignore, scrubber: LogScrubber | None = None) -> None:
         self._lock = threading.Lock()
         # What a job's error says is shown in db-status and logged: without the secrets.
         self._scrubber = scrubber if scrubber is not None else LogScrubber()
         self._current: dict[JobKind, Work] = {}
-        self._batches = 0  # one-batch copies (db-migrate-data) in progress
+        self._short: dict[ShortTask, int] = dict.fromkeys(ShortTask, 0)  # short tasks in progress
         self._listener = listener
 
     def current(self, kind: JobKind) -> Work | None:
@@ -105,20 +138,15 @@ class BackgroundWork:
     def start(self, kind: JobKind, job_id: str, body: Body) -> tuple[Work, bool]:
         """Start ``body`` unless a run of this kind is already going (then return that one, and False).
 
-        Raises :class:`JobConflict` when a run of another kind is going, or for a migration while a batch is
-        copied: checked and started under one lock, so two requests can never both start.
+        Raises :class:`JobConflict` when a run of another kind is going, or a short task that may not run beside
+        this kind (a job that writes rows while a batch is copied): checked and started under one lock, so two
+        requests can never both start.
         """
         with self._lock:
             existing = self._current.get(kind)
             if existing is not None and existing.running:
                 return existing, False
-            other = self._running_other(kind)
-            if other is not None:
-                raise JobConflict(other, f"{JOB_NAMES[other]} is running on this target",
-                                  "wait until db-status shows it finished, then retry")
-            if kind == JobKind.MIGRATE and self._batches:
-                raise JobConflict(None, "a one-batch copy (db-migrate-data) is running on this target",
-                                  "retry in a moment: a batch takes seconds")
+            self._refuse_beside(kind)
             work = Work(job_id=job_id, kind=kind)
             listener = events.fan_out(work.live, self._listener)
             work.thread = threading.Thread(
@@ -128,22 +156,43 @@ class BackgroundWork:
             work.thread.start()
             return work, True
 
+    def refuse_beside(self, kind: JobKind) -> None:
+        """Raise the JobConflict ``start`` would raise for ``kind`` now, without starting anything: for checks a
+        request makes before it starts a job (``start`` checks again)."""
+        with self._lock:
+            self._refuse_beside(kind)
+
+    def _refuse_beside(self, kind: JobKind) -> None:
+        other = self._running_other(kind)
+        if other is not None:
+            raise JobConflict(other, f"{JOB_NAMES[other]} is running on this target",
+                              "wait until db-status shows it finished, then retry")
+        for task, (kinds, name, hint) in SHORT_TASKS.items():
+            if kind in kinds and self._short[task]:
+                raise JobConflict(None, f"{name} is running on this target", hint)
+
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Hold while one batch is copied: refused while a migration runs, and no migration starts meanwhile."""
+        """Hold while one batch is copied: refused while a job that writes rows runs, and none starts meanwhile."""
+        with self.short_task(ShortTask.BATCH, BATCH_BESIDE_JOB_HINT):
+            yield
+
+    @contextmanager
+    def short_task(self, task: ShortTask, hints: dict[JobKind, str] | None = None) -> Iterator[None]:
+        """Hold while ``task`` runs: refused (JobConflict) while a job it may not run beside runs, and no such job
+        starts meanwhile. ``hints`` says what to do per job kind in the way."""
+        kinds = SHORT_TASKS[task][0]
         with self._lock:
-            migration = self._current.get(JobKind.MIGRATE)
-            if migration is not None and migration.running:
-                raise JobConflict(
-                    JobKind.MIGRATE, f"{JOB_NAMES[JobKind.MIGRATE]} is running on this target",
-                    "it copies every table itself: follow it in db-status instead of sending batches",
-                )
-            self._batches += 1
+            running = next((k for k, w in self._current.items() if k in kinds and w.running), None)
+            if running is not None:
+                raise JobConflict(running, f"{JOB_NAMES[running]} is running on this target",
+                                  (hints or {}).get(running, "wait until it has finished, then retry"))
+            self._short[task] += 1
         try:
             yield
         finally:
             with self._lock:
-                self._batches -= 1
+                self._short[task] -= 1
 
     def _run(self, work: Work, body: Body, listener: events.Listener) -> None:
         scrub = self._scrubber.text
@@ -155,6 +204,7 @@ class BackgroundWork:
                 work.error = "stopped: the server shut down before the job finished"
         except PghaulError as exc:
             work.state, work.error, work.hint = WorkState.FAILED, scrub(exc.message), scrub(exc.hint)
+            work.code = exc.code
             log.warning("%s job %s failed: %s", work.kind, work.job_id, scrub(str(exc)))
         except Exception as exc:
             work.state, work.error = WorkState.FAILED, "internal error: " + scrub(f"{type(exc).__name__}: {exc}")

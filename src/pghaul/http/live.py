@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pghaul import events
+from pghaul.engine.cutover import CatchUpRound
+from pghaul.sync.progress import TablesToSync, TableSynced
 from pghaul.verify.progress import TablesToVerify, TableVerified
 
 
@@ -39,9 +41,28 @@ class LiveProgress:
         self.data_started: float | None = None
         self.tables_to_verify: int | None = None  # known once verification has listed its tables
         self.tables_verified = 0
+        # A sync (or the round of a catch-up) in progress: how many tables it compares, those it has finished.
+        self.tables_to_sync: int | None = None
+        self.synced: list[TableSynced] = []
+        self.rounds: list[CatchUpRound] = []  # a catch-up's rounds so far
+
+    def _sync_event(self, event: events.Event) -> bool:
+        """Takes a sync's or a catch-up's own events; False for any other."""
+        if isinstance(event, TablesToSync):
+            # Each catch-up round is a sync of its own: its table list starts again.
+            self.tables_to_sync, self.synced = event.tables, []
+        elif isinstance(event, TableSynced):
+            self.synced.append(event)
+        elif isinstance(event, CatchUpRound):
+            self.rounds.append(event)
+        else:
+            return False
+        return True
 
     def __call__(self, event: events.Event) -> None:
         with self._lock:
+            if self._sync_event(event):
+                return
             if isinstance(event, events.PhaseStarted):
                 self.phase = event.phase
                 if event.phase == "data":
@@ -89,6 +110,11 @@ class LiveProgress:
             elapsed = time.monotonic() - self.data_started
             rows = sum(t.rows_done for t in self.tables.values())
             return rows / elapsed if elapsed > 0 else 0.0
+
+    def sync_progress(self) -> tuple[int | None, list[TableSynced], list[CatchUpRound]]:
+        """The running sync's table count, the tables it finished (in order) and a catch-up's rounds so far."""
+        with self._lock:
+            return self.tables_to_sync, list(self.synced), list(self.rounds)
 
     def table(self, name: str) -> TableLive | None:
         with self._lock:

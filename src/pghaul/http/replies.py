@@ -12,11 +12,15 @@ defaults so a report written by an older pghaul still reads.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from pghaul.engine.freeze import UnfreezeOutcome
+from pghaul.errors import ErrorCode
+from pghaul.kinds import SyncMethod
 from pghaul.plan.steps import Plan, Step
 
 
@@ -445,3 +449,185 @@ class PreflightReply(Ok):
     vector_indexes: list[str]
     estimate_seconds: float
     warnings: list[str]
+
+
+# --- db-sync -----------------------------------------------------------------------------------------------------
+
+
+class JobState(StrEnum):
+    """Where a sync or a cutover step of this server stands."""
+
+    IDLE = "idle"  # none since this server started
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class TableSyncReply(Reply):
+    """One table a sync compared (pghaul.sync.report.TableSync, or its TableSynced event while it runs)."""
+
+    table: str
+    method: SyncMethod
+    ranges_compared: int = 0
+    ranges_differing: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_deleted: int = 0
+    rows_changed: int = 0
+    seconds: float = 0.0
+
+
+class LargeObjectSyncReply(Reply):
+    objects: int = 0  # on the source
+    added: int = 0
+    replaced: int = 0
+    removed: int = 0
+    comments_set: int = 0
+    bytes_copied: int = 0
+    left_alone: list[int] = []  # only on the target and not pghaul's: never removed
+
+
+class SequenceSyncReply(Reply):
+    sequence: str
+    source_value: int
+    target_value: int  # before the sync
+    advanced: bool
+
+
+class SyncReport(Reply):
+    """pghaul.sync.SyncReport as JSON (its ``to_dict``)."""
+
+    source: str | None = None
+    target: str | None = None
+    summary: str = ""
+    ranges_compared: int = 0
+    ranges_differing: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_deleted: int = 0
+    sequences_advanced: int = 0
+    changes: int = 0  # everything the sync wrote: 0 means the target was already caught up
+    tables: list[TableSyncReply] = []
+    tables_created: list[str] = []
+    columns_added: list[str] = []
+    large_objects: LargeObjectSyncReply | None = None
+    sequences: list[SequenceSyncReply] = []
+    notices: list[str] = []
+    seconds: float = 0.0
+
+
+class SyncProgress(Reply):
+    """A running sync (or catch-up round): the tables it compares, and each one finished so far with its counts."""
+
+    tables_total: int | None  # known once the sync has listed its tables
+    tables_done: list[TableSyncReply]
+    large_objects: LargeObjectsLive | None
+
+
+class JobOutcome(Reply):
+    """How a background job of this server stands, and why it failed: ``error`` and ``hint`` as an error reply
+    says them, ``code`` its kind (pghaul.errors.ErrorCode) and ``status`` the HTTP status a request refused for
+    the same reason is answered with (409 for a safety refusal); both null for an internal error."""
+
+    state: JobState
+    job_id: str | None = None
+    error: str | None = None
+    hint: str | None = None
+    code: ErrorCode | None = None
+    status: int | None = None
+    elapsed_seconds: float | None = None  # since the job started, while it runs
+
+
+class SyncReply(JobOutcome, Ok):
+    """GET db-sync: the latest sync of this server, its progress while it runs, its report once done."""
+
+    always = ("success", "state")
+
+    progress: SyncProgress | None = None
+    report: SyncReport | None = None
+
+
+# --- db-cutover, db-unfreeze -------------------------------------------------------------------------------------
+
+
+class CutoverStep(StrEnum):
+    CATCH_UP = "catch-up"  # sync rounds while the app still writes, until what is left stops shrinking
+    FINISH = "finish"  # writes paused: optionally freeze the source, a last sync, a full verify
+
+
+class CutoverRequest(BaseModel):
+    """POST db-cutover's body: ``{"step": "catch-up"}``, then ``{"step": "finish", "freezeSource": true}``."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    step: CutoverStep
+    # Only with "finish": make the source read-only for new sessions and end its open ones first (the one write
+    # pghaul makes to it; POST db-unfreeze undoes it).
+    freeze_source: bool = False
+
+
+class CutoverStage(StrEnum):
+    """Where the cutover stands, as the page walks it."""
+
+    IDLE = "idle"  # nothing yet: catch up first
+    CATCHING_UP = "catching-up"
+    CAUGHT_UP = "caught-up"  # pause the app's writes, then finish
+    FINISHING = "finishing"  # writes paused: the last sync and the verify run
+    FINISHED = "finished"  # the report says whether to switch (``ok``) and how
+    FAILED = "failed"  # the latest step failed: ``error`` and ``hint``, ``step`` says which
+
+
+class CutoverStartReply(StartReply):
+    step: CutoverStep
+
+
+class CatchUpRoundReply(Reply):
+    round: int
+    changes: int  # what the round carried: about what was left when it started
+    rows_changed: int
+    seconds: float
+    shrinking: bool  # carried less than the round before
+
+
+class CatchUpReply(Reply):
+    rounds: list[CatchUpRoundReply] = []
+    left: int = 0  # what the last round carried: about what the final sync will carry if writes pause now
+
+
+class SwitchInstructionsReply(Reply):
+    variable: str  # the app's variable to change (DATABASE_URL)
+    new_value_from: str  # the variable holding its new value (NEW_DATABASE_URL): a name, never a URL
+    steps: list[str]
+    rollback: list[str]
+
+
+class CutoverReport(Reply):
+    """pghaul.engine.cutover.CutoverReport as JSON (its ``to_dict``)."""
+
+    ok: bool = False
+    write_freeze_seconds: float = 0.0  # from the finish request ("writes paused") to verified
+    sync: SyncReport | None = None
+    verify: VerifyReport | None = None
+    freeze: str | None = None  # what the freeze did, the server named without a password
+    instructions: SwitchInstructionsReply | None = None  # only when verified
+    notices: list[str] = []
+
+
+class CutoverReply(JobOutcome, Ok):
+    """GET db-cutover: the stage, the latest step's job, the catch-up's rounds, the finish's report, and whether
+    the source is frozen now (null when the source could not be asked)."""
+
+    always = ("success", "state", "stage", "frozen")
+
+    stage: CutoverStage
+    step: CutoverStep | None = None  # the step of the latest job
+    catch_up: CatchUpReply | None = None  # the latest catch-up: its rounds so far while it runs
+    progress: SyncProgress | None = None  # the running round's (or the finish's sync's) tables
+    report: CutoverReport | None = None  # the latest finish
+    frozen: bool | None = None
+
+
+class UnfreezeReply(Ok):
+    outcome: UnfreezeOutcome
+    message: str  # the server named without a password
+    frozen: bool

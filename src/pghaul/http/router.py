@@ -11,6 +11,7 @@ stall the event loop.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -19,19 +20,24 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from pghaul import events
-from pghaul.http import legacy, migration
+from pghaul.http import cutover, legacy, migration, syncing
 from pghaul.http.errors import json_error_route
 from pghaul.http.guard import SECRET_HEADER, FailureThrottle, Guard, plain_http, refuse_weak_secret
 from pghaul.http.page import Page
 from pghaul.http.replies import (
     BatchReply,
+    CutoverReply,
+    CutoverRequest,
+    CutoverStartReply,
     PostPhaseReply,
     PreflightReply,
     PreviewReply,
     SchemaReply,
     StartReply,
     StatusReply,
+    SyncReply,
     TablesReply,
+    UnfreezeReply,
     VerifyReply,
 )
 from pghaul.http.runtime import Runtime
@@ -126,8 +132,9 @@ def create_router(settings: Settings, *, listener: events.Listener = events.igno
     walk_through = [Depends(_header_or_query_secret), Depends(Guard(settings, throttle, query_secret=True)),
                     Depends(_no_store)]
     _add_walk_through(router, runtime, walk_through)
-    _add_background_work(router, runtime,
-                         [Depends(_header_secret), Depends(Guard(settings, throttle)), Depends(_no_store)])
+    secured = [Depends(_header_secret), Depends(Guard(settings, throttle)), Depends(_no_store)]
+    _add_background_work(router, runtime, secured)
+    _add_sync_and_cutover(router, runtime, secured)
     return router
 
 
@@ -209,6 +216,40 @@ def _add_background_work(router: APIRouter, runtime: Runtime, secured: list[Any]
     @router.get("/db-preflight", dependencies=secured, summary="What to check before migrating", **REPLY)
     def db_preflight() -> PreflightReply:
         return migration.preflight_reply(runtime)
+
+
+def _add_sync_and_cutover(router: APIRouter, runtime: Runtime, secured: list[Any]) -> None:
+    """After the migration: syncs, and the guided cutover with its undo of the freeze. POST starts or changes,
+    GET reads; the secret in the header only."""
+
+    @router.post("/db-sync", dependencies=secured,
+                 summary="Start a sync: bring the target up to date with what changed on the source", **REPLY)
+    def db_sync_start() -> StartReply:
+        return syncing.start_sync_reply(runtime)
+
+    @router.get("/db-sync", dependencies=secured, summary="The latest sync: each table as it finishes, then its report",
+                **REPLY)
+    def db_sync() -> SyncReply:
+        return syncing.sync_reply(runtime)
+
+    @router.post("/db-cutover", dependencies=secured,
+                 summary="Start a cutover step: catch-up while the app writes, or finish once writes are paused",
+                 **REPLY)
+    def db_cutover_start(request: CutoverRequest) -> CutoverStartReply:
+        # The owner sends "finish" once the app's writes are paused: the window is measured from this moment.
+        writes_paused_at = time.monotonic()
+        return cutover.start_cutover_reply(runtime, request, writes_paused_at)
+
+    @router.get("/db-cutover", dependencies=secured,
+                summary="Where the cutover stands: catch-up rounds, the finish's report, whether the source is frozen",
+                **REPLY)
+    def db_cutover() -> CutoverReply:
+        return cutover.cutover_reply(runtime)
+
+    @router.post("/db-unfreeze", dependencies=secured,
+                 summary="Make the source writable again after a cutover froze it", **REPLY)
+    def db_unfreeze() -> UnfreezeReply:
+        return cutover.unfreeze_reply(runtime)
 
 
 def create_app(settings: Settings | None = None, *, listener: events.Listener = events.ignore) -> FastAPI:
