@@ -60,7 +60,9 @@ def _delete_missing(tgt: psycopg.Connection, table: Table, within: KeyBounds) ->
     return max(cur.rowcount, 0)
 
 
-def _upsert(tgt: psycopg.Connection, table: Table) -> tuple[int, int]:
+def upsert_staged(tgt: psycopg.Connection, table: Table) -> tuple[int, int]:
+    """The staged rows into the table: inserted where the key is new, updated where the row's text differs;
+    returns (inserted, updated). Inside the caller's target transaction."""
     cols = table.copy_columns
     others = tuple(c for c in cols if c.name not in table.primary_key)
     override = sql.SQL(" OVERRIDING SYSTEM VALUE") if any(c.identity == "a" for c in cols) else sql.SQL("")
@@ -91,7 +93,7 @@ def replace_range(
     with tgt.transaction():
         _stage(src, tgt, table, within, binary)
         deleted = _delete_missing(tgt, table, within)
-        inserted, updated = _upsert(tgt, table)
+        inserted, updated = upsert_staged(tgt, table)
     return RangeChange(inserted, updated, deleted)
 
 

@@ -29,6 +29,7 @@ from pghaul.events import Listener, Notice, PhaseFinished, PhaseStarted, ignore
 from pghaul.inspect import inspect_catalog
 from pghaul.inspect.model import Catalog, Table
 from pghaul.kinds import Phase, SyncMethod
+from pghaul.sync import row_versions
 from pghaul.sync.large_objects import sync_large_objects
 from pghaul.sync.options import SyncOptions
 from pghaul.sync.preparation import Prepared, check_sync_options, may_use_replica_role, prepare, triggers_to_quiet
@@ -58,6 +59,8 @@ def _add_columns(ctx: SyncContext, prepared: Prepared) -> list[str]:
         jobs.lock_target(tgt)
         for new in prepared.changes.new_columns:
             add_column(tgt, new)
+        # Rows were not rewritten on the source when the column came: only the checksums can tell their values.
+        row_versions.record_baselines(tgt, [new.table for new in prepared.changes.new_columns], None)
     return [new.name for new in prepared.changes.new_columns]
 
 
@@ -74,25 +77,30 @@ def _create_tables(ctx: SyncContext, tables: list[Table]) -> list[str]:
 def _table_works(ctx: SyncContext, prepared: Prepared, target: Catalog, replica: bool) -> list[TableWork]:
     works = []
     with connect_source(ctx.source_url) as src, connect_target(ctx.target_url) as tgt:
+        baselines = {} if ctx.options.full else row_versions.load_baselines(tgt)
         for key, table in sorted(prepared.selected.items()):
             if table.kind != "r":
                 continue
             quiet = () if replica else triggers_to_quiet(target, table)
             works.append(TableWork(table, binary_copy(src, tgt, table, target.tables.get(key)),
-                                   SyncMethod.CHECKSUM, quiet))
+                                   SyncMethod.CHECKSUM, quiet, baselines.get(key)))
     # Biggest first, so the longest table does not start last.
     return sorted(works, key=lambda w: -w.table.size_bytes)
 
 
 def _table_pass(ctx: SyncContext, works: list[TableWork], snapshot_id: str | None, replica: bool,
-                workers: int) -> list[TableOutcome]:
+                workers: int) -> tuple[list[TableOutcome], bool]:
+    """Every table, ``workers`` at a time; also whether every reader read in the snapshot."""
     todo: queue.SimpleQueue[TableWork] = queue.SimpleQueue()
     for work in works:
         todo.put(work)
     outcomes: list[TableOutcome] = []
+    outside_snapshot: list[bool] = []
 
     def worker() -> None:
         with worker_sessions(ctx.source_url, ctx.target_url, snapshot_id, replica) as sessions:
+            if not sessions.in_snapshot:
+                outside_snapshot.append(True)
             while True:
                 try:
                     work = todo.get_nowait()
@@ -106,7 +114,7 @@ def _table_pass(ctx: SyncContext, works: list[TableWork], snapshot_id: str | Non
     with ThreadPoolExecutor(max(1, min(workers, len(works))), thread_name_prefix="pghaul-sync") as pool:
         for future in [pool.submit(worker) for _ in range(max(1, min(workers, len(works))))]:
             future.result()
-    return outcomes
+    return outcomes, not outside_snapshot
 
 
 def _synced_event(outcome: TableOutcome) -> TableSynced:
@@ -160,18 +168,22 @@ class SyncRun:
             workers = ctx.options.workers or default_workers(src, tgt)
             holder = SnapshotHolder(ctx.source_url)
             try:
-                self._tables(target, holder.snapshot_id, replica, workers)
+                in_snapshot = self._tables(target, holder.snapshot_id, replica, workers)
+                # The tables now equal the source as of the snapshot: the next sync may start from its row versions.
+                xmin = row_versions.snapshot_xmin(holder.conn) if in_snapshot and holder.snapshot_id else None
+                row_versions.record_baselines(tgt, [t for t in tables], xmin)
                 self._large_objects(holder.conn, tgt, holder.snapshot_id)
             finally:
                 holder.close()
             self._sequences(src, tgt)
 
-    def _tables(self, target: Catalog, snapshot_id: str | None, replica: bool, workers: int) -> None:
+    def _tables(self, target: Catalog, snapshot_id: str | None, replica: bool, workers: int) -> bool:
         works = _table_works(self.ctx, self.prepared, target, replica)
         self.ctx.emit(TablesToSync(len(works)))
-        outcomes = _table_pass(self.ctx, works, snapshot_id, replica, workers)
+        outcomes, in_snapshot = _table_pass(self.ctx, works, snapshot_id, replica, workers)
         _retry_deferred(self.ctx, outcomes, snapshot_id, replica)
         self.report.tables = _report_tables(outcomes)
+        return in_snapshot
 
     def _large_objects(self, src_in_snapshot: psycopg.Connection, tgt: psycopg.Connection,
                        snapshot_id: str | None) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
@@ -19,6 +21,7 @@ from pghaul.copy.keyset import table_ident
 from pghaul.errors import check_cancelled
 from pghaul.inspect.model import Table
 from pghaul.kinds import SyncMethod
+from pghaul.sync import row_versions
 from pghaul.sync.narrow import WHOLE_TABLE, narrow
 from pghaul.sync.options import SyncOptions
 from pghaul.sync.replace import RangeChange, replace_range, replace_table
@@ -38,6 +41,8 @@ class TableWork:
     method: SyncMethod
     # Ordinary triggers switched off inside each range's transaction, where the session may not use replica role.
     quiet_triggers: tuple[str, ...] = ()
+    # The snapshot xmin the target's table is known to equal the source at (see row_versions); None: compare all.
+    baseline: int | None = None
 
 
 @dataclass
@@ -61,20 +66,26 @@ def error_message(exc: psycopg.Error) -> str:
     return (getattr(diag, "message_primary", None) if diag is not None else None) or str(exc).splitlines()[0]
 
 
-def apply_range(src: psycopg.Connection, tgt: psycopg.Connection, work: TableWork, bounds: KeyBounds) -> RangeChange:
-    """One range (or, for a table without a key, the table) in one target transaction."""
+@contextmanager
+def writing(tgt: psycopg.Connection, work: TableWork) -> Iterator[None]:
+    """One target transaction for a table's writes, its ordinary triggers off inside it only when asked: other
+    sessions never see them disabled (ALTER TABLE is transactional), and a failure leaves them as they were."""
     with tgt.transaction():
         for name in work.quiet_triggers:
             tgt.execute(sql.SQL("ALTER TABLE ONLY {} DISABLE TRIGGER {}").format(
                 table_ident(work.table), sql.Identifier(name)))
-        if work.table.primary_key:
-            change = replace_range(src, tgt, work.table, bounds, work.binary)
-        else:
-            change = replace_table(src, tgt, work.table, work.binary)
+        yield
         for name in work.quiet_triggers:
             tgt.execute(sql.SQL("ALTER TABLE ONLY {} ENABLE TRIGGER {}").format(
                 table_ident(work.table), sql.Identifier(name)))
-    return change
+
+
+def apply_range(src: psycopg.Connection, tgt: psycopg.Connection, work: TableWork, bounds: KeyBounds) -> RangeChange:
+    """One range (or, for a table without a key, the table) in one target transaction."""
+    with writing(tgt, work):
+        if work.table.primary_key:
+            return replace_range(src, tgt, work.table, bounds, work.binary)
+        return replace_table(src, tgt, work.table, work.binary)
 
 
 def apply_leaves(
@@ -119,7 +130,37 @@ def sync_table(
     pool: ThreadPoolExecutor, cancel: threading.Event | None = None,
 ) -> TableOutcome:
     started = time.monotonic()
-    outcome = find_differences(src, tgt, work, options, pool)
-    apply_leaves(src, tgt, outcome, cancel)
+    outcome = by_row_versions(src, tgt, work, options) if row_versions.usable(src, work.baseline) else None
+    if outcome is None:
+        outcome = find_differences(src, tgt, work, options, pool)
+        apply_leaves(src, tgt, outcome, cancel)
     outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def by_row_versions(
+    src: psycopg.Connection, tgt: psycopg.Connection, work: TableWork, options: SyncOptions
+) -> TableOutcome | None:
+    """The table's changes found through the source's row versions; None when the target refused them in this
+    order (the checksum path then compares the table, and defers what it must)."""
+    assert work.baseline is not None
+    table, outcome = work.table, TableOutcome(work, SyncMethod.ROW_VERSIONS, ranges_compared=1)
+    try:
+        if not table.primary_key:
+            if row_versions.has_newer(src, table, work.baseline) or count_rows(src, table) != count_rows(tgt, table):
+                outcome.leaves.append(WHOLE_TABLE)
+                outcome.change = apply_range(src, tgt, work, WHOLE_TABLE)
+            return outcome
+        with writing(tgt, work):
+            outcome.change = row_versions.upsert_newer(src, tgt, table, work.baseline, work.binary)
+        source_rows = count_rows(src, table)
+        if source_rows != count_rows(tgt, table):
+            compared, gone = row_versions.ranges_with_deletes(src, tgt, table, source_rows, options)
+            outcome.ranges_compared += compared
+            outcome.leaves = gone
+            for bounds in gone:
+                with writing(tgt, work):
+                    outcome.change += RangeChange(deleted=row_versions.delete_gone(src, tgt, table, bounds))
+    except ORDER_DEPENDENT:
+        return None
     return outcome

@@ -21,20 +21,21 @@ class WorkerSessions:
     src: psycopg.Connection
     tgt: psycopg.Connection
     pool: ThreadPoolExecutor
+    in_snapshot: bool  # the reader imported the sync's snapshot (else it reads at its own moment)
 
 
 @contextmanager
 def worker_sessions(
     source_url: str, target_url: str, snapshot_id: str | None, replica_role: bool
 ) -> Iterator[WorkerSessions]:
-    src, _ = open_reader(source_url, snapshot_id)
+    src, imported = open_reader(source_url, snapshot_id)
     try:
         pin_output_settings(src)
         with connect_target(target_url) as tgt, ThreadPoolExecutor(1, thread_name_prefix="pghaul-sync-t") as pool:
             pin_output_settings(tgt)
             if replica_role:
                 tgt.execute(SET_REPLICA_ROLE)
-            yield WorkerSessions(src, tgt, pool)
+            yield WorkerSessions(src, tgt, pool, imported)
     finally:
         src.rollback()
         src.close()

@@ -152,10 +152,11 @@ def _bucket(
 
 
 def range_sums(
-    conn: psycopg.Connection, source_table: Table, boundaries: list[Boundary], within: KeyBounds = (None, None)
+    conn: psycopg.Connection, source_table: Table, boundaries: list[Boundary], within: KeyBounds = (None, None),
+    *, hashed: bool = True,
 ) -> TableSums:
     """Row count and checksum per range, in one scan of the table (or of the key range ``within``, which the
-    ``boundaries`` then split).
+    ``boundaries`` then split). Without ``hashed``, only the counts (the checksums are 0): the key alone is read.
 
     ``source_table`` gives the columns and key types: the same composed query runs on both sides, so a
     column missing on the target fails loudly rather than being skipped.
@@ -174,7 +175,7 @@ def range_sums(
         "JOIN generate_series(0, {last}) AS b(r) ON b.r = s.r GROUP BY b.r"
     ).format(
         bucket=bucket,
-        hash=row_hash_expression(source_table.copy_columns),
+        hash=row_hash_expression(source_table.copy_columns if hashed else ()),
         table=_table_ident(source_table),
         condition=condition,
         last=sql.Literal(len(boundaries)),
