@@ -30,7 +30,8 @@ def catalog_snapshot(url: str) -> list[tuple[str, str, str]]:
 def test_help_lists_the_commands() -> None:
     code, out = invoke("--help")
     assert code == 0
-    for command in ("migrate", "plan", "tables", "verify", "cleanup", "serve", "demo"):
+    for command in ("migrate", "plan", "tables", "verify", "sync", "cutover", "freeze", "unfreeze", "cleanup", "serve",
+                    "demo"):
         assert command in out
 
 

@@ -57,7 +57,9 @@ TargetOption = Annotated[
 ]
 TablesOption = Annotated[
     list[str] | None,
-    typer.Option("--tables", help="Only tables matching this pattern (schema.table, * wildcards); repeatable."),
+    typer.Option(
+        "--tables", "--include", help="Only tables matching this pattern (schema.table, * wildcards); repeatable."
+    ),
 ]
 ExcludeOption = Annotated[
     list[str] | None,
@@ -327,6 +329,115 @@ def verify(
                 console.print(renderable)
         if not report.ok:
             raise typer.Exit(1)
+
+
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", min=1, max=64, help="Tables synced at once (default: as migrate).")
+]
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    source: SourceOption = None,
+    target: TargetOption = None,
+    tables: TablesOption = None,
+    exclude: ExcludeOption = None,
+    workers: WorkersOption = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Compare every row's checksum, even where nothing seems to have changed.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Bring a migrated target up to date with what changed on the source since. The source is only read."""
+    from pghaul.cli.interrupt import cancel_on_interrupt
+    from pghaul.cli.sync_view import SyncView, render_sync_summary
+    from pghaul.sync import SyncOptions
+    from pghaul.sync import sync as run_sync
+
+    options = SyncOptions(include=_patterns(tables), exclude=_patterns(exclude), workers=workers, full=full)
+    # With --json the progress goes to stderr, so stdout holds nothing but the report.
+    out = err_console if as_json else console
+    with _errors(ctx, source, target):
+        with cancel_on_interrupt(out) as cancel, SyncView(out) as view:
+            report = run_sync(source, target, options, view, cancel)
+        if as_json:
+            _print_json(report.to_dict())
+            return
+        for part in render_sync_summary(report):
+            console.print(part)
+
+
+@app.command()
+def cutover(
+    ctx: typer.Context,
+    source: SourceOption = None,
+    target: TargetOption = None,
+    freeze_source: Annotated[bool, typer.Option(
+        "--freeze-source", help="Make the source read-only for new sessions and end the app's open ones first "
+        "(the one write pghaul makes to the source; undo with `pghaul unfreeze`).")] = False,
+    writes_paused: Annotated[bool, typer.Option(
+        "--writes-paused", help="The app's writes are already paused: no catch-up rounds, no waiting.")] = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Do not wait for Enter after the catch-up (with --freeze-source, the freeze pauses "
+        "the writes).")] = False,
+    tables: TablesOption = None,
+    exclude: ExcludeOption = None,
+    workers: WorkersOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Switch the app to the target: catch up, pause writes, final sync, full verify, and how to switch."""
+    from pghaul.cli.cutover import Conversation, CutoverRequest, render_cutover
+    from pghaul.sync import SyncOptions
+
+    wait = not (writes_paused or yes)
+    if wait and not sys.stdin.isatty():
+        _fail("cutover waits for you to pause the app's writes, and there is no terminal to ask in",
+              "pause the writes first and pass --writes-paused, or pass --yes (with --freeze-source)", 2)
+    request = CutoverRequest(
+        source or "", target or "", SyncOptions(include=_patterns(tables), exclude=_patterns(exclude),
+                                                workers=workers),
+        freeze=freeze_source, writes_paused=writes_paused, wait=wait,
+    )
+    out = err_console if as_json else console
+    with _errors(ctx, source, target):
+        outcome = Conversation(request, out, prompt_to_stderr=as_json).run()
+        if as_json:
+            _print_json(outcome.to_dict())
+        else:
+            for part in render_cutover(outcome.report):
+                console.print(part)
+        if not outcome.report.ok:
+            raise typer.Exit(1)
+
+
+@app.command()
+def freeze(
+    ctx: typer.Context,
+    source: SourceOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Make the source read-only for new sessions and end its open ones (what cutover --freeze-source does)."""
+    from pghaul.cli.cutover import FREEZE_EXPLAINED
+    from pghaul.engine.freeze import freeze_source
+
+    with _errors(ctx, source):
+        if not yes:
+            if not sys.stdin.isatty():
+                _fail("confirmation needed", "pass --yes to freeze the source without a prompt", 2)
+            console.print(f"Freezing: {FREEZE_EXPLAINED}", highlight=False)
+            if not typer.confirm(f"Freeze {redact_url(source or '')} now?", default=False):
+                raise typer.Exit(1)
+        console.print(freeze_source(source or "").describe(), highlight=False)
+
+
+@app.command()
+def unfreeze(ctx: typer.Context, source: SourceOption = None) -> None:
+    """Let new sessions on the source write again: undo a freeze (or a cutover's --freeze-source)."""
+    from pghaul.engine.freeze import unfreeze_source
+
+    with _errors(ctx, source):
+        console.print(unfreeze_source(source or "").describe(), highlight=False)
 
 
 @app.command()
