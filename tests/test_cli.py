@@ -215,3 +215,32 @@ def test_a_malformed_memory_size_is_a_usage_error(source_url: str, target_url: s
         "migrate", "--source", source_url, "--target", target_url, "--yes", "--maintenance-work-mem", "lots"
     )
     assert code == 2 and "1GB" in out
+
+
+def test_ctrl_c_stops_a_migration_between_chunks_and_the_next_run_finishes(source_url: str, target_url: str) -> None:
+    import os
+    import signal
+
+    run_sql(source_url, ";".join(
+        f"CREATE TABLE public.t{i:02} (id int PRIMARY KEY, v text);"
+        f"INSERT INTO public.t{i:02} SELECT g, md5(g::text) FROM generate_series(1, 20000) g" for i in range(12)))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pghaul", "migrate", "--source", source_url, "--target", target_url, "--yes",
+         "--workers", "1", "--batch-size", "500"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+    )
+    assert proc.stdout is not None
+    seen = b""
+    while "▶ data".encode() not in seen:  # the data phase has begun: Ctrl-C now lands between chunks
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        assert chunk, seen.decode()
+        seen += chunk
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=120)
+    out = " ".join((seen + rest).decode().split())
+    assert proc.returncode == 1, out
+    assert "stopping once the work in progress is committed" in out and "error: stopped" in out
+    assert "Traceback" not in out and "migration complete" not in out
+    code, again = invoke("migrate", "--source", source_url, "--target", target_url, "--yes")
+    assert code == 0, again

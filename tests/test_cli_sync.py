@@ -337,7 +337,7 @@ def test_ctrl_c_stops_a_sync_at_the_next_table_and_the_next_sync_finishes(source
     rest, _ = proc.communicate(timeout=120)
     out = flat((seen + rest).decode())
     assert proc.returncode == 1, out
-    assert "stopping after the range in progress" in out
+    assert "stopping once the work in progress is committed" in out
     assert "error: stopped" in out and "hint: run the same sync again" in out
     assert "Traceback" not in out and "[30/30]" not in out
 

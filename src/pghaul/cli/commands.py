@@ -218,6 +218,7 @@ def migrate(
     ] = None,
 ) -> None:
     """Copy the schema and every row from the source to the target, then verify."""
+    from pghaul.cli.interrupt import cancel_on_interrupt
     from pghaul.cli.progress_view import ProgressView
     from pghaul.engine import make_plan
     from pghaul.engine import migrate as run_migration
@@ -234,8 +235,8 @@ def migrate(
             return
         if not yes:
             _confirm_migration(source, target)
-        with ProgressView(console) as view:
-            result = run_migration(source, target, opts, listener=view)
+        with cancel_on_interrupt(console) as cancel, ProgressView(console) as view:
+            result = run_migration(source, target, opts, listener=view, cancel=cancel)
         _print_migration_summary(result)
         if not result.ok:
             raise typer.Exit(1)

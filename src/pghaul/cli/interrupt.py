@@ -1,10 +1,10 @@
 """Ctrl-C as a request to stop: the engine's cancel event, so a run ends at its next safe point.
 
-A KeyboardInterrupt raised in the middle of a sync would leave the main thread while its workers go on writing
-(a thread pool waits for them on the way out, with no way to tell them to stop). Setting the cancel event instead
-lets every worker finish the range it is in (each range is one target transaction) and raise ``Cancelled``, which
-the command prints as one line with its hint. A second Ctrl-C is for the impatient: it interrupts at once, and
-psycopg cancels the query in flight.
+A KeyboardInterrupt raised in the middle of a migrate or a sync would leave the main thread while the workers go
+on writing (a thread pool waits for them on the way out, with no way to tell them to stop). Setting the cancel
+event instead lets every worker finish the chunk or range it is in (each one target transaction) and raise
+``Cancelled``, which the command prints as one line with its hint. A second Ctrl-C is for the impatient: it
+interrupts at once, and psycopg cancels the query in flight.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def cancel_on_interrupt(console: Console) -> Iterator[threading.Event]:
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        console.print("[yellow]stopping after the range in progress… (Ctrl-C again to stop at once)[/]")
+        console.print("[yellow]stopping once the work in progress is committed… (Ctrl-C again to stop at once)[/]")
 
     signal.signal(signal.SIGINT, on_interrupt)
     try:
