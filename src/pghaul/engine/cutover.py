@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pghaul.engine.freeze import FreezeReport, freeze_source
-from pghaul.events import Event, Listener, PhaseFinished, PhaseStarted, ignore
+from pghaul.errors import PghaulError
+from pghaul.events import Event, Listener, Notice, PhaseFinished, PhaseStarted, ignore
 from pghaul.kinds import Phase
 from pghaul.sync import SyncOptions, SyncReport, sync
 from pghaul.verify import VerifyOptions, VerifyReport, verify
 
 MAX_CATCH_UP_ROUNDS = 6
+UNFREEZE = "run `pghaul unfreeze --source URL` to make it writable again"
 # A round that writes this little is as small as a round gets while the app writes: pause now.
 SMALL_ENOUGH_CHANGES = 100
 
@@ -139,9 +141,16 @@ def finish(
     report = CutoverReport()
     if freeze:
         report.freeze = freeze_source(source_url)
-    report.sync = sync(source_url, target_url, options, listener, cancel)
-    report.verify = verify(source_url, target_url, VerifyOptions(include=options.include, exclude=options.exclude),
-                           listener)
+        listener(Notice(report.freeze.describe(), "warning", [UNFREEZE]))
+    try:
+        report.sync = sync(source_url, target_url, options, listener, cancel)
+        report.verify = verify(source_url, target_url,
+                               VerifyOptions(include=options.include, exclude=options.exclude), listener)
+    except PghaulError as exc:
+        if freeze:
+            # The freeze stays until undone: the failure must say so, whatever stopped the cutover.
+            exc.hint = f"{exc.hint}; the source is frozen: {UNFREEZE}".lstrip("; ")
+        raise
     report.write_freeze_seconds = time.monotonic() - paused
     if report.ok:
         report.instructions = switch_instructions(frozen=freeze)
