@@ -57,8 +57,8 @@ SCREENSHOTS = (
     else _ROOT / "tests" / "artifacts" / "screenshots"
 )
 WAIT_MS = 120_000
-READ_ENDPOINTS = {"db-status", "db-preflight", "db-tables", "db-schema", "db-verify"}
-START_ENDPOINTS = {"db-migrate-all", "db-verify"}
+READ_ENDPOINTS = {"db-status", "db-preflight", "db-tables", "db-schema", "db-verify", "db-sync", "db-cutover"}
+START_ENDPOINTS = {"db-migrate-all", "db-verify", "db-sync", "db-cutover", "db-unfreeze"}
 
 
 def _settings(source_url: str, target_url: str) -> Settings:
@@ -290,7 +290,7 @@ def test_the_page_migrates_survives_a_reload_and_shows_verify_green(
             expect(verdict.locator("li", has_text="Vector search on public.persistent_memories.embedding")
                    .locator(".badge.ok")).to_be_visible()
             expect(verdict.locator(".badge.bad")).to_have_count(0)
-            expect(page.locator("#steps li[aria-current]")).to_have_text("Next steps")
+            expect(page.locator("#steps li[aria-current]")).to_have_text("Sync")  # then the cutover
             expect(page.locator("#resume")).to_be_hidden()
             shot(page.locator("#step-verify"), "06-verify.png")
             shot(page.locator("#step-next"), "07-next-steps.png")
@@ -545,3 +545,147 @@ def _see_the_index_build(page: Any, gate: PhaseGate) -> None:
     percent = int(page.locator("#stat-percent").inner_text().rstrip("%"))
     assert 75 <= percent < 88, percent
     gate.release["index"].set()
+
+
+# What the app writes on the source after the migration, as the page's sync then reports it per table.
+APP_WRITES = """
+INSERT INTO public.users (email, display_name) VALUES ('late1@example.com', 'late one'),
+                                                      ('late2@example.com', 'late two');
+UPDATE public.users SET display_name = 'renamed' WHERE id = 3;
+INSERT INTO public.messages (conversation_id, role, content)
+  SELECT id, 'user', 'written during the migration' FROM public.conversations ORDER BY id LIMIT 1;
+"""
+
+
+def _source_writable(url: str) -> bool:
+    """Whether a new session on the source may write (a freeze makes new sessions read-only)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            conn.execute("CREATE TEMP TABLE probe (x int)")
+        except psycopg.errors.ReadOnlySqlTransaction:
+            return False
+    return True
+
+
+def _migrate_from_the_page(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.click("#run-check")
+    expect(page.locator("#check-result .notice")).to_be_visible(timeout=WAIT_MS)
+    page.click("#run-preview")
+    expect(page.locator("#preview-result table")).to_be_visible(timeout=WAIT_MS)
+    page.click("#start")
+    expect(page.locator("#verify-result .notice.ok")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#steps li[aria-current]")).to_have_text("Sync")
+
+
+class HoldFirstSyncAfterOneTable:
+    """Holds the first sync once it has compared one table, until the test has seen the page show that table."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, event: events.Event) -> None:
+        from pghaul.sync.progress import TableSynced
+
+        if isinstance(event, TableSynced) and not self.reached.is_set():
+            self.reached.set()
+            self.release.wait(WAIT_MS / 1000)
+        elif isinstance(event, events.Notice) and "shutting down" in event.message:
+            self.release.set()
+
+
+def _sync_from_the_page(page: Any, hold: HoldFirstSyncAfterOneTable) -> None:
+    from playwright.sync_api import expect
+
+    page.click("#run-sync")
+    # Held after its first table: that table is listed with its counts while the rest are still compared.
+    assert hold.reached.wait(WAIT_MS / 1000), "the sync never finished a table"
+    expect(page.locator("#sync-tables li")).to_have_count(1, timeout=WAIT_MS)
+    expect(page.locator("#sync-tables li")).to_contain_text(re.compile(r"\d+ inserted · \d+ updated · \d+ deleted"))
+    expect(page.locator("#sync-state")).to_have_text("Syncing: 1 of 6 tables compared…")
+    expect(page.locator("#run-sync")).to_be_disabled()
+    hold.release.set()
+    result = page.locator("#sync-result")
+    expect(result.locator(".notice.ok")).to_contain_text("Synced", timeout=WAIT_MS)
+    for name, counts in (("users", ("2", "1", "0")), ("messages", ("1", "0", "0"))):
+        row = result.locator("tbody tr", has=page.locator("th", has_text=re.compile(rf"^{name}$")))
+        expect(row.locator("td.num").nth(0)).to_have_text(counts[0])  # inserted
+        expect(row.locator("td.num").nth(1)).to_have_text(counts[1])  # updated
+        expect(row.locator("td.num").nth(2)).to_have_text(counts[2])  # deleted
+    stats = result.locator(".stats")
+    expect(stats.locator(".stat", has_text="Rows inserted").locator(".v")).to_have_text("3")
+    expect(stats.locator(".stat", has_text="Rows updated").locator(".v")).to_have_text("1")
+    expect(page.locator("#steps li[aria-current]")).to_have_text("Cutover")
+    shot(page.locator("#step-sync"), "10-sync.png")
+
+
+def _finish_from_the_page(page: Any, source_url: str) -> None:
+    from playwright.sync_api import expect
+
+    page.check("#freeze-source")
+    page.click("#run-finish")
+    result = page.locator("#cutover-result")
+    expect(result.locator(".notice.ok")).to_contain_text("Verified", timeout=WAIT_MS)
+    expect(result).to_contain_text(re.compile(r"Writes paused for \d+\.\d s"))
+    expect(result.locator(".switch")).to_have_text(
+        "Now set DATABASE_URL in your app to the value of NEW_DATABASE_URL, then redeploy.")
+    expect(result.locator("h3", has_text="Rollback")).to_be_visible()
+    expect(result).to_contain_text("Unfreeze")  # the way back names the undo of the freeze
+    expect(page.locator("#cutover-frozen")).to_be_visible()
+    expect(page.locator("#run-unfreeze")).to_be_visible()
+    expect(page.locator("#steps li[aria-current]")).to_have_text("Next steps")
+    assert not _source_writable(source_url)
+    shot(page.locator("#step-cutover"), "11-cutover.png")
+
+
+def test_the_page_syncs_then_guides_the_cutover_with_a_freeze_and_unfreezes(
+    browser: Any, source_url: str, target_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.conftest import run_sql
+    from tests.test_http_helpers import PASSWORD, with_password
+
+    fill_sample_database(source_url, users=10, memories_per_user=2)
+    hold = HoldFirstSyncAfterOneTable()
+    # The URLs carry a password (ignored by the test servers): the page must never show it.
+    with pghaul_serve(monkeypatch, with_password(source_url), with_password(target_url), listener=hold) as origin:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        watch = Watch(page)
+        try:
+            page.goto(origin + "/api/admin/migrate")
+            unlock(page, SECRET)
+            _migrate_from_the_page(page)
+            run_sql(source_url, APP_WRITES)  # the app wrote on meanwhile
+            _sync_from_the_page(page, hold)
+
+            # Catch up while the app still writes: one round carries the last write and says what is left.
+            run_sql(source_url, "UPDATE public.users SET display_name = 'once more' WHERE id = 4")
+            page.click("#run-catch-up")
+            catch_up = page.locator("#catch-up-result")
+            expect(catch_up).to_contain_text("Left: about 1 change (what the last round carried)", timeout=WAIT_MS)
+            expect(catch_up.locator("tbody tr")).to_have_count(1)
+            expect(catch_up.locator("tbody tr td.num").first).to_have_text("1")
+
+            _finish_from_the_page(page, source_url)
+            page.click("#run-unfreeze")
+            expect(page.locator("#unfreeze-result")).to_contain_text("unfrozen: new sessions may write again",
+                                                                     timeout=WAIT_MS)
+            expect(page.locator("#run-unfreeze")).to_be_hidden()
+            expect(page.locator("#cutover-frozen")).to_be_hidden()
+            assert _source_writable(source_url)
+
+            html = page.content()
+            assert PASSWORD not in html and SECRET not in html
+            watch.assert_clean(origin)
+        finally:
+            hold.release.set()
+            context.close()
+            from pghaul.engine.freeze import unfreeze_source
+
+            unfreeze_source(source_url)  # a failure above may have left it frozen
