@@ -126,6 +126,21 @@ def test_cleanup_drops_only_pghaul_schema(source_url: str, target_url: str) -> N
         assert conn.execute("SELECT count(*) FROM public.users").fetchone() == (2,)
 
 
+def test_cleanup_unfreezes_a_source_a_cutover_froze(source_url: str, target_url: str) -> None:
+    fill_sample_database(source_url, users=2, memories_per_user=1)
+    code, out = invoke("migrate", "--source", source_url, "--target", target_url, "--yes", "--no-verify")
+    assert code == 0, out
+    code, out = invoke("freeze", "--source", source_url, "--yes")
+    assert code == 0, out
+    code, out = invoke("cleanup", "--target", target_url, "--source", source_url, "--yes")
+    assert code == 0, out
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.after_cleanup (id int)")  # fails while frozen
+        assert conn.execute(
+            "SELECT count(*) FROM pg_db_role_setting WHERE setdatabase = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())").fetchone() == (0,)
+
+
 @pytest.mark.slow
 def test_demo_runs_end_to_end() -> None:
     proc = subprocess.run(

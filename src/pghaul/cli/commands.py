@@ -452,14 +452,21 @@ def cleanup(
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Drop pghaul's own bookkeeping schema (`pghaul`) from the target. Your tables are not touched."""
+    """Drop pghaul's own bookkeeping schema (`pghaul`) from the target, and unfreeze the source if a cutover froze
+    it. Your tables are not touched."""
     from pghaul.engine import cleanup as drop_pghaul_schema
+    from pghaul.engine.freeze import UnfreezeOutcome, unfreeze_source
 
     with _errors(ctx, source, target):
         if not yes and sys.stdin.isatty() and not typer.confirm("Drop the pghaul schema on the target?"):
             raise typer.Exit(1)
         dropped = drop_pghaul_schema(target, source)
         console.print("dropped schema pghaul" if dropped else "nothing to clean up: no pghaul schema on the target")
+        if source:
+            # The one thing pghaul may have left on a source: a cutover's freeze.
+            undone = unfreeze_source(source)
+            if undone.outcome is UnfreezeOutcome.UNFROZEN:
+                console.print(undone.describe())
 
 
 @app.command()
