@@ -62,7 +62,8 @@ ANALYZE;
 
 def dump(url: str) -> bytes:
     """pg_dump of schema, rows, sequence positions and large objects; a fixed restrict key keeps it comparable."""
-    command = [pg_dump_path(), "--format=plain", "--no-statistics", "--restrict-key=pghaulsourcecheck",
+    # --create: the database-level settings too (a cutover's freeze would be one).
+    command = [pg_dump_path(), "--format=plain", "--create", "--no-statistics", "--restrict-key=pghaulsourcecheck",
                f"--dbname={url}"]
     done = subprocess.run(command, capture_output=True, check=True, timeout=120)
     return done.stdout
@@ -160,6 +161,8 @@ def test_reading_endpoints_leave_the_source_as_it_was(source: str) -> None:
 
 def _engine_calls(source: str, alias: str) -> list[tuple[str, Callable[[], object]]]:
     from pghaul.engine import cleanup, create_pre_data
+    from pghaul.engine.cutover import catch_up, finish
+    from pghaul.sync import sync
 
     def batch(name: str, dry_run: bool) -> Callable[[], object]:
         def run() -> object:
@@ -183,6 +186,10 @@ def _engine_calls(source: str, alias: str) -> list[tuple[str, Callable[[], objec
         ("move_batch loose", batch("loose", False)),
         ("create_pre_data", pre_data),
         ("cleanup", lambda: cleanup(alias, source)),
+        ("sync", lambda: sync(source, alias)),
+        ("cutover catch-up", lambda: catch_up(source, alias)),
+        ("cutover finish", lambda: finish(source, alias)),
+        ("cutover finish, freezing the source", lambda: finish(source, alias, freeze=True)),
     ]
 
 

@@ -19,7 +19,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from pghaul.connect import connect_source, connect_target
 from pghaul.engine.freeze import FreezeReport, freeze_source
+from pghaul.engine.preflight import check_target_is_not_source
 from pghaul.errors import PghaulError
 from pghaul.events import Event, Listener, Notice, PhaseFinished, PhaseStarted, ignore
 from pghaul.kinds import Phase
@@ -140,6 +142,8 @@ def finish(
     listener(PhaseStarted(Phase.CUTOVER, "writes paused"))
     report = CutoverReport()
     if freeze:
+        with connect_source(source_url) as src, connect_target(target_url) as tgt:
+            check_target_is_not_source(src, tgt)  # before the one write to the source, not after it
         report.freeze = freeze_source(source_url)
         listener(Notice(report.freeze.describe(), "warning", [UNFREEZE]))
     try:
