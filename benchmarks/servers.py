@@ -50,6 +50,19 @@ class Server:
             conn.execute("CHECKPOINT")
         return self.url(dbname)
 
+    def copy_database(self, dbname: str, template: str) -> str:
+        """A fresh copy of ``template`` (which nobody may be connected to) named ``dbname``; its URL. FILE_COPY
+        copies the files after a checkpoint instead of writing every page to the WAL: quicker for a big database."""
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                sql.Identifier(dbname), sql.Identifier(template)))
+        return self.url(dbname)
+
+    def drop_database(self, dbname: str) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
     def database_bytes(self, dbname: str) -> int:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             row = conn.execute("SELECT pg_database_size(%s)", [dbname]).fetchone()

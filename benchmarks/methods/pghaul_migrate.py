@@ -1,4 +1,5 @@
-"""``pghaul migrate`` with default settings (verification off), in a child process whose peak memory is read.
+"""``pghaul migrate`` with default settings (verification off unless asked), in a child process whose peak memory
+is read.
 
 Two ways in: the engine (``pghaul.engine.migrate`` in benchmarks/pghaul_child.py, which also records progress
 events, so the data phase and the HNSW build can be timed) or the CLI (``pghaul migrate --yes``, total time only).
@@ -24,12 +25,22 @@ CHILD = Path(__file__).resolve().parent.parent / "pghaul_child.py"
 DEFAULT_WORKERS_IF_UNKNOWN = 2
 _ERROR_LINES = 3  # a traceback's last lines name the exception; earlier ones are mostly warnings and frames
 
+CALL_SECONDS = "seconds inside migrate()"  # the engine's call alone, without the child's start-up (engine only)
 DATA_SECONDS = "rows seconds"
 DATA_STAGE_SECONDS = "data stage seconds"
 HNSW_SECONDS = "HNSW build seconds"
 PEAK_RSS_MB = "peak RSS MB"
 # A directory to keep each run's progress events in (per-table timings, notices), for looking into a run.
 KEEP_EVENTS_ENV = "PGHAUL_BENCH_EVENTS_DIR"
+
+
+class VerifyFailed(RuntimeError):
+    """The migration ran with verification on, and verification found differences: a correctness failure. The
+    run itself finished, so its outcome is kept."""
+
+    def __init__(self, message: str, outcome: Outcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 def engine_problem() -> str | None:
@@ -69,6 +80,7 @@ class PghaulMigrate:
     key: str = "pghaul"
     label: str = "pghaul migrate (default settings, verify off)"
     measures: str = END_TO_END
+    verify: bool = False
 
     def unavailable(self, ctx: Context) -> str | None:
         if self.via == "engine":
@@ -88,22 +100,28 @@ class PghaulMigrate:
         events = ctx.work_dir / "pghaul-events.jsonl"
         events.unlink(missing_ok=True)
         argv = self._engine_argv(ctx, events) if self.via == "engine" else self._cli_argv(ctx)
-        seconds, exit_code, peak_kb, out, err = _run_measured(argv, ctx.work_dir)
+        seconds, exit_code, peak_kb, out, err = run_measured(argv, ctx.work_dir)
         if exit_code == ENGINE_MISSING and self.via == "engine":
             raise MethodSkipped(out.strip() or "pghaul.engine.migrate is not available")
         if exit_code != 0:
-            raise RuntimeError(f"pghaul exited with {exit_code}: {_last_lines(err or out)}")
+            raise RuntimeError(f"pghaul exited with {exit_code}: {last_lines(err or out)}")
         extras: dict[str, float] = {PEAK_RSS_MB: peak_kb / 1024}
+        said = last_json_line(out) if self.via == "engine" else {}
+        if "migrate_seconds" in said:
+            extras[CALL_SECONDS] = float(said["migrate_seconds"])
         keep = os.environ.get(KEEP_EVENTS_ENV)
         if keep and events.exists():
             Path(keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(events, Path(keep) / f"{self.key}-{time.strftime('%H%M%S')}.jsonl")
         if events.exists():
             extras.update(_figures_from_events(_read_events(events)))
+        if not said.get("ok", True):
+            message = "pghaul migrate's own verification found differences between source and target"
+            raise VerifyFailed(message, Outcome(seconds, extras))
         return Outcome(seconds, extras)
 
     def _engine_argv(self, ctx: Context, events: Path) -> list[str]:
-        options: dict[str, Any] = {"verify": False}
+        options: dict[str, Any] = {"verify": self.verify}
         if self.workers is not None:
             options["workers"] = self.workers
         return [sys.executable, str(CHILD), ctx.source_url, ctx.target_url, str(events), json.dumps(options)]
@@ -113,14 +131,14 @@ class PghaulMigrate:
         assert exe is not None
         argv = [exe, "migrate", "--yes", "--source", ctx.source_url, "--target", ctx.target_url]
         helped = subprocess.run([exe, "migrate", "--help"], capture_output=True, text=True, check=False).stdout
-        if "--no-verify" in helped:
+        if not self.verify and "--no-verify" in helped:
             argv.append("--no-verify")
         if self.workers is not None and "--workers" in helped:
             argv += ["--workers", str(self.workers)]
         return argv
 
 
-def _run_measured(argv: list[str], work_dir: Path) -> tuple[float, int, int, str, str]:
+def run_measured(argv: list[str], work_dir: Path) -> tuple[float, int, int, str, str]:
     """Wall seconds, exit code, peak RSS in KiB (this child and the children it waited for), stdout, stderr."""
     out_path, err_path = work_dir / "pghaul.out", work_dir / "pghaul.err"
     with out_path.open("wb") as out, err_path.open("wb") as err:
@@ -139,7 +157,17 @@ def _run_measured(argv: list[str], work_dir: Path) -> tuple[float, int, int, str
     )
 
 
-def _last_lines(text: str) -> str:
+def last_json_line(stdout: str) -> dict[str, Any]:
+    """What a child process said last: one JSON object on the last non-empty line of its stdout."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        raise RuntimeError("the child process printed nothing")
+    said = json.loads(lines[-1])
+    assert isinstance(said, dict)
+    return said
+
+
+def last_lines(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return " | ".join(lines[-_ERROR_LINES:])
 
