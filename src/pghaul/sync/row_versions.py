@@ -3,13 +3,14 @@
 Every INSERT and UPDATE writes a row version stamped with its transaction's id (``xmin``); a row left alone
 keeps its old stamp. So, when the target's table is known to equal the source's as of a snapshot ``S`` (its
 *baseline*, recorded on the target when a sync or a verified migrate established it), the rows inserted or
-updated since are exactly those whose ``xmin`` is not older than ``S``'s xmin (a few older ones visible in
+updated since are exactly those whose ``xmin`` is not older than ``S``'s xmin (the oldest transaction ``S`` does
+not see) (a few older ones visible in
 ``S`` come along, harmlessly: their upsert changes nothing). They are found in one scan that reads no column
 values, and are upserted. Deletes leave no row to see: after the upserts the target holds every source key,
 plus the deleted ones, so per-range key counts (no hashing) narrow down where the target has more, and those
 ranges lose the keys the source no longer has.
 
-"Not older than S" is ``age(xmin) < age(S.xmin)``: both ages are taken from the same transaction, in 32 bits,
+"Not older than S" is ``age(xmin) <= age(S.xmin)``: both ages are taken from the same transaction, in 32 bits,
 so it holds while fewer than 2^31 transactions separate S from now (checked with 64-bit ids; otherwise, and
 whenever a table has no baseline or ``--full`` is asked for, the checksums decide). A frozen row is old to
 ``age()``. What it cannot see: a change made on the target behind pghaul's back, and a column added on the
@@ -53,7 +54,8 @@ def usable(src: psycopg.Connection, baseline: int | None) -> bool:
 
 
 def _newer(baseline: int) -> sql.Composable:
-    return sql.SQL("pg_catalog.age(xmin) < pg_catalog.age({}::text::pg_catalog.xid)").format(
+    # <=: S's xmin is the oldest transaction S does not see, so the first one to write after S may have that id.
+    return sql.SQL("pg_catalog.age(xmin) <= pg_catalog.age({}::text::pg_catalog.xid)").format(
         sql.Literal(baseline % 2**32))
 
 
