@@ -1,6 +1,8 @@
 """The data phase: N workers take key ranges (longest first) and, as each table's data is complete and no range
 is left to take, that table's post-data steps (its indexes and constraints), so index builds overlap the last
-ranges of other tables without taking a worker from the copy.
+ranges of other tables without taking a worker from the copy. Given a checker (``migrate`` with verification),
+each table is then compared with the source once its rows and those steps are in, while other tables still copy
+and vector indexes build, so verification adds little to the run.
 
 Every worker reads the one exported snapshot; every chunk commits with its checkpoint. The first failure stops
 all workers between chunks and is raised: a run never reports partial success.
@@ -13,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -105,6 +107,33 @@ class DataPhaseResult:
 ApplySteps = Callable[[psycopg.Connection, list[Step], Listener], Any]
 
 
+@dataclass(frozen=True)
+class CheckTask:
+    """Compare one copied table with the source: its rows are all in, and so are its own post-data steps (not its
+    vector index builds, which the check overlaps: a build takes a SHARE lock, which reads do not wait for)."""
+
+    table: Table
+
+
+Task = tuple[TableJob, RangeState] | StepBatch | CheckTask
+
+
+class CheckSession(Protocol):
+    """One worker's means of comparing tables (its own source session; the target side runs on the target session
+    the worker is given)."""
+
+    def check(self, table: Table, target: psycopg.Connection) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class TableChecker(Protocol):
+    """What compares a table once it is copied (``pghaul.verify.table_check.TableChecks``); it records and reports
+    each result itself. The copy knows nothing of verification beyond this."""
+
+    def session(self) -> CheckSession: ...
+
+
 class _Tracker:
     """Per-table counters shared by the workers; emits the table events."""
 
@@ -188,7 +217,7 @@ class _Scheduler:
 
     def __init__(
         self, jobs: list[TableJob], step_batches: dict[QualifiedName, list[StepBatch]],
-        owners: dict[QualifiedName, set[QualifiedName]],
+        owners: dict[QualifiedName, set[QualifiedName]], *, check: bool = False,
     ) -> None:
         self.cond = threading.Condition()
         # Longest first over all tables (each range's share of its table's bytes), so the last ranges are short
@@ -211,7 +240,15 @@ class _Scheduler:
         self.done_tables: set[QualifiedName] = {j.table.key for j in jobs if j.done}
         for owner in list(self.waiting):
             self.waiting[owner] -= self.done_tables
+        # Checks, after copies and steps: a table is checked once its rows are in and its owner's plain batch
+        # (indexes, constraints, ANALYZE) has run. Tables an earlier run copied are checked too.
+        self.checks: deque[CheckTask] = deque()
+        self.unchecked = {j.table.key: j.table for j in jobs} if check else {}
+        self.owner_tables = {owner: set(tables) for owner, tables in owners.items()}
+        self.check_owner = {table: owner for owner, tables in owners.items() for table in tables}
+        self.plain_pending = {o for o, batches in step_batches.items() if any(not b.vector for b in batches)}
         self._release_ready()
+        self._release_checks(list(self.unchecked))
 
     def _release_ready(self) -> None:
         for owner, tables in list(self.waiting.items()):
@@ -220,20 +257,27 @@ class _Scheduler:
                 for batch in self.pending_batches.pop(owner, []):
                     (self.vector_steps if batch.vector else self.steps).append(batch)
 
+    def _release_checks(self, keys: list[QualifiedName]) -> None:
+        for key in keys:
+            ready = key in self.done_tables and self.check_owner.get(key) not in self.plain_pending
+            if ready and key in self.unchecked:
+                self.checks.append(CheckTask(self.unchecked.pop(key)))
+
     def table_done(self, key: QualifiedName) -> None:
         with self.cond:
             self.done_tables.add(key)
             for tables in self.waiting.values():
                 tables.discard(key)
             self._release_ready()
+            self._release_checks([key])
             self.cond.notify_all()
 
-    def next(self) -> tuple[TableJob, RangeState] | StepBatch | None:
+    def next(self) -> Task | None:
         with self.cond:
             while True:
                 if self.stop.is_set():
                     return None
-                task: tuple[TableJob, RangeState] | StepBatch | None = None
+                task: Task | None = None
                 if self.copies:
                     task = self.copies.popleft()
                 elif self.steps:
@@ -241,6 +285,8 @@ class _Scheduler:
                 elif self.vector_steps and not self.vector_busy:
                     task = self.vector_steps.popleft()
                     self.vector_busy = True
+                elif self.checks:
+                    task = self.checks.popleft()
                 if task is not None:
                     self.in_flight += 1
                     return task
@@ -248,14 +294,18 @@ class _Scheduler:
                     return None
                 self.cond.wait()
 
-    def finished(self, task: tuple[TableJob, RangeState] | StepBatch, error: BaseException | None) -> None:
+    def finished(self, task: Task, error: BaseException | None) -> None:
         with self.cond:
             self.in_flight -= 1
             if isinstance(task, StepBatch) and task.vector:
                 self.vector_busy = False
-            if error is not None and self.failed is None:
-                self.failed = error
-                self.stop.set()
+            if error is not None:
+                if self.failed is None:
+                    self.failed = error
+                    self.stop.set()
+            elif isinstance(task, StepBatch) and not task.vector:
+                self.plain_pending.discard(task.owner)
+                self._release_checks(list(self.owner_tables.get(task.owner, ())))
             self.cond.notify_all()
 
 
@@ -275,10 +325,11 @@ class DataPhase:
     job_id: str | None
     listener: Listener
     cancel: threading.Event | None = None
+    checker: TableChecker | None = None  # compares each table once it is in (None: no verification)
 
     def __post_init__(self) -> None:
         self.tracker = _Tracker(self.jobs, self.listener)
-        self.scheduler = _Scheduler(self.jobs, self.step_batches, self.owners)
+        self.scheduler = _Scheduler(self.jobs, self.step_batches, self.owners, check=self.checker is not None)
         self.result = DataPhaseResult(self.tracker.stats)
         self.result_lock = threading.Lock()
 
@@ -319,7 +370,7 @@ class DataPhase:
 
     def work(self) -> None:
         """One worker: its own session on each server, tasks until none is left or the phase stops."""
-        sessions = _WorkerSessions()
+        sessions = _WorkerSessions(self.checker)
         try:
             while (task := self.scheduler.next()) is not None:
                 error: BaseException | None = None
@@ -331,8 +382,13 @@ class DataPhase:
         finally:
             sessions.close()
 
-    def run_task(self, task: tuple[TableJob, RangeState] | StepBatch, sessions: _WorkerSessions) -> None:
+    def run_task(self, task: Task, sessions: _WorkerSessions) -> None:
         tgt = sessions.target(self.target_url, self.options.replica_role)
+        if not isinstance(task, tuple):
+            sessions.done_copying()
+        if isinstance(task, CheckTask):
+            sessions.check(task.table, tgt)
+            return
         if isinstance(task, StepBatch):
             rows = self.tracker.rows(self.owners.get(task.owner, set())) if task.vector else None
             _run_steps(task, tgt, self.target_url, self.apply, self.options.vector_memory_kb, rows, self.listener)
@@ -356,10 +412,12 @@ class DataPhase:
 class _WorkerSessions:
     """A worker's sessions, opened on first need and kept for all its tasks."""
 
-    def __init__(self) -> None:
+    def __init__(self, checker: TableChecker | None = None) -> None:
         self.src: psycopg.Connection | None = None
         self.tgt: psycopg.Connection | None = None
         self.imported = True
+        self.checker = checker
+        self.checks: CheckSession | None = None
 
     def target(self, target_url: str, replica_role: bool) -> psycopg.Connection:
         if self.tgt is None:
@@ -375,13 +433,32 @@ class _WorkerSessions:
             self.src, self.imported = open_reader(source_url, snapshot_id)
         return self.src
 
+    def done_copying(self) -> None:
+        """Copies go out before any other task, so a worker given another has copied its last range: its reader
+        goes, and a check session on the source takes its place rather than adding to the server's connections."""
+        if self.src is not None:
+            _close_quietly(self.src)
+            self.src = None
+
+    def check(self, table: Table, tgt: psycopg.Connection) -> None:
+        assert self.checker is not None
+        if self.checks is None:
+            self.checks = self.checker.session()
+        self.checks.check(table, tgt)
+
     def close(self) -> None:
+        if self.checks is not None:
+            self.checks.close()
         for conn in (self.src, self.tgt):
             if conn is not None:
-                try:
-                    conn.close()
-                except psycopg.Error:
-                    pass
+                _close_quietly(conn)
+
+
+def _close_quietly(conn: psycopg.Connection) -> None:
+    try:
+        conn.close()
+    except psycopg.Error:
+        pass
 
 
 def _run_steps(

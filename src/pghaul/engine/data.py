@@ -116,7 +116,7 @@ def table_jobs(
     return jobs
 
 
-def _listed(names: list[str] | tuple[str, ...]) -> list[str]:
+def listed(names: list[str] | tuple[str, ...]) -> list[str]:
     return list(names[:50]) + (["…"] if len(names) > 50 else [])
 
 
@@ -125,11 +125,11 @@ def replica_notices(replica: ReplicaRoleNeed, notice: Notify) -> None:
         notice(
             "foreign keys on the target were not re-checked for the copied rows: they come from a source that "
             "enforced them",
-            details=_listed(replica.foreign_keys),
+            details=listed(replica.foreign_keys),
         )
     if replica.triggers:
         notice("triggers on the target did not fire for the copied rows (the copy runs as a replica would)",
-               details=_listed(replica.triggers))
+               details=listed(replica.triggers))
     if replica.still_firing:
         notice("these triggers are enabled ALWAYS or REPLICA, so they fired for every copied row", "warning",
                list(replica.still_firing))

@@ -1,5 +1,11 @@
 """One migration run: preflight -> pre-data -> data -> post-data -> sequences -> verify.
 
+With verification, each table is compared while the data phase still runs, as soon as it is copied; the final
+verification reuses those comparisons. The rows' snapshot is held until verification ends, so what is compared
+on the source is what was copied: an application writing meanwhile makes the run say so (and point to a sync),
+not fail. A run whose rows were not all read in one snapshot this run holds compares the live source, as a
+standalone verify does, and says why.
+
 A ``MigrationRun`` holds what the stages share (the sessions, the plan, the job, the result), and has one
 method per stage, read top to bottom in ``run``. Every stage writes only to the target, each step in a
 transaction whose failure leaves the previous good state; the job and the per-range checkpoints are recorded
@@ -13,8 +19,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, replace
 
 import psycopg
 
@@ -37,6 +43,11 @@ from pghaul.inspect.model import Catalog, Table
 from pghaul.kinds import Phase
 from pghaul.plan import Step
 from pghaul.urls import scrub
+from pghaul.verify import VerifyOptions, verify
+from pghaul.verify.options import Copied, CopiedSnapshot
+from pghaul.verify.report import SequencePosition
+from pghaul.verify.run import LARGE_OBJECT_RELATIONS, copied_snapshot, write_marks
+from pghaul.verify.table_check import TableChecks
 
 
 def serialized(listener: Listener) -> Listener:
@@ -91,6 +102,13 @@ class MigrationRun:
         self.checked: Checked | None = None
         self.result: MigrationResult | None = None
         self.steps_run: list[Step] = []  # post-data steps the data phase already ran
+        # The rows' snapshot, held from the data phase until verification ends (or the run does).
+        self.snapshot_hold = ExitStack()
+        # The snapshot every row was copied in, when this run holds it; else why verification compares live.
+        self.as_copied: CopiedSnapshot | None = None
+        self.compared_live_because = ""
+        self.early_checks: TableChecks | None = None  # tables compared during the data phase
+        self.sequences_set: dict[tuple[str, str], SequencePosition] = {}
 
     # --- the run as a whole --------------------------------------------------------------------------------------
 
@@ -115,17 +133,18 @@ class MigrationRun:
         result = self.recheck()
         if not self.options.data_only:
             self.pre_data()
-        if not self.options.schema_only:
-            self.data()
-        check_cancelled(self.cancel, hint="run the same command again to continue where it stopped")
-        self.post_data()
-        if not self.options.schema_only:
-            self.sequences()
-        if not self.options.data_only:
-            # How the target prints what pghaul created, so a later run and verify know it as pghaul's own work.
-            created_objects.remember_definitions(self.db.tgt, dump_schema_of(self.db.tgt))
-        if self.options.verify:
-            self.verify()
+        with self.snapshot_hold:
+            if not self.options.schema_only:
+                self.data()
+            check_cancelled(self.cancel, hint="run the same command again to continue where it stopped")
+            self.post_data()
+            if not self.options.schema_only:
+                self.sequences()
+            if not self.options.data_only:
+                # How the target prints what pghaul created, so a later run and verify know it as pghaul's own work.
+                created_objects.remember_definitions(self.db.tgt, dump_schema_of(self.db.tgt))
+            if self.options.verify:
+                self.verify()
         return result
 
     def _record_failure(self, exc: BaseException) -> None:
@@ -189,25 +208,34 @@ class MigrationRun:
             apply_steps(self.db.tgt, self.checked.plan.phase(Phase.PRE_DATA), self.emit)
 
     def data(self) -> None:
-        """Every selected table's rows, with each table's indexes and constraints built once its rows are in."""
+        """Every selected table's rows, with each table's indexes and constraints built once its rows are in, and
+        each table compared with the source after that when the run verifies."""
         assert self.result is not None
         workers = self.options.workers or data.default_workers(self.db.src, self.db.tgt)
         self.result.workers = workers
-        with self._stage(Phase.DATA), self._snapshot() as snapshot_id:
+        with self._stage(Phase.DATA):
+            snapshot_id = self.snapshot_hold.enter_context(self._snapshot())
             table_jobs = self._table_jobs(snapshot_id, workers)
             self._data_notices(table_jobs)
             assert self.source_catalog is not None and self.checked is not None
             early, owners = data.step_batches(self.source_catalog, self._copy_tables, self.plan_post_steps)
+            self.early_checks = self._early_checks(len(table_jobs))
             copied = DataPhase(
                 self.db.source_url, self.db.target_url, table_jobs, step_batches=early, owners=owners,
                 apply=apply_steps, snapshot_id=snapshot_id,
                 options=DataPhaseOptions(workers, self.options.batch_size, self.options.maintenance_work_mem_kb,
                                          replica_role=self.checked.replica.needed),
-                job_id=self.job_id, listener=self.emit, cancel=self.cancel,
+                job_id=self.job_id, listener=self.emit, cancel=self.cancel, checker=self.early_checks,
             ).run()
             self.result.tables = [copied.stats[j.table.key] for j in table_jobs]
             self.result.large_objects = self._large_objects(snapshot_id)
             self.steps_run = list(copied.steps_run)
+            if not copied.snapshot_imported:
+                self._compare_live("a worker could not import the snapshot: some tables were read at another moment")
+            elif self.result.large_objects is not None and self.result.large_objects.skipped:
+                self._compare_live("large objects were copied by an earlier run, in another snapshot")
+        if not self.options.verify:
+            self.snapshot_hold.close()  # nothing compares against it: the source's vacuum need not wait
 
     def post_data(self) -> None:
         """What is left: foreign keys after all data, views, triggers, refreshes, policies, comments."""
@@ -222,19 +250,35 @@ class MigrationRun:
         assert self.result is not None and self.source_catalog is not None
         with self._stage(Phase.SEQUENCES):
             selected = selected_sequences(self.source_catalog, {t.key for t in self.result.plan.tables})
-            self.result.sequences_set = apply_positions(self.db.tgt, read_positions(self.db.src, selected))
+            positions = read_positions(self.db.src, selected)
+            self.result.sequences_set = apply_positions(self.db.tgt, positions)
+        self.sequences_set = {(p.schema, p.name): SequencePosition(p.last_value, p.is_called) for p in positions}
 
-    def verify(self) -> None:
-        from pghaul.verify import VerifyOptions, verify
-
-        assert self.result is not None
-        jobs.set_job_phase(self.db.tgt, self.job_id, Phase.VERIFY)
+    @property
+    def verify_options(self) -> VerifyOptions:
         # A schema-only run copies no rows and sets no sequences: verify the schema alone then.
         options = self.options
-        wanted = VerifyOptions(include=options.include, exclude=options.exclude, data=not options.schema_only)
-        report = verify(self.db.source_url, self.db.target_url, wanted, self.emit)
+        return VerifyOptions(include=options.include, exclude=options.exclude, data=not options.schema_only)
+
+    def verify(self) -> None:
+        """The tables the data phase compared are reported as they were; everything else is compared now, as of
+        the rows' snapshot when the run holds it."""
+        assert self.result is not None
+        jobs.set_job_phase(self.db.tgt, self.job_id, Phase.VERIFY)
+        if self.compared_live_because:
+            self.notice(
+                f"verified against the live source, as a standalone verify would: {self.compared_live_because}",
+                "warning", ["rows written on the source since they were copied show as differences"],
+            )
+        snapshot = replace(self.as_copied, sequences=self.sequences_set) if self.as_copied is not None else None
+        tables = self.early_checks.results if self.early_checks is not None else {}
+        report = verify(self.db.source_url, self.db.target_url, self.verify_options, self.emit,
+                        copied=Copied(tables, snapshot))
         self.result.verify_report = report
         self.result.ok = bool(report.ok)
+        changed = report.as_of.change_notice() if report.as_of is not None else None
+        if report.as_of is not None and changed is not None:
+            self.notice(changed, "warning", data.listed(report.as_of.changed))
 
     # --- the data stage's parts ----------------------------------------------------------------------------------
 
@@ -256,28 +300,63 @@ class MigrationRun:
         self.result.resumed = started_before
         old_snapshot = jobs.last_snapshot(tgt) if started_before and unfinished else None
         if old_snapshot and snapshot_importable(self.db.source_url, old_snapshot):
+            self._compare_live("the rows were read in the snapshot of an earlier run, which this run cannot hold")
             yield old_snapshot
             return
+        # Marked before the snapshot is taken: a write in between then reads as a change since, never goes unseen.
+        marks = write_marks(self.db.src, self._marked_relations) if self.options.verify else {}
         holder = SnapshotHolder(self.db.source_url)
         try:
             jobs.set_job_snapshot(tgt, self.job_id, holder.snapshot_id)
-            if started_before and unfinished:
-                self.result.snapshot_reused = False
-                self.notice(
-                    "resumed from the checkpoints of an earlier run, whose snapshot of the source is gone: the rest "
-                    "of the rows are read as of now",
-                    "warning",
-                    [
-                        "rows changed on the source between the two runs, in the parts already copied, are not "
-                        "copied again; verify shows them, and a later sync can bring them over",
-                    ],
-                )
-            if holder.snapshot_id is None:
-                self.notice("the source did not export a snapshot: each worker reads its tables at its own moment",
-                            "warning")
+            self._snapshot_notices(holder.snapshot_id, started_before, unfinished)
+            if holder.snapshot_id is not None and not started_before:
+                self.as_copied = copied_snapshot(holder.conn, holder.snapshot_id, marks)
             yield holder.snapshot_id
         finally:
             holder.close()
+
+    @property
+    def _marked_relations(self) -> list[tuple[str, str]]:
+        """What a change since the copy is looked for in: the copied tables, and the large objects when copied."""
+        whole = not (self.options.include or self.options.exclude)
+        return [t.key for t in self._copy_tables] + (list(LARGE_OBJECT_RELATIONS) if whole else [])
+
+    def _snapshot_notices(self, snapshot_id: str | None, started_before: bool, unfinished: bool) -> None:
+        assert self.result is not None
+        if started_before and unfinished:
+            self.result.snapshot_reused = False
+            self.notice(
+                "resumed from the checkpoints of an earlier run, whose snapshot of the source is gone: the rest "
+                "of the rows are read as of now",
+                "warning",
+                [
+                    "rows changed on the source between the two runs, in the parts already copied, are not "
+                    "copied again; verify shows them, and a later sync can bring them over",
+                ],
+            )
+        if started_before:
+            self._compare_live("rows copied by an earlier run were read at another moment than this run's")
+        if snapshot_id is None:
+            self.notice("the source did not export a snapshot: each worker reads its tables at its own moment",
+                        "warning")
+            self._compare_live("the source did not export a snapshot")
+
+    def _compare_live(self, reason: str) -> None:
+        """The rows were not all read in one snapshot this run holds: verification compares the live source, as
+        a standalone verify does (tables checked in the snapshot meanwhile are checked again, live)."""
+        self.as_copied = None
+        self.early_checks = None
+        self.compared_live_because = self.compared_live_because or reason
+
+    def _early_checks(self, tables: int) -> TableChecks | None:
+        """Each table compared as soon as it is in, the source read in the rows' snapshot (live when the run does
+        not hold one)."""
+        if not self.options.verify:
+            return None
+        snapshot_id = self.as_copied.snapshot_id if self.as_copied is not None else None
+        checks = TableChecks(self.db.source_url, snapshot_id, self.verify_options, self.emit)
+        checks.announce(tables)
+        return checks
 
     def _table_jobs(self, snapshot_id: str | None, workers: int) -> list[TableJob]:
         assert self.checked is not None

@@ -8,6 +8,7 @@ the HTTP ``db-verify`` endpoint); ``differences`` lists every problem as one lin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pghaul.verify.checksum import Boundary
@@ -101,21 +102,53 @@ class SequencePosition:
 
 @dataclass(frozen=True)
 class SequenceCheck:
-    """The target must stand exactly where the source stood when read: behind collides, ahead means drift."""
+    """The target must stand exactly where the source stood when read: behind collides, ahead means drift.
+
+    In ``migrate``'s own verification ``copied`` is the position it read and set: sequences are not transactional,
+    so the source's live position moves on with every insert. The target is then right when it stands at or ahead
+    of that position (in the sequence's direction), and a source gone further is a change since the copy, not a
+    failure (``moved_on``).
+    """
 
     sequence: str
     source: SequencePosition | None
     target: SequencePosition | None
     error: str | None = None
+    copied: SequencePosition | None = None
+    increment: int = 1
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.source == self.target
+        if self.error is not None:
+            return False
+        if self.copied is None:
+            return self.source == self.target
+        return self.target is not None and self._beyond(self.target, self.copied) >= 0
+
+    @property
+    def moved_on(self) -> bool:
+        """The source's live position is past the one copied: it handed out values since."""
+        return self.copied is not None and self.source is not None and self._beyond(self.source, self.copied) > 0
+
+    def _beyond(self, position: SequencePosition, reference: SequencePosition) -> int:
+        """How far ``position`` is ahead of ``reference``, comparing the next value each hands out."""
+
+        def next_value(p: SequencePosition) -> int:
+            return p.last_value + (self.increment if p.is_called else 0)
+
+        return (next_value(position) - next_value(reference)) * (1 if self.increment > 0 else -1)
 
     def problems(self) -> list[str]:
         if self.error is not None:
             return [f"sequence {self.sequence}: {self.error}"]
-        if self.ok or self.source is None or self.target is None:
+        if self.ok or self.target is None:
+            return []
+        if self.copied is not None:
+            return [
+                f"sequence {self.sequence}: target is behind the position copied "
+                f"(copied {self.copied.describe()}, target {self.target.describe()})"
+            ]
+        if self.source is None:
             return []
         if self.target.last_value < self.source.last_value:
             where = "behind"
@@ -129,7 +162,7 @@ class SequenceCheck:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "sequence": self.sequence,
             "sourceLastValue": self.source.last_value if self.source else None,
             "sourceIsCalled": self.source.is_called if self.source else None,
@@ -138,6 +171,9 @@ class SequenceCheck:
             "error": self.error,
             "ok": self.ok,
         }
+        if self.copied is not None:  # only migrate's verification has one: left out otherwise, as before
+            out |= {"copiedLastValue": self.copied.last_value, "copiedIsCalled": self.copied.is_called}
+        return out
 
 
 @dataclass(frozen=True)
@@ -292,6 +328,45 @@ class LargeObjectCheck:
         }
 
 
+@dataclass(frozen=True)
+class SourceAsOf:
+    """``migrate``'s own verification compared the source as of the snapshot its rows were copied in, not the live
+    source: writes the application made since are not differences, they are what a sync brings over.
+
+    ``changed`` names what the source's statistics and sequences show written since (tables, sequences, large
+    objects). ``server_writes`` counts the transactions that wrote on the source server since, in any database: it
+    also catches writes too recent for the statistics (a session reports its counts up to seconds after its
+    commit). None when the target is on the same server: pghaul's own writes would count there.
+    """
+
+    taken_at: datetime
+    changed: tuple[str, ...] = ()
+    server_writes: int | None = None
+
+    @property
+    def moment(self) -> str:
+        return self.taken_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    def describe(self) -> str:
+        return f"compared with the source as of {self.moment}, the snapshot its rows were copied in"
+
+    def change_notice(self) -> str | None:
+        """What to tell the user when the source was written to since the snapshot (None: it was not)."""
+        sync = "run `pghaul sync --source … --target …` to bring over what changed"
+        if self.changed:
+            return f"the source changed while it was copied: the target holds the source as of {self.moment}; {sync}"
+        if self.server_writes:
+            return (
+                f"the source server committed {self.server_writes} writing transaction(s) since the rows were copied "
+                f"(in this database or another): the target holds the source as of {self.moment}; {sync}"
+            )
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"takenAt": self.taken_at.astimezone(UTC).isoformat(), "changed": list(self.changed),
+                "serverWrites": self.server_writes}
+
+
 @dataclass
 class VerifyReport:
     source: str  # describe_url of the source: never a password
@@ -306,6 +381,8 @@ class VerifyReport:
     # Transactions that wrote on the source server (any database) while verification read it: on a live source,
     # differences may be writes made after the copy, not copy errors.
     source_transactions_during_verify: int = 0
+    # Set by migrate's own verification: the source was compared as of the copy's snapshot (None: live).
+    as_of: SourceAsOf | None = None
 
     @property
     def ok(self) -> bool:
@@ -335,7 +412,13 @@ class VerifyReport:
     def notes(self) -> list[str]:
         """Facts worth showing that are not failures: a newer extension on the target, skipped vector checks."""
         lines = [e.describe() for e in self.extensions if e.ok and e.status != "same"]
-        if self.source_transactions_during_verify > 0:
+        if self.as_of is not None:
+            lines.append(self.as_of.describe())
+            notice = self.as_of.change_notice()
+            if notice is not None:
+                lines.append(f"{notice} (changed since: {_listed(self.as_of.changed)})" if self.as_of.changed
+                             else notice)
+        elif self.source_transactions_during_verify > 0:
             lines.append(
                 f"the source server committed or started {self.source_transactions_during_verify} writing "
                 "transaction(s) while it was being verified: it is live, so differences may be writes made after "
@@ -349,7 +432,7 @@ class VerifyReport:
         return lines
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "ok": self.ok,
             "source": self.source,
             "target": self.target,
@@ -364,3 +447,10 @@ class VerifyReport:
             "sourceTransactionsDuringVerify": self.source_transactions_during_verify,
             "seconds": round(self.seconds, 3),
         }
+        if self.as_of is not None:  # only migrate's verification has one: left out otherwise, as before
+            out["asOf"] = self.as_of.to_dict()
+        return out
+
+
+def _listed(names: tuple[str, ...], shown: int = 10) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
