@@ -1,8 +1,8 @@
 """The data phase: N workers take key ranges (longest first) and, as each table's data is complete and no range
 is left to take, that table's post-data steps (its indexes and constraints), so index builds overlap the last
 ranges of other tables without taking a worker from the copy. Given a checker (``migrate`` with verification),
-each table is then compared with the source once its rows and those steps are in, while other tables still copy
-and vector indexes build, so verification adds little to the run.
+each table is then compared with the source once its rows and those steps are in, beside the last ranges of
+other tables and the vector index builds, so verification adds little to the run.
 
 Every worker reads the one exported snapshot; every chunk commits with its checkpoint. The first failure stops
 all workers between chunks and is raised: a run never reports partial success.
@@ -210,10 +210,12 @@ def _range_bytes(job: TableJob, rng: RangeState) -> float:
 
 class _Scheduler:
     """Hands out work: copy ranges first, longest first; then the post-data steps of finished tables, vector index
-    builds one at a time. A finished table's steps wait for a worker that has no range left to take: on 2 cores an
-    HNSW build (with its parallel maintenance worker) or a btree build taken while ranges remained left one
-    worker copying alone (rows 1.7 s against 0.9 s for the raw stream at scale 0.25), and a build started later
-    costs no more."""
+    builds one at a time; then, with ``check``, the comparison of each table whose rows and own steps are in. A
+    finished table's steps wait for a worker that has no range left to take: on 2 cores an HNSW build (with its
+    parallel maintenance worker) or a btree build taken while ranges remained left one worker copying alone (rows
+    1.7 s against 0.9 s for the raw stream at scale 0.25), and a build started later costs no more. Checks come
+    last for the same reason, and so that the long HNSW build starts as early as it can: they fill the workers
+    the one-at-a-time vector builds leave free."""
 
     def __init__(
         self, jobs: list[TableJob], step_batches: dict[QualifiedName, list[StepBatch]],
