@@ -205,3 +205,20 @@ def test_a_later_sync_finds_changes_through_row_versions(pg16_source_url: str, t
     _report_ok(source_url, target_url)
     full = sync(source_url, target_url, SyncOptions(full=True))
     assert full.changes == 0 and {t.method for t in full.tables} == {SyncMethod.CHECKSUM, SyncMethod.WHOLE}
+
+
+def test_sync_never_moves_a_target_sequence_back(source_url: str, target_url: str) -> None:
+    run_sql(source_url, "CREATE TABLE public.a (id serial PRIMARY KEY); INSERT INTO public.a DEFAULT VALUES;"
+                        "CREATE SEQUENCE public.down INCREMENT -1 START -1; SELECT nextval('public.down');")
+    migrate(source_url, target_url)
+    run_sql(source_url, "INSERT INTO public.a DEFAULT VALUES; SELECT nextval('public.down'), nextval('public.down')")
+    # The target drew numbers of its own meanwhile (a rehearsal of the switch): further along in each direction.
+    run_sql(target_url, "SELECT setval('public.a_id_seq', 50); SELECT setval('public.down', -40)")
+    report = sync(source_url, target_url)
+    assert {s.sequence: s.advanced for s in report.sequences} == {"public.a_id_seq": False, "public.down": False}
+    assert _sequence_value(target_url, "public.a_id_seq") == 50
+    assert _sequence_value(target_url, "public.down") == -40
+    run_sql(source_url, "SELECT setval('public.a_id_seq', 70); SELECT setval('public.down', -90)")
+    report = sync(source_url, target_url)
+    assert {s.sequence: s.advanced for s in report.sequences} == {"public.a_id_seq": True, "public.down": True}
+    assert (_sequence_value(target_url, "public.a_id_seq"), _sequence_value(target_url, "public.down")) == (70, -90)
