@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -43,11 +44,13 @@ from pghaul.inspect.model import Catalog, Table
 from pghaul.kinds import Phase
 from pghaul.plan import Step
 from pghaul.urls import scrub
-from pghaul.verify import VerifyOptions, verify
-from pghaul.verify.options import Copied, CopiedSnapshot
-from pghaul.verify.report import SequencePosition
-from pghaul.verify.run import LARGE_OBJECT_RELATIONS, copied_snapshot, write_marks
-from pghaul.verify.table_check import TableChecks
+
+# pghaul.verify is imported where it is used: it imports pghaul.copy, whose package imports this engine.
+if TYPE_CHECKING:
+    from pghaul.verify import VerifyOptions
+    from pghaul.verify.options import CopiedSnapshot
+    from pghaul.verify.report import SequencePosition
+    from pghaul.verify.table_check import TableChecks
 
 
 def serialized(listener: Listener) -> Listener:
@@ -252,10 +255,14 @@ class MigrationRun:
             selected = selected_sequences(self.source_catalog, {t.key for t in self.result.plan.tables})
             positions = read_positions(self.db.src, selected)
             self.result.sequences_set = apply_positions(self.db.tgt, positions)
+        from pghaul.verify.report import SequencePosition
+
         self.sequences_set = {(p.schema, p.name): SequencePosition(p.last_value, p.is_called) for p in positions}
 
     @property
     def verify_options(self) -> VerifyOptions:
+        from pghaul.verify import VerifyOptions
+
         # A schema-only run copies no rows and sets no sequences: verify the schema alone then.
         options = self.options
         return VerifyOptions(include=options.include, exclude=options.exclude, data=not options.schema_only)
@@ -263,6 +270,9 @@ class MigrationRun:
     def verify(self) -> None:
         """The tables the data phase compared are reported as they were; everything else is compared now, as of
         the rows' snapshot when the run holds it."""
+        from pghaul.verify import verify
+        from pghaul.verify.options import Copied
+
         assert self.result is not None
         jobs.set_job_phase(self.db.tgt, self.job_id, Phase.VERIFY)
         if self.compared_live_because:
@@ -292,6 +302,8 @@ class MigrationRun:
         """The snapshot the rows are read in. Work from an earlier run that is not complete is continued in its
         snapshot while that can still be imported (only while the process that exported it is alive); else
         the rest is read at a later moment, which the run says."""
+        from pghaul.verify.run import copied_snapshot, write_marks
+
         assert self.result is not None
         tgt = self.db.tgt
         earlier = {t.key: state.load_ranges(tgt, t) for t in self._copy_tables}
@@ -318,6 +330,8 @@ class MigrationRun:
     @property
     def _marked_relations(self) -> list[tuple[str, str]]:
         """What a change since the copy is looked for in: the copied tables, and the large objects when copied."""
+        from pghaul.verify.run import LARGE_OBJECT_RELATIONS
+
         whole = not (self.options.include or self.options.exclude)
         return [t.key for t in self._copy_tables] + (list(LARGE_OBJECT_RELATIONS) if whole else [])
 
@@ -351,6 +365,8 @@ class MigrationRun:
     def _early_checks(self, tables: int) -> TableChecks | None:
         """Each table compared as soon as it is in, the source read in the rows' snapshot (live when the run does
         not hold one)."""
+        from pghaul.verify.table_check import TableChecks
+
         if not self.options.verify:
             return None
         snapshot_id = self.as_copied.snapshot_id if self.as_copied is not None else None
