@@ -8,6 +8,8 @@ verify of the live source shows the writes; a difference made on the target duri
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 
@@ -248,3 +250,32 @@ def test_what_a_migrate_compares_sequences_with_is_the_position_it_set() -> None
     assert quiet.change_notice() is None
     busy = SourceAsOf(datetime(2026, 12, 1, 9, 30, tzinfo=UTC), server_writes=3)
     assert "2026-12-01 09:30:00 UTC" in (busy.change_notice() or "") and "pghaul sync" in (busy.change_notice() or "")
+
+
+def test_without_verification_nothing_is_compared_and_the_snapshot_goes_with_the_data(
+    source_url: str, target_url: str
+) -> None:
+    fill(source_url, KEY_TABLES)
+    holding: list[int] = []
+
+    def look_after_the_data(event: events.Event) -> None:
+        if isinstance(event, events.PhaseStarted) and event.phase == Phase.POST_DATA:
+            with psycopg.connect(source_url, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND application_name = 'pghaul' AND state = 'idle in transaction'"
+                ).fetchone()
+            holding.append(int(row[0]) if row else -1)
+
+    seen: list[events.Event] = []
+    result = migrate(source_url, target_url, MigrateOptions(verify=False, workers=2),
+                     listener=events.fan_out(look_after_the_data, seen.append))
+    assert result.ok and result.verify_report is None
+    assert not any(isinstance(e, TableVerified | TablesToVerify) for e in seen)
+    assert holding == [0]  # no transaction left holding the source's snapshot once the rows are in
+
+
+def test_pghaul_verify_imports_first_without_a_cycle() -> None:
+    # pghaul.verify -> pghaul.copy -> the engine, which uses verify: the engine must import it lazily.
+    done = subprocess.run([sys.executable, "-c", "import pghaul.verify"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
