@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from pghaul.engine import migrate
+from pghaul.engine import MigrateOptions, migrate
 from pghaul.errors import SafetyError
 from pghaul.kinds import SyncMethod
 from pghaul.sync import SyncOptions, sync
@@ -72,11 +72,14 @@ def _sequence_value(url: str, name: str) -> int:
         return int(conn.execute(f"SELECT last_value FROM {name}").fetchone()[0])  # type: ignore[index]
 
 
-def test_sync_brings_over_exactly_what_changed(source_url: str, target_url: str) -> None:
+@pytest.mark.parametrize("full", [False, True], ids=["row-versions", "checksums"])
+def test_sync_brings_over_exactly_what_changed(source_url: str, target_url: str, full: bool) -> None:
     run_sql(source_url, SCHEMA)
     migrate(source_url, target_url)
     run_sql(source_url, CHANGES)
-    report = sync(source_url, target_url)
+    report = sync(source_url, target_url, SyncOptions(full=full))
+    expected = {SyncMethod.CHECKSUM, SyncMethod.WHOLE} if full else {SyncMethod.ROW_VERSIONS}
+    assert {t.method for t in report.tables} == expected
     by_table = {t.table: t for t in report.tables}
     accounts = by_table["public.accounts"]
     assert (accounts.rows_inserted, accounts.rows_updated, accounts.rows_deleted) == (2, 2, 1)
@@ -102,7 +105,7 @@ def test_sync_touches_only_the_ranges_that_changed(source_url: str, target_url: 
                         "INSERT INTO public.big SELECT i, md5(i::text) FROM generate_series(1, 200000) AS i;")
     migrate(source_url, target_url)
     run_sql(source_url, "UPDATE public.big SET v = 'changed' WHERE id IN (7, 100000, 199999)")
-    report = sync(source_url, target_url, SyncOptions(leaf_rows=1000, fanout=8))
+    report = sync(source_url, target_url, SyncOptions(leaf_rows=1000, fanout=8, full=True))
     (big,) = report.tables
     assert big.rows_updated == 3 and big.rows_inserted == 0 and big.rows_deleted == 0
     assert big.ranges_differing == 3
@@ -190,9 +193,11 @@ def test_a_later_sync_finds_changes_through_row_versions(pg16_source_url: str, t
     own, so the first transaction after the sync takes exactly the id the snapshot's xmin names."""
     source_url = pg16_source_url
     run_sql(source_url, SCHEMA)
-    migrate(source_url, target_url)
+    migrate(source_url, target_url, MigrateOptions(verify=False))
+    # Not verified in its snapshot: the first sync compares checksums, and leaves the baselines.
     first = sync(source_url, target_url)
     assert {t.method for t in first.tables} == {SyncMethod.CHECKSUM, SyncMethod.WHOLE}
+    assert first.changes == 0
     run_sql(source_url, CHANGES)
     report = sync(source_url, target_url)
     assert {t.method for t in report.tables} == {SyncMethod.ROW_VERSIONS}
@@ -222,3 +227,18 @@ def test_sync_never_moves_a_target_sequence_back(source_url: str, target_url: st
     report = sync(source_url, target_url)
     assert {s.sequence: s.advanced for s in report.sequences} == {"public.a_id_seq": True, "public.down": True}
     assert (_sequence_value(target_url, "public.a_id_seq"), _sequence_value(target_url, "public.down")) == (70, -90)
+
+
+def test_sync_right_after_a_verified_migrate_reads_row_versions(pg16_source_url: str, target_url: str) -> None:
+    """migrate verified each table against the snapshot it copied: the first sync already starts from there."""
+    run_sql(pg16_source_url, SCHEMA)
+    migrate(pg16_source_url, target_url)
+    run_sql(pg16_source_url, "UPDATE public.accounts SET name = 'after' WHERE id = 1; DELETE FROM public.log "
+                             "WHERE message = 'event 1'")
+    report = sync(pg16_source_url, target_url)
+    assert {t.method for t in report.tables} == {SyncMethod.ROW_VERSIONS}
+    by_table = {t.table: t for t in report.tables}
+    assert by_table["public.accounts"].rows_updated == 1 and by_table["public.accounts"].rows_changed == 1
+    assert by_table["public.log"].rows_changed > 0
+    assert report.rows_changed == by_table["public.accounts"].rows_changed + by_table["public.log"].rows_changed
+    _report_ok(pg16_source_url, target_url)

@@ -47,7 +47,7 @@ from pghaul.urls import scrub
 
 # pghaul.verify is imported where it is used: it imports pghaul.copy, whose package imports this engine.
 if TYPE_CHECKING:
-    from pghaul.verify import VerifyOptions
+    from pghaul.verify import VerifyOptions, VerifyReport
     from pghaul.verify.options import CopiedSnapshot
     from pghaul.verify.report import SequencePosition
     from pghaul.verify.table_check import TableChecks
@@ -289,6 +289,18 @@ class MigrationRun:
         changed = report.as_of.change_notice() if report.as_of is not None else None
         if report.as_of is not None and changed is not None:
             self.notice(changed, "warning", data.listed(report.as_of.changed))
+        self._remember_baselines(report)
+
+    def _remember_baselines(self, report: VerifyReport) -> None:
+        """Tables verified equal to the source as of the copy's snapshot: a later sync starts from there, reading
+        the source's row versions instead of hashing every row (``sync/row_versions.py``)."""
+        from pghaul.sync.row_versions import record_baselines
+
+        if self.as_copied is None or self.compared_live_because:
+            return
+        xmin = min(self.as_copied.in_progress, default=self.as_copied.next_xid)
+        verified = {c.table for c in report.tables if c.ok}
+        record_baselines(self.db.tgt, [t for t in self._copy_tables if t.display_name in verified], xmin)
 
     # --- the data stage's parts ----------------------------------------------------------------------------------
 
