@@ -66,7 +66,9 @@ def test_migrate_while_an_app_writes_then_sync_is_verified(source_url: str, targ
         writer.stop.set()
         writer.join()
     assert writer.writes > 50, "the writer must really have written during the migration"
-    assert result.tables, "migrate ran to the end"
+    # Verified against the snapshot it copied: the app's writes since are sync's job, not a failure.
+    assert result.ok, result.verify_report.differences() if result.verify_report else result.notices
+    assert any("sync" in notice for notice in result.notices)
     report = sync(source_url, target_url)
     assert report.changes > 0 or writer.writes == 0
     verified = verify(source_url, target_url)
