@@ -74,10 +74,21 @@ PrivilegesOption = Annotated[
 ]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from pghaul import __version__
+
+        console.print(f"pghaul {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     ctx.obj = CliOptions(debug=debug)
 
