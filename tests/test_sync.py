@@ -4,6 +4,7 @@ the counts sync reports."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import psycopg
@@ -11,7 +12,8 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from pghaul.engine import MigrateOptions, migrate
-from pghaul.errors import SafetyError
+from pghaul.errors import Cancelled, SafetyError
+from pghaul.events import TableFinished
 from pghaul.kinds import SyncMethod
 from pghaul.sync import SyncOptions, sync
 from pghaul.verify import verify
@@ -242,3 +244,20 @@ def test_sync_right_after_a_verified_migrate_reads_row_versions(pg16_source_url:
     assert by_table["public.log"].rows_changed > 0
     assert report.rows_changed == by_table["public.accounts"].rows_changed + by_table["public.log"].rows_changed
     _report_ok(pg16_source_url, target_url)
+
+
+def test_sync_refuses_a_target_whose_migration_stopped_part_way(source_url: str, target_url: str) -> None:
+    run_sql(source_url, SCHEMA)
+    cancel = threading.Event()
+
+    def stop_after_first_table(event: object) -> None:
+        if isinstance(event, TableFinished):
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        migrate(source_url, target_url, MigrateOptions(workers=1), stop_after_first_table, cancel)
+    with pytest.raises(SafetyError) as refused:
+        sync(source_url, target_url)
+    assert "stopped before it finished" in refused.value.message and "migrate" in refused.value.hint
+    migrate(source_url, target_url)
+    assert sync(source_url, target_url).changes == 0

@@ -10,10 +10,12 @@ import psycopg
 from pghaul.copy import state
 from pghaul.copy.replica_role import check_replica_role_allowed, replica_role_need
 from pghaul.copy.table_data import filled_by_pghaul
+from pghaul.engine import jobs
 from pghaul.engine.preflight import check_target_is_not_source
 from pghaul.errors import PghaulError, SafetyError, UsageError
 from pghaul.inspect import inspect_catalog
 from pghaul.inspect.model import Catalog, QualifiedName, Table
+from pghaul.kinds import Phase
 from pghaul.plan import PlanOptions, select_tables
 from pghaul.sync.options import SyncOptions
 from pghaul.sync.schema_changes import SchemaChanges, find_changes, refuse_unsafe
@@ -33,6 +35,22 @@ def check_sync_options(options: SyncOptions) -> None:
     if options.leaf_rows < 1 or options.fanout < 2 or options.rows_per_range < 1 or options.max_first_ranges < 1:
         raise UsageError("sync's range sizes must be positive and its fan-out at least 2",
                          "leave them at their defaults unless you measured otherwise")
+
+
+# A migration that stopped in one of these left tables without their indexes, keys or later objects.
+UNFINISHED_PHASES = (Phase.PRE_DATA, Phase.DATA, Phase.POST_DATA, Phase.SEQUENCES)
+
+
+def _refuse_unfinished_migration(tgt: psycopg.Connection) -> None:
+    status = jobs.read_status(tgt)
+    if status.state in ("running", "failed") and status.phase in UNFINISHED_PHASES:
+        doing = "is still running" if status.state == "running" else "stopped before it finished"
+        raise SafetyError(
+            f"the migration into this target {doing} (in its {status.phase} phase), so its tables may lack "
+            "rows, indexes or constraints that sync does not create",
+            "run the same `pghaul migrate` again to finish it (it continues from its checkpoints), then sync"
+            if status.state == "failed" else "wait for it to finish, then sync",
+        )
 
 
 def _refuse_foreign_keyless_rows(tgt: psycopg.Connection, prepared: Prepared) -> None:
@@ -55,6 +73,7 @@ def prepare(src: psycopg.Connection, tgt: psycopg.Connection, options: SyncOptio
             "the target was not migrated by pghaul (it has no pghaul schema), so there is nothing to sync into",
             "run `pghaul migrate` first; sync then brings over what changed on the source since",
         )
+    _refuse_unfinished_migration(tgt)
     source_catalog = inspect_catalog(src, with_dump=False)
     target_catalog = inspect_catalog(tgt, with_dump=False)
     selected = select_tables(source_catalog, PlanOptions(options.include, options.exclude))
