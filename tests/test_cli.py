@@ -23,6 +23,15 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def json_report(out: str) -> dict:
+    """The report a ``--json`` run ends with: its last line, ``{"event": "Report", …}``, after one per event."""
+    lines = out.splitlines()
+    report = json.loads(lines[-1])
+    assert report["event"] == "Report", lines[-1]
+    assert all(json.loads(line)["event"] for line in lines[:-1])
+    return report
+
+
 def catalog_snapshot(url: str) -> list[tuple[str, str, str]]:
     return relations(url)
 
@@ -79,7 +88,7 @@ def test_migrate_verify_and_run_again(source_url: str, target_url: str) -> None:
     assert code == 0, out
     code, out = invoke("verify", "--source", source_url, "--target", target_url, "--json")
     assert code == 0, out
-    report = json.loads(out)
+    report = json_report(out)
     assert report["ok"] is True
     with psycopg.connect(target_url) as conn:
         assert conn.execute("SELECT count(*) FROM public.persistent_memories").fetchone() == (10,)
@@ -212,7 +221,7 @@ def test_migrate_exits_1_when_verification_finds_a_difference(source_url: str, t
     assert "public.items" in out
     code, out = invoke("verify", "--source", source_url, "--target", target_url, "--json")
     assert code == 1
-    report = json.loads(out)
+    report = json_report(out)
     assert report["ok"] is False
 
 
@@ -247,7 +256,7 @@ def test_ctrl_c_stops_a_migration_between_chunks_and_the_next_run_finishes(sourc
     )
     assert proc.stdout is not None
     seen = b""
-    while "▶ data".encode() not in seen:  # the data phase has begun: Ctrl-C now lands between chunks
+    while b"phase data started" not in seen:  # the data phase has begun: Ctrl-C now lands between chunks
         chunk = os.read(proc.stdout.fileno(), 65536)
         assert chunk, seen.decode()
         seen += chunk

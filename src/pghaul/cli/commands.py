@@ -1,11 +1,14 @@
 """The `pghaul` command: a thin shell that parses options, calls the engine and renders its events.
 
 No SQL here. Exit codes: 0 success, 1 failure (one clear line; a traceback only with --debug), 2 usage error.
+
+Where the output goes: in a terminal, live progress and rich tables fitted to its width; without one (CI, a log,
+a PaaS console), a timestamped line per event; with ``--json``, every event and then the report as JSON lines on
+stdout (``views.py``). Messages for people (errors, hints, a cutover's questions) go to stderr under ``--json``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -15,11 +18,12 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.table import Table as RichTable
 
+from pghaul.cli.fit import compact_table, figure_column, name_column
+from pghaul.cli.views import json_line, report_line, view_for
 from pghaul.errors import ErrorCode, PghaulError
 from pghaul.limits import MAX_CHUNK_ROWS
-from pghaul.urls import redact_url, scrub
+from pghaul.urls import describe_url, redact_url, scrub
 
 if TYPE_CHECKING:
     from pghaul.engine import MigrateOptions
@@ -33,7 +37,6 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,9 @@ ExcludeOption = Annotated[
     list[str] | None,
     typer.Option("--exclude", help="Leave out tables matching this pattern; repeatable."),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+JsonOption = Annotated[bool, typer.Option(
+    "--json", help="JSON lines on stdout for scripts: each progress event as it happens, then the report as the "
+    'last line ({"event": "Report", ...}); a failure as {"event": "Error", ...}.')]
 OwnersOption = Annotated[
     bool, typer.Option("--owners", help="Give every object its source owner (the roles must exist on the target).")
 ]
@@ -101,16 +106,18 @@ def exit_code(code: ErrorCode) -> int:
     return EXIT_CODES.get(code, 1)
 
 
-def _fail(message: str, hint: str = "", code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+def _fail(message: str, hint: str = "", code: int = 1, *, as_json: bool = False) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     if hint:
         err_console.print(f"[dim]hint:[/] {hint}", highlight=False)
+    if as_json:  # a script reading stdout learns why it ended, as the last line
+        json_line({"event": "Error", "error": message, "hint": hint or None, "exitCode": code})
     raise typer.Exit(code)
 
 
 @contextmanager
-def _errors(ctx: typer.Context, *urls: str | None) -> Iterator[None]:
-    """Turn any failure into one scrubbed line and the right exit code."""
+def _errors(ctx: typer.Context, *urls: str | None, as_json: bool = False) -> Iterator[None]:
+    """Turn any failure into one scrubbed line and the right exit code (and, with --json, a last JSON line)."""
     try:
         yield
     except (typer.Exit, typer.Abort):
@@ -118,22 +125,19 @@ def _errors(ctx: typer.Context, *urls: str | None) -> Iterator[None]:
     except PghaulError as exc:
         if _debug(ctx):
             err_console.print_exception()
-        _fail(scrub(exc.message, *urls), scrub(exc.hint, *urls), exit_code(exc.code))
+        _fail(scrub(exc.message, *urls), scrub(exc.hint, *urls), exit_code(exc.code), as_json=as_json)
     except KeyboardInterrupt:
-        _fail("interrupted", "run the same command again: it continues from the last committed chunk")
+        _fail("interrupted", "run the same command again: it continues from the last committed chunk",
+              as_json=as_json)
     except Exception as exc:  # anything unexpected still gets one line, without secrets
         if _debug(ctx):
             err_console.print_exception()
         text = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, *urls)
-        _fail(f"{type(exc).__name__}: {text}", "run again with --debug for the traceback")
+        _fail(f"{type(exc).__name__}: {text}", "run again with --debug for the traceback", as_json=as_json)
 
 
 def _patterns(values: list[str] | None) -> tuple[str, ...]:
     return tuple(values or ())
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 @app.command()
@@ -180,11 +184,14 @@ def tables_command(
             else:
                 rows = list_tables(src, None, exact=exact)
         if as_json:
-            _print_json([r.to_dict() for r in rows])
+            json_line([r.to_dict() for r in rows])
             return
-        table = RichTable(title=f"tables in {redact_url(source or '')}")
-        for column in ("table", "rows", "size", "primary key", "on target"):
-            table.add_column(column, justify="right" if column in ("rows", "size") else "left")
+        table = compact_table(f"tables in {redact_url(source or '')}")
+        name_column(table, "table")
+        figure_column(table, "rows")
+        figure_column(table, "size")
+        name_column(table, "primary key")
+        figure_column(table, "on\ntarget", "left")
         for r in rows:
             count = r.rows_exact if r.rows_exact is not None else r.rows_estimated
             pk = ", ".join(f"{c} {t}" for c, t in zip(r.primary_key, r.primary_key_types, strict=False)) or "—"
@@ -227,16 +234,18 @@ def migrate(
             help="Memory for building vector indexes on the target, e.g. 1GB (default: chosen from the target).",
         ),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Copy the schema and every row from the source to the target, then verify."""
     from pghaul.cli.interrupt import cancel_on_interrupt
-    from pghaul.cli.progress_view import ProgressView
     from pghaul.engine import make_plan
     from pghaul.engine import migrate as run_migration
 
     if schema_only and data_only:
-        _fail("--schema-only and --data-only exclude each other", "pick one, or neither for a full migration", 2)
-    with _errors(ctx, source, target):
+        _fail("--schema-only and --data-only exclude each other", "pick one, or neither for a full migration", 2,
+              as_json=as_json)
+    out = err_console if as_json else console
+    with _errors(ctx, source, target, as_json=as_json):
         opts = _migrate_options(
             tables, exclude, schema_only=schema_only, data_only=data_only, verify=not no_verify, owners=owners,
             privileges=privileges, batch_size=batch_size, workers=workers, maintenance_work_mem=maintenance_work_mem,
@@ -246,9 +255,12 @@ def migrate(
             return
         if not yes:
             _confirm_migration(source, target)
-        with cancel_on_interrupt(console) as cancel, ProgressView(console) as view:
+        with cancel_on_interrupt(out) as cancel, view_for(out, as_json) as view:
             result = run_migration(source, target, opts, listener=view, cancel=cancel)
-        _print_migration_summary(result)
+        if as_json:
+            report_line("Report", result.to_dict())
+        else:
+            _print_migration_summary(result)
         if not result.ok:
             raise typer.Exit(1)
 
@@ -305,13 +317,13 @@ def _print_migration_summary(result: Any) -> None:
     tables = getattr(result, "tables", None) or []
     if tables:
         console.print(
-            f"rows inserted: {result.rows_copied:,}   rows already on the target (skipped): {result.rows_skipped:,}"
-            f"   tables: {len(tables)}"
+            f"rows inserted: {result.rows_copied:,}   already on the target (skipped): {result.rows_skipped:,}"
+            f"   tables: {len(tables)}", highlight=False,
         )
     objects = getattr(result, "large_objects", None)
     if objects is not None and objects.objects:
         console.print(f"large objects copied: {objects.copied:,} ({objects.bytes_copied / 1048576:,.1f} MB)"
-                      f"   already on the target: {objects.skipped:,}")
+                      f"   already on the target: {objects.skipped:,}", highlight=False)
     if result.ok:
         console.print("[bold green]migration complete[/]")
     else:
@@ -332,10 +344,12 @@ def verify(
     from pghaul.verify import VerifyOptions
     from pghaul.verify import verify as run_verify
 
-    with _errors(ctx, source, target):
-        report = run_verify(source, target, VerifyOptions(include=_patterns(tables), exclude=_patterns(exclude)))
+    options = VerifyOptions(include=_patterns(tables), exclude=_patterns(exclude))
+    with _errors(ctx, source, target, as_json=as_json):
+        with view_for(err_console if as_json else console, as_json) as view:
+            report = run_verify(source, target, options, view)
         if as_json:
-            _print_json(report.to_dict())
+            report_line("Report", report.to_dict())
         else:
             for renderable in render_report(report):
                 console.print(renderable)
@@ -363,18 +377,17 @@ def sync(
 ) -> None:
     """Bring a migrated target up to date with what changed on the source since. The source is only read."""
     from pghaul.cli.interrupt import cancel_on_interrupt
-    from pghaul.cli.sync_view import SyncView, render_sync_summary
+    from pghaul.cli.sync_report import render_sync_summary
     from pghaul.sync import SyncOptions
     from pghaul.sync import sync as run_sync
 
     options = SyncOptions(include=_patterns(tables), exclude=_patterns(exclude), workers=workers, full=full)
-    # With --json the progress goes to stderr, so stdout holds nothing but the report.
     out = err_console if as_json else console
-    with _errors(ctx, source, target):
-        with cancel_on_interrupt(out) as cancel, SyncView(out) as view:
+    with _errors(ctx, source, target, as_json=as_json):
+        with cancel_on_interrupt(out) as cancel, view_for(out, as_json) as view:
             report = run_sync(source, target, options, view, cancel)
         if as_json:
-            _print_json(report.to_dict())
+            report_line("Report", report.to_dict())
             return
         for part in render_sync_summary(report):
             console.print(part)
@@ -412,15 +425,43 @@ def cutover(
         freeze=freeze_source, writes_paused=writes_paused, wait=wait,
     )
     out = err_console if as_json else console
-    with _errors(ctx, source, target):
-        outcome = Conversation(request, out, prompt_to_stderr=as_json).run()
+    with _errors(ctx, source, target, as_json=as_json):
+        outcome = Conversation(request, out, prompt_to_stderr=as_json, view=lambda: view_for(out, as_json)).run()
         if as_json:
-            _print_json(outcome.to_dict())
+            report_line("Report", outcome.to_dict())
         else:
             for part in render_cutover(outcome.report):
                 console.print(part)
         if not outcome.report.ok:
             raise typer.Exit(1)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", envvar="NEW_DATABASE_URL", show_envvar=True,
+                     help="The database a migration writes (or wrote) into."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The status as one JSON object (as db-status replies).")]
+    = False,
+) -> None:
+    """Show the migration job recorded on a target: its state (running, done, failed, interrupted), phase,
+    each table's rows and ranges, its error and hint, and its summary once finished. Reads only; works from
+    another terminal while a migration runs, and after its process died."""
+    from pghaul.cli.status import render_status, status_dict
+    from pghaul.connect import connect_target
+    from pghaul.engine.jobs import read_status
+
+    with _errors(ctx, target, as_json=as_json):
+        with connect_target(target) as tgt:
+            job = read_status(tgt)
+        if as_json:
+            json_line(status_dict(job))
+            return
+        for part in render_status(job, describe_url(target or "")):
+            console.print(part, highlight=False)
 
 
 @app.command()

@@ -13,6 +13,7 @@ Nothing here decides anything the engine decides; it only chooses when to ask an
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from rich.text import Text
 
 from pghaul.cli.interrupt import cancel_on_interrupt
 from pghaul.cli.render import render_report
-from pghaul.cli.sync_view import SyncView
+from pghaul.cli.views import View, view_for
 from pghaul.engine.cutover import CatchUpReport, CutoverReport, catch_up, finish
 from pghaul.sync import SyncOptions
 from pghaul.urls import describe_url
@@ -62,16 +63,19 @@ class CutoverOutcome:
 
 
 class Conversation:
-    """One cutover with its owner at the terminal, ``console`` for everything said.
+    """One cutover with its owner at the terminal, ``console`` for everything said, ``view`` making the listener
+    each engine call's events go to (progress in the terminal, or JSON lines under ``--json``).
 
     Ctrl-C stops the engine through its cancel event only while the engine runs: at the prompt it is click's
     own abort, so an interrupted prompt can never go on to freeze the source.
     """
 
-    def __init__(self, request: CutoverRequest, console: Console, prompt_to_stderr: bool) -> None:
+    def __init__(self, request: CutoverRequest, console: Console, prompt_to_stderr: bool,
+                 view: Callable[[], View] | None = None) -> None:
         self.request = request
         self.console = console
         self.prompt_to_stderr = prompt_to_stderr
+        self.view = view or (lambda: view_for(console, False))
         self.started = time.monotonic()
         self._steps = 2 if request.writes_paused else 3  # no catch-up when writes were paused before
         self._step = 0
@@ -84,7 +88,7 @@ class Conversation:
             self.console.print(Text(f"--freeze-source: {FREEZE_EXPLAINED}", style="yellow"))
         self._say("final sync and full verify, with writes paused")
         try:
-            with cancel_on_interrupt(self.console) as cancel, SyncView(self.console) as view:
+            with cancel_on_interrupt(self.console) as cancel, self.view() as view:
                 report = finish(request.source, request.target, request.options,
                                 freeze=request.freeze, writes_paused_at=paused_at, listener=view, cancel=cancel)
         except BaseException:
@@ -101,7 +105,7 @@ class Conversation:
 
     def _catch_up(self) -> CatchUpReport:
         self._say("catch up while the app still writes")
-        with cancel_on_interrupt(self.console) as cancel, SyncView(self.console) as view:
+        with cancel_on_interrupt(self.console) as cancel, self.view() as view:
             caught_up = catch_up(self.request.source, self.request.target, self.request.options, view, cancel)
         self.console.print(f"caught up: about {caught_up.left:,} change(s) left for the final sync to carry")
         return caught_up

@@ -31,8 +31,8 @@ def _start_server(path: Path, keep: bool) -> object:
 
 def run_demo(console: Console, *, keep: bool = False) -> bool:
     """Start a source and a target server, fill the source with the sample app, migrate and verify."""
-    from pghaul.cli.progress_view import ProgressView
     from pghaul.cli.render import render_report
+    from pghaul.cli.views import view_for
     from pghaul.engine import MigrateOptions, migrate
     from pghaul.sample import fill_sample_database
 
@@ -52,7 +52,7 @@ def run_demo(console: Console, *, keep: bool = False) -> bool:
         console.print("[bold]Filling the source with a sample application database…[/]")
         fill_sample_database(source_url)
 
-        with ProgressView(console) as view:
+        with view_for(console, as_json=False) as view:
             result = migrate(source_url, target_url, MigrateOptions(), listener=view)
         if result.verify_report is not None:
             for renderable in render_report(result.verify_report):

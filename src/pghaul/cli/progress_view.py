@@ -1,144 +1,228 @@
-"""Rich rendering of engine progress events for the terminal: one bar per table and one overall."""
+"""Engine progress in a terminal: live bars for what is in flight, a line that stays for what ended.
+
+The live part holds one row per table being copied, per index being built, for large objects, for the tables
+being verified, and one for all tables. A finished table leaves it with a line of its own above it, so a run of
+five hundred tables never outgrows the screen and what happened stays in the scrollback.
+
+Each row fits the terminal's width: the figures (rows of estimated rows, MB, rate, time left) whole and lined up
+from row to row, the bar only where there is room, the name shortened in its middle when it must be
+(``public.very_lo…_table_name``), and below its name when even that does not fit.
+"""
 
 from __future__ import annotations
 
-import threading
 import time
+from dataclasses import dataclass
 from types import TracebackType
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.live import Live
+from rich.text import Text
 
 from pghaul import events as ev
+from pghaul.cli import say
+from pghaul.cli.fit import MIN_NAME, Figures, Line, middle
+from pghaul.cli.views import View
 from pghaul.kinds import Phase
+from pghaul.verify.progress import TablesToVerify, TableVerified
 
-_MB = 1024 * 1024
+BAR_MIN, BAR_MAX = 10, 40
+# A terminal repaints the live rows this often: smooth enough to watch, cheap enough for a busy machine.
+REFRESHES_PER_SECOND = 4
 
 
-class ProgressView:
-    """A listener that draws progress bars; use as a context manager around ``engine.migrate``.
+@dataclass(frozen=True)
+class Row:
+    """One live row: a name, its figures' slots, how far along it is (None: unknown)."""
 
-    Events may arrive from the engine's worker threads: rich's Progress is thread-safe, and the
-    bookkeeping here is guarded by a lock.
+    name: str
+    figures: Figures
+    fraction: float | None
+    style: str = "bold"
+
+
+class Rows:
+    """The live rows as one renderable, laid out at whatever width the console has when it draws them.
+
+    It reads only ``rows``, a tuple the view replaces whole: rich draws from its own refresh thread, and a
+    renderable that took the view's lock could deadlock with a worker thread printing a line under it.
     """
 
+    def __init__(self) -> None:
+        self.rows: tuple[Row, ...] = ()
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from layout(self.rows, options.max_width)
+
+
+def layout(rows: tuple[Row, ...], width: int) -> list[Text]:
+    """The rows at ``width``: name, bar, figures on one line each when a name of ``MIN_NAME`` fits beside the
+    figures, else each name on a line and its figures indented below it."""
+    if not rows:
+        return []
+    figures = Figures.align([r.figures for r in rows])
+    figures_width = max(len(f) for f in figures)
+    names_width = max(len(r.name) for r in rows)
+    room = width - figures_width - 2  # two spaces before the figures
+    if room < min(MIN_NAME, names_width):
+        lines = []
+        for row, text in zip(rows, figures, strict=True):
+            lines.append(Text(middle(row.name, width), style=row.style))
+            figures_line = Text("    ")
+            bar = min(BAR_MAX, width - 6 - figures_width)
+            if bar >= BAR_MIN:
+                figures_line.append_text(draw_bar(row.fraction, bar)).append("  " + text.rjust(figures_width))
+            else:
+                figures_line.append(row.figures.plain())  # wider than the terminal: wrapped between figures
+            lines.append(figures_line)
+        return lines
+    # The bar only beside whole names: when a name must be shortened, its characters are worth more than a bar.
+    bar = min(BAR_MAX, room - names_width - 1) if room >= names_width + 1 + BAR_MIN else 0
+    name_width = min(names_width, room)
+    lines = []
+    for row, text in zip(rows, figures, strict=True):
+        line = Text(middle(row.name, name_width).ljust(name_width), style=row.style)
+        if bar:
+            line.append(" ")
+            line.append_text(draw_bar(row.fraction, bar))
+        line.append("  " + text.rjust(figures_width))
+        lines.append(line)
+    return lines
+
+
+def draw_bar(fraction: float | None, width: int) -> Text:
+    if fraction is None:
+        return Text("━" * width, style="bar.back")
+    filled = round(min(max(fraction, 0.0), 1.0) * width)
+    return Text("━" * filled, style="bar.finished" if filled == width else "bar.complete").append(
+        "━" * (width - filled), style="bar.back")
+
+
+@dataclass
+class Flow:
+    """Something in flight: done of total (total 0: unknown), bytes, its own rate, when it started."""
+
+    done: int = 0
+    total: int = 0
+    bytes: int | None = None
+    rate: float = 0.0
+    started: float = 0.0
+
+    def fraction(self) -> float | None:
+        return min(self.done / self.total, 1.0) if self.total else None
+
+
+class ProgressView(View):
+    """The listener for a terminal; use as a context manager around the engine's call."""
+
     def __init__(self, console: Console) -> None:
+        super().__init__()
         self.console = console
-        self._lock = threading.Lock()
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}", justify="left"),
-            BarColumn(bar_width=None),
-            MofNCompleteColumn(),
-            TextColumn("rows"),
-            TextColumn("{task.fields[mb]:>8.1f} MB"),
-            TextColumn("{task.fields[rate]:>9,.0f} rows/s"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
-        self._tables: dict[str, TaskID] = {}
-        self._table_rows: dict[str, int] = {}
-        self._table_bytes: dict[str, int] = {}
-        self._overall: TaskID | None = None
-        self._large_objects_task: TaskID | None = None
-        self._started = time.monotonic()
+        self._rows = Rows()
+        self._live = Live(self._rows, console=console, refresh_per_second=REFRESHES_PER_SECOND, transient=True,
+                          redirect_stdout=False, redirect_stderr=False)
+        self._tables: dict[str, Flow] = {}  # in flight, in the order they started
+        self._copied: dict[str, tuple[int, int]] = {}  # every table seen: rows done (finished or not), bytes
+        self._estimated: dict[str, int] = {}
+        self._indexes: dict[str, tuple[str, int, int]] = {}
+        self._large_objects: Flow | None = None
+        self._verify: tuple[int, int] | None = None  # tables verified of tables to verify, while it runs
+        self._data_started: float | None = None
 
     def __enter__(self) -> ProgressView:
-        self._progress.start()
+        self._live.start()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._progress.stop()
+        self._live.stop()
 
-    def _overall_task(self) -> TaskID:
-        if self._overall is None:
-            self._overall = self._progress.add_task("all tables", total=None, mb=0.0, rate=0.0)
-        return self._overall
+    # --- lines ---------------------------------------------------------------------------------------------------
 
-    def _refresh_overall(self) -> None:
-        overall = self._overall_task()
-        rows = sum(self._table_rows.values())
-        total = sum(
-            int(self._progress.tasks[i].total or 0) for i in range(len(self._progress.tasks))
-            if self._progress.tasks[i].id in self._tables.values()
-        )
-        elapsed = max(time.monotonic() - self._started, 1e-6)
-        self._progress.update(
-            overall,
-            completed=rows,
-            total=max(total, rows) or None,
-            mb=sum(self._table_bytes.values()) / _MB,
-            rate=rows / elapsed,
-        )
+    def say(self, *lines: Line) -> None:
+        width = self.console.width
+        for line in lines:
+            for text in line.fit(width):
+                self.console.print(text, highlight=False)
 
-    def _large_objects(self, event: ev.LargeObjectsProgress) -> None:
-        if self._large_objects_task is None:
-            self._large_objects_task = self._progress.add_task("large objects", total=None, mb=0.0, rate=0.0)
-        elapsed = max(time.monotonic() - self._started, 1e-6)
-        self._progress.update(self._large_objects_task, completed=event.done, total=max(event.total, 1),
-                              mb=event.bytes_done / _MB, rate=event.done / elapsed)
+    def verified(self, event: TableVerified, line: Line) -> None:
+        if not event.ok:  # the counter row shows the rest; the report lists every table at the end
+            self.say(line)
 
-    def __call__(self, event: ev.Event) -> None:
-        with self._lock:
-            self._handle(event)
+    def handle(self, event: ev.Event) -> None:
+        if isinstance(event, ev.PhaseStarted) and event.phase == Phase.DATA:
+            self._data_started = time.monotonic()
+        if isinstance(event, ev.PhaseFinished) and event.phase == Phase.DATA:
+            self._data_started = None
+        if isinstance(event, TablesToVerify):
+            self._verify = (0, event.tables) if event.tables else None
+        elif isinstance(event, TableVerified) and self._verify is not None:
+            done, total = self._verify
+            self._verify = (done + 1, total) if done + 1 < total else None
+        super().handle(event)
+        self._redraw()
 
-    def _handle(self, event: ev.Event) -> None:
-        console = self._progress.console
-        if isinstance(event, ev.PhaseStarted):
-            detail = f" — {event.detail}" if event.detail else ""
-            console.print(f"[bold cyan]▶ {event.phase}[/]{detail}")
-            if event.phase == Phase.DATA:
-                self._started = time.monotonic()
-                self._overall_task()
-        elif isinstance(event, ev.PhaseFinished):
-            console.print(f"[green]✓ {event.phase}[/] [dim]{event.seconds:.1f} s[/]")
-        elif isinstance(event, ev.TableStarted):
-            if event.table not in self._tables:
-                self._tables[event.table] = self._progress.add_task(
-                    event.table, total=max(event.rows_estimated, 1), mb=0.0, rate=0.0
-                )
-            self._refresh_overall()
+    # --- progress ------------------------------------------------------------------------------------------------
+
+    def progress(self, event: ev.Event) -> None:
+        now = time.monotonic()
+        if isinstance(event, ev.TableStarted):
+            flow = self._tables.setdefault(event.table, Flow(started=now))
+            flow.total = max(flow.total, event.rows_estimated)
+            self._estimated[event.table] = max(event.rows_estimated, self._estimated.get(event.table, 0))
         elif isinstance(event, ev.TableProgress):
-            task = self._tables.get(event.table)
-            if task is None:
-                task = self._tables[event.table] = self._progress.add_task(event.table, total=None, mb=0.0, rate=0.0)
-            self._table_rows[event.table] = event.rows_done
-            self._table_bytes[event.table] = event.bytes_done
-            self._progress.update(
-                task,
-                completed=event.rows_done,
-                total=max(event.rows_estimated, event.rows_done, 1),
-                mb=event.bytes_done / _MB,
-                rate=event.rows_per_second,
-            )
-            self._refresh_overall()
+            flow = self._tables.setdefault(event.table, Flow(started=now))
+            flow.done, flow.bytes = event.rows_done, event.bytes_done
+            flow.total = max(event.rows_estimated, event.rows_done)
+            flow.rate = event.rows_per_second
+            self._copied[event.table] = (event.rows_done, event.bytes_done)
+            self._estimated[event.table] = max(flow.total, self._estimated.get(event.table, 0))
         elif isinstance(event, ev.TableFinished):
-            task = self._tables.get(event.table)
+            self._tables.pop(event.table, None)
             done = event.rows_copied + event.rows_skipped
-            self._table_rows[event.table] = done
-            self._table_bytes[event.table] = event.bytes_done
-            if task is not None:
-                self._progress.update(
-                    task, completed=done, total=max(done, 1), mb=event.bytes_done / _MB,
-                    rate=done / event.seconds if event.seconds > 0 else 0.0,
-                )
-            self._refresh_overall()
-        elif isinstance(event, ev.LargeObjectsProgress):
-            self._large_objects(event)
+            self._copied[event.table] = (done, event.bytes_done)
+            self._estimated[event.table] = done
+            self.say(say.table_finished(event))
         elif isinstance(event, ev.IndexProgress):
-            if event.total:
-                console.print(f"  [dim]index {event.index}: {event.phase} {event.done}/{event.total}[/]")
-        elif isinstance(event, ev.Notice):
-            style = {"warning": "yellow", "error": "red"}.get(event.level, "blue")
-            console.print(f"[{style}]• {event.message}[/]")
-            for line in event.details:
-                console.print(f"    {line}")
+            self._indexes[event.index] = (event.phase, event.done, event.total)
+        elif isinstance(event, ev.StepApplied):
+            if self._indexes.pop(event.name, None) is not None:
+                self.say(say.index_built(event.name))
+        elif isinstance(event, ev.LargeObjectsProgress):
+            flow = self._large_objects or Flow(started=now)
+            flow.done, flow.total, flow.bytes = event.done, event.total, event.bytes_done
+            elapsed = now - flow.started
+            flow.rate = event.done / elapsed if elapsed > 1 else 0.0
+            self._large_objects = None if event.total and event.done >= event.total else flow
+            if self._large_objects is None:
+                self.say(say.large_objects(event))
+
+    def _redraw(self) -> None:
+        rows: list[Row] = []
+        for name, flow in self._tables.items():
+            rows.append(Row(name, say.progress_figures(flow.done, flow.total, flow.bytes or 0, flow.rate),
+                            flow.fraction()))
+        for name, (phase, done, total) in self._indexes.items():
+            count = f"{done:,}/{total:,}" if total else ""
+            rows.append(Row(f"index {name}", Figures((count, say.index_phase(phase)), "index"),
+                            done / total if total else None, style="bold magenta"))
+        if self._large_objects is not None:
+            lo = self._large_objects
+            rows.append(Row("large objects", say.progress_figures(lo.done, lo.total, lo.bytes, lo.rate, "objects"),
+                            lo.fraction()))
+        if self._verify is not None:
+            done, total = self._verify
+            rows.append(Row("tables verified", Figures((f"{done:,}/{total:,} tables",), "verify"), done / total,
+                            style="bold cyan"))
+        if self._data_started is not None and self._copied:
+            rows.append(self._overall())
+        self._rows.rows = tuple(rows)
+
+    def _overall(self) -> Row:
+        done = sum(rows for rows, _ in self._copied.values())
+        total = max(sum(self._estimated.values()), done)
+        elapsed = time.monotonic() - (self._data_started or time.monotonic())
+        per_second = done / elapsed if elapsed > 1 else 0.0
+        figures = say.progress_figures(done, total, sum(b for _, b in self._copied.values()), per_second)
+        return Row("all tables", figures, done / total if total else None, style="bold green")

@@ -1,4 +1,8 @@
-"""The verify report for a terminal: rich tables, green where source and target agree, red where they do not."""
+"""The verify report for a terminal: rich tables, green where source and target agree, red where they do not.
+
+Every table fits the console's width: the figures (row counts, ranges, versions, positions) are never wrapped
+or cut; a long name (up to 63 characters each side of the dot) wraps within its column instead (``fit.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from pghaul.cli.fit import compact_table, figure_column, name_column
 from pghaul.verify.report import VerifyReport
 
 _OK = Text("ok", style="bold green")
@@ -39,21 +44,26 @@ def render_report(report: VerifyReport) -> list[RenderableType]:
 
 
 def _tables(report: VerifyReport) -> Table:
-    tables = Table(title="Tables", title_justify="left", expand=False)
-    for header, justify in (("table", "left"), ("rows source", "right"), ("rows target", "right"),
-                            ("checksum", "left"), ("differing ranges", "right"), ("", "left")):
-        tables.add_column(header, justify=justify)  # type: ignore[arg-type]
+    tables = compact_table("Tables")
+    name_column(tables, "table")
+    figure_column(tables, "rows\nsource")
+    figure_column(tables, "rows\ntarget")
+    figure_column(tables, "ranges\ndiffering")
+    figure_column(tables, "", "left")
     for t in report.tables:
-        checksum = Text(t.error, style="red") if t.error else _mark(t.checksum_match)
-        ranges = f"{len(t.differing_ranges)} of {t.ranges}"
-        tables.add_row(t.table, _count(t.rows_source), _count(t.rows_target), checksum, ranges, _mark(t.ok))
+        # An error is a sentence: it is said in full among the differences below, not squeezed in here.
+        verdict = Text("error", style="bold red") if t.error else _mark(t.ok)
+        ranges = f"{len(t.differing_ranges):,} of {t.ranges:,}"
+        tables.add_row(t.table, _count(t.rows_source), _count(t.rows_target), ranges, verdict)
     return tables
 
 
 def _sequences(report: VerifyReport) -> Table:
-    sequences = Table(title="Sequences", title_justify="left")
-    for header in ("sequence", "source", "target", ""):
-        sequences.add_column(header)
+    sequences = compact_table("Sequences")
+    name_column(sequences, "sequence")
+    figure_column(sequences, "source")
+    sequences.add_column("target", overflow="fold")  # a position, or the error reading it
+    sequences.add_column("")
     for s in report.sequences:
         sequences.add_row(
             s.sequence,
@@ -65,9 +75,11 @@ def _sequences(report: VerifyReport) -> Table:
 
 
 def _extensions(report: VerifyReport) -> Table:
-    extensions = Table(title="Extensions", title_justify="left")
-    for header in ("extension", "source", "target", "status"):
-        extensions.add_column(header)
+    extensions = compact_table("Extensions")
+    name_column(extensions, "extension")
+    figure_column(extensions, "source", "left")
+    figure_column(extensions, "target", "left")
+    extensions.add_column("status", overflow="fold")
     for e in report.extensions:
         style = "green" if e.status == "same" else ("yellow" if e.ok else "red")
         extensions.add_row(e.name, e.source_version or "—", e.target_version or "—", Text(e.status, style=style))
@@ -75,9 +87,12 @@ def _extensions(report: VerifyReport) -> Table:
 
 
 def _vectors(report: VerifyReport) -> Table:
-    vectors = Table(title="Vector search (exact nearest neighbours)", title_justify="left")
-    for header in ("table.column", "index", "operator", "samples × k", ""):
-        vectors.add_column(header)
+    vectors = compact_table("Vector search (exact nearest neighbours)")
+    name_column(vectors, "table.column")
+    name_column(vectors, "index")
+    figure_column(vectors, "operator", "left")
+    figure_column(vectors, "samples × k")
+    vectors.add_column("", overflow="fold")
     for v in report.vector_checks:
         status = Text(f"skipped: {v.note}", style="yellow") if v.note else _mark(v.ok)
         vectors.add_row(f"{v.table}.{v.column}", v.index, v.operator, f"{v.samples} × {v.k}", status)
