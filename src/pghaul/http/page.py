@@ -17,7 +17,11 @@ from pathlib import Path
 
 from fastapi.responses import HTMLResponse
 
+from pghaul import __version__
+
 PAGE_FILE = "migrate.html"
+# Where the page's footer shows which pghaul serves it (outside any script or style, so no policy hash changes).
+VERSION_MARK = "{{PGHAUL_VERSION}}"
 
 _INLINE = {
     "script": re.compile(r"<script\b(?P<attrs>[^>]*)>(?P<body>.*?)</script\s*>", re.IGNORECASE | re.DOTALL),
@@ -136,7 +140,7 @@ class Page:
         with self._lock:
             if self._loaded is not None and self._loaded.stamp == stamp:
                 return self._loaded
-            html = path.read_text(encoding="utf-8")
+            html = path.read_text(encoding="utf-8").replace(VERSION_MARK, __version__)
             self._loaded = _Loaded(stamp, html, content_security_policy(html))
             return self._loaded
 

@@ -23,6 +23,7 @@ from pghaul import events
 from pghaul.http import cutover, legacy, migration, syncing
 from pghaul.http.errors import json_error_route
 from pghaul.http.guard import SECRET_HEADER, FailureThrottle, Guard, plain_http, refuse_weak_secret
+from pghaul.http.health import create_health_router
 from pghaul.http.page import Page
 from pghaul.http.replies import (
     BatchReply,
@@ -277,4 +278,5 @@ def create_app(settings: Settings | None = None, *, listener: events.Listener = 
         return _reply(app.openapi())
 
     app.include_router(schema)
+    app.include_router(create_health_router())  # GET /healthz: for the platform's and the image's health checks
     return app
