@@ -3,6 +3,8 @@ the wire names are the camelCase ones the page and the old walk-through read (no
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi.testclient import TestClient
 
 from pghaul.http import create_app
@@ -68,11 +70,14 @@ def test_the_engines_stored_reports_read_into_the_replies_whole() -> None:
     verified = r.VerifyReport(
         source="u@a/db", target="u@b/db",
         tables=[r.TableCheck("public.t", ("id",), 3, 2, 2, False, (r.KeyRange(1, (5,), None, 2, 1),))],
-        sequences=[r.SequenceCheck("public.t_id_seq", r.SequencePosition(3, True), r.SequencePosition(2, True))],
+        sequences=[r.SequenceCheck("public.t_id_seq", r.SequencePosition(3, True), r.SequencePosition(2, True)),
+                   r.SequenceCheck("public.u_id_seq", r.SequencePosition(9, True), r.SequencePosition(5, True),
+                                   copied=r.SequencePosition(4, True))],
         schema_diff=[r.SchemaDifference("indexes", "public.t_idx", "differs", ("definition",))],
         extensions=[r.ExtensionCheck("vector", "0.8.0", "0.8.1", "newer on target")],
         vector_checks=[r.VectorCheck("public.t", "v", "t_v_idx", "<->", 10, 5, ("row 1",))],
         large_objects=r.LargeObjectCheck(1, 1, 1, 10, different=(r.LargeObjectDifference(7, "content differs"),)),
+        as_of=r.SourceAsOf(datetime(2026, 12, 1, 18, 0, tzinfo=UTC), ("public.t",), 3),
     )
     result = MigrationResult("job", Plan(), tables=[TableStats("public.t", 3, 0, 30)], verify_report=verified)
     stored = result.to_dict()

@@ -186,8 +186,19 @@ class SequenceCheckReply(Reply):
     source_is_called: bool | None = None
     target_last_value: int | None = None
     target_is_called: bool | None = None
+    # migrate's own verification: the position it set (a target at or past it is ok while the source moves on)
+    copied_last_value: int | None = None
+    copied_is_called: bool | None = None
     error: str | None = None
     ok: bool = False
+
+
+class SourceAsOfReply(Reply):
+    """The moment of the source migrate's verification compared (its copy's snapshot), and what changed since."""
+
+    taken_at: str
+    changed: list[str] = []
+    server_writes: int | None = None
 
 
 class SchemaDifferenceReply(Reply):
@@ -254,6 +265,7 @@ class VerifyReport(Reply):
     differences: list[str] = []
     notes: list[str] = []
     source_transactions_during_verify: int = 0
+    as_of: SourceAsOfReply | None = None
     seconds: float = 0.0
 
 
