@@ -316,10 +316,9 @@ def _print_migration_summary(result: Any) -> None:
             console.print(renderable)
     tables = getattr(result, "tables", None) or []
     if tables:
-        console.print(
-            f"rows inserted: {result.rows_copied:,}   already on the target (skipped): {result.rows_skipped:,}"
-            f"   tables: {len(tables)}", highlight=False,
-        )
+        # Two short lines rather than one that an 80-column terminal would break inside a figure.
+        console.print(f"tables: {len(tables):,}   rows inserted: {result.rows_copied:,}", highlight=False)
+        console.print(f"rows already on the target (skipped): {result.rows_skipped:,}", highlight=False)
     objects = getattr(result, "large_objects", None)
     if objects is not None and objects.objects:
         console.print(f"large objects copied: {objects.copied:,} ({objects.bytes_copied / 1048576:,.1f} MB)"

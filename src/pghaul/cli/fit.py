@@ -57,19 +57,18 @@ class Line:
         return f"{head}  {self.figures}" if self.figures else head
 
     def fit(self, width: int) -> list[Text]:
-        """One line if it fits; else the name (shortened in the middle only if it alone is wider than the
-        terminal) and the figures on the next line, indented: a line that stays on the screen loses nothing."""
+        """One line if it fits; else the name on its line and the figures on the next, indented. A line that
+        stays on the screen loses nothing: a name wider than the terminal by itself (a 63-character schema and
+        a 63-character table) folds onto a second line, and figures wider than it wrap between words."""
         head = self.mark if self.mark or not self.word else ""
         tail = f" {self.after}" if self.after and not self.mark else ""
         if self.prose:
             return [self._text(head, self.name + tail, self.figures)]  # the console wraps it between words
         if len(head) + len(self.name) + len(tail) + (len(self.figures) + 2 if self.figures else 0) <= width:
             return [self._text(head, self.name + tail, self.figures)]
-        name = middle(self.name, max(width - len(head) - len(tail), 1)) + tail
-        if not self.figures:
-            return [self._text(head, name, "")]
-        # Figures wider than the terminal still wrap between words (the console does): never cut.
-        return [self._text(head, name, ""), self._text("    ", "", self.figures)]
+        whole = f"{head}{self.name}{tail}"
+        lines = [Text(whole[i:i + width], style=self.style) for i in range(0, len(whole), max(width, 1))]
+        return [*lines, self._text("    ", "", self.figures)] if self.figures else lines
 
     def shortened(self, width: int) -> Text:
         """One line whatever the width: the name gives up its middle so the figures stay whole."""

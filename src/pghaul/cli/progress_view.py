@@ -72,9 +72,9 @@ def layout(rows: tuple[Row, ...], width: int) -> list[Text]:
             bar = min(BAR_MAX, width - 6 - figures_width)
             if bar >= BAR_MIN:
                 figures_line.append_text(draw_bar(row.fraction, bar)).append("  " + text.rjust(figures_width))
-            else:
-                figures_line.append(row.figures.plain())  # wider than the terminal: wrapped between figures
-            lines.append(figures_line)
+                lines.append(figures_line)
+            else:  # narrower still: as many whole figures on each line as fit
+                lines.extend(Text("    " + part) for part in pack(row.figures.slots, width - 4))
         return lines
     # The bar only beside whole names: when a name must be shortened, its characters are worth more than a bar.
     bar = min(BAR_MAX, room - names_width - 1) if room >= names_width + 1 + BAR_MIN else 0
@@ -87,6 +87,17 @@ def layout(rows: tuple[Row, ...], width: int) -> list[Text]:
             line.append_text(draw_bar(row.fraction, bar))
         line.append("  " + text.rjust(figures_width))
         lines.append(line)
+    return lines
+
+
+def pack(slots: tuple[str, ...], width: int) -> list[str]:
+    """The figures on as few lines of ``width`` as they fit on, never one broken over two."""
+    lines: list[str] = []
+    for slot in (s for s in slots if s):
+        if lines and len(lines[-1]) + 2 + len(slot) <= width:
+            lines[-1] += "  " + slot
+        else:
+            lines.append(slot)
     return lines
 
 
@@ -128,6 +139,11 @@ class ProgressView(View):
         self._large_objects: Flow | None = None
         self._verify: tuple[int, int] | None = None  # tables verified of tables to verify, while it runs
         self._data_started: float | None = None
+
+    @property
+    def rows(self) -> tuple[Row, ...]:
+        """The live rows as they are now (what the next refresh draws)."""
+        return self._rows.rows
 
     def __enter__(self) -> ProgressView:
         self._live.start()

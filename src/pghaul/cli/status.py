@@ -125,9 +125,9 @@ def _summary(report: dict[str, Any]) -> list[RenderableType]:
     """What the finished job's report says in a few lines: rows, tables, large objects, the verification."""
     parts: list[RenderableType] = [Text("summary", style="bold")]
     tables = report.get("tables") or []
-    parts.append(Text(f"  rows inserted: {report.get('rowsCopied', 0):,}   already on the target (skipped): "
-                      f"{report.get('rowsSkipped', 0):,}   tables: {len(tables):,}   "
-                      f"{float(report.get('seconds') or 0):,.1f} s"))
+    parts.append(Text(f"  tables: {len(tables):,}   rows inserted: {report.get('rowsCopied', 0):,}   "
+                      f"in {float(report.get('seconds') or 0):,.1f} s"))
+    parts.append(Text(f"  rows already on the target (skipped): {report.get('rowsSkipped', 0):,}"))
     objects = report.get("largeObjects")
     if objects and objects.get("objects"):
         parts.append(Text(f"  large objects copied: {objects.get('copied', 0):,}   already on the target: "
