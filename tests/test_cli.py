@@ -40,7 +40,7 @@ def test_help_lists_the_commands() -> None:
     code, out = invoke("--help")
     assert code == 0
     for command in ("migrate", "plan", "tables", "verify", "sync", "cutover", "freeze", "unfreeze", "cleanup", "serve",
-                    "demo"):
+                    "demo", "status"):
         assert command in out
 
 

@@ -153,6 +153,47 @@ def test_plain_progress_is_a_line_per_table_every_few_seconds_with_start_and_fin
     whole("480,000/1,000,000 rows  36.6 MB  16,666 rows/s  eta 0:00:31", progress)
 
 
+def test_an_index_build_is_a_live_row_until_its_step_applies_and_a_line_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pghaul.kinds import StepKind, StepOutcome
+
+    index = f"{LONG_TABLE}_v_idx"[:63]
+    build = [ev.IndexProgress(index, "building index: scanning table", n * 100, 1000) for n in range(1, 11)]
+    build += [ev.IndexProgress(index, "building index: loading tuples in tree", 500, 1000)]
+    applied = ev.StepApplied(Phase.POST_DATA, StepKind.INDEX, index, StepOutcome.APPLIED)
+    late = ev.IndexProgress(index, "building index: loading tuples in tree", 1000, 1000)  # the watcher's last poll
+
+    live = ProgressView(Console(file=io.StringIO(), width=WIDTH, force_terminal=True, record=True))
+    for event in build:
+        live(event)
+    frame = [t.plain for t in layout(live.rows, WIDTH)]
+    fits(frame)
+    whole("500/1,000", frame)
+    whole("loading tuples in tree", frame)
+    live(applied)
+    live(late)
+    assert live.rows == ()  # built: no row left behind
+    assert live.console.export_text().count(f"✓ index {index}") == 1
+
+    clock = [0.0]
+    monkeypatch.setattr("pghaul.cli.views.time.monotonic", lambda: clock[0])
+    out = io.StringIO()
+    plain = PlainView(Console(file=out, width=WIDTH))
+    for event in build:
+        clock[0] += 0.5
+        plain(event)
+    plain(applied)
+    plain(late)
+    lines = out.getvalue().splitlines()
+    # ten polls in 5 s within a phase: only the first; then the phase that changed, then the end, once
+    assert [line.split("Z ", 1)[1] for line in lines] == [
+        f"index {index}  scanning table  100/1,000",
+        f"index {index}  loading tuples in tree  500/1,000",
+        f"index {index} built",
+    ]
+
+
 # --- on real servers ----------------------------------------------------------------------------------------------
 
 

@@ -136,6 +136,7 @@ class ProgressView(View):
         self._copied: dict[str, tuple[int, int]] = {}  # every table seen: rows done (finished or not), bytes
         self._estimated: dict[str, int] = {}
         self._indexes: dict[str, tuple[str, int, int]] = {}
+        self._built: set[str] = set()  # the watcher may poll once more after the build: it stays built
         self._large_objects: Flow | None = None
         self._verify: tuple[int, int] | None = None  # tables verified of tables to verify, while it runs
         self._data_started: float | None = None
@@ -201,9 +202,11 @@ class ProgressView(View):
             self._estimated[event.table] = done
             self.say(say.table_finished(event))
         elif isinstance(event, ev.IndexProgress):
-            self._indexes[event.index] = (event.phase, event.done, event.total)
+            if event.index not in self._built:
+                self._indexes[event.index] = (event.phase, event.done, event.total)
         elif isinstance(event, ev.StepApplied):
             if self._indexes.pop(event.name, None) is not None:
+                self._built.add(event.name)
                 self.say(say.index_built(event.name))
         elif isinstance(event, ev.LargeObjectsProgress):
             flow = self._large_objects or Flow(started=now)

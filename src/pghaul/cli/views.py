@@ -113,6 +113,7 @@ class PlainView(View):
         self.console = console
         self._last: dict[str, float] = {}  # what last had a progress line written ("table x", "index y") -> when
         self._indexes: dict[str, str] = {}  # index builds seen, -> their last phase
+        self._built: set[str] = set()  # the watcher may poll once more after the build: it stays built
 
     def say(self, *lines: Line) -> None:
         stamp = utc_stamp()
@@ -141,6 +142,8 @@ class PlainView(View):
             self._last.pop(f"table {event.table}", None)
             self.say(say.table_finished(event))
         elif isinstance(event, ev.IndexProgress):
+            if event.index in self._built:
+                return
             # A build's phase changing is news; its counts within a phase are progress.
             changed = self._indexes.get(event.index) != event.phase
             self._indexes[event.index] = event.phase
@@ -148,6 +151,7 @@ class PlainView(View):
                 self.say(say.index_progress(event))
         elif isinstance(event, ev.StepApplied):
             if self._indexes.pop(event.name, None) is not None:
+                self._built.add(event.name)
                 self.say(say.index_built(event.name))
         elif isinstance(event, ev.LargeObjectsProgress):
             if self._due("large objects", force=event.done in (0, event.total)):
