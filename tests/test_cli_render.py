@@ -302,6 +302,10 @@ def test_without_a_terminal_each_event_is_a_plain_timestamped_line(source_url: s
 
 def test_json_is_an_event_per_line_then_the_report(source_url: str, target_url: str) -> None:
     run_sql(source_url, SCHEMA)
+    dry = _run("migrate", "--source", source_url, "--target", target_url, "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    [planned] = [json.loads(line) for line in dry.stdout.splitlines()]
+    assert planned["event"] == "Report" and planned["dryRun"] is True and BIG in planned["plan"]["tables"]
     migrate = _run("migrate", "--source", source_url, "--target", target_url, "--yes", "--batch-size", "1000",
                    "--json")
     run_sql(source_url, CHANGES)

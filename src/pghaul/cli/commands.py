@@ -251,10 +251,14 @@ def migrate(
             privileges=privileges, batch_size=batch_size, workers=workers, maintenance_work_mem=maintenance_work_mem,
         )
         if dry_run:
-            sys.stdout.write(make_plan(source, target, opts).render_sql() + "\n")
+            planned = make_plan(source, target, opts)
+            if as_json:
+                report_line("Report", {"dryRun": True, "plan": planned.to_dict()})
+            else:
+                sys.stdout.write(planned.render_sql() + "\n")
             return
         if not yes:
-            _confirm_migration(source, target)
+            _confirm_migration(source, target, out)
         with cancel_on_interrupt(out) as cancel, view_for(out, as_json) as view:
             result = run_migration(source, target, opts, listener=view, cancel=cancel)
         if as_json:
@@ -287,12 +291,13 @@ def _migrate_options(
     return MigrateOptions(**options)
 
 
-def _confirm_migration(source: str | None, target: str | None) -> None:
+def _confirm_migration(source: str | None, target: str | None, out: Console) -> None:
+    """Ask on ``out`` (stderr under --json, so stdout stays JSON lines)."""
     if not sys.stdin.isatty():
-        _fail("confirmation needed", "pass --yes to migrate without a prompt", 2)
-    console.print(f"source: [bold]{redact_url(source or '')}[/] (read only)")
-    console.print(f"target: [bold]{redact_url(target or '')}[/] (will be written)")
-    if not typer.confirm("Migrate now?", default=False):
+        _fail("confirmation needed", "pass --yes to migrate without a prompt", 2, as_json=out is err_console)
+    out.print(f"source: [bold]{redact_url(source or '')}[/] (read only)")
+    out.print(f"target: [bold]{redact_url(target or '')}[/] (will be written)")
+    if not typer.confirm("Migrate now?", default=False, err=out is err_console):
         raise typer.Exit(1)
 
 
