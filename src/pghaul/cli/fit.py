@@ -1,11 +1,15 @@
-"""Fitting output into a terminal's width: the figures whole, the name shortened in its middle or moved to its
-own line.
+"""Fitting output into a terminal's width: the figures whole, a long name shortened in its middle, folded, or
+given a line of its own.
 
-A line the CLI prints is a name (a table, an index, a sequence: up to 63 characters each side of the dot) and
-the figures that matter (rows, MB, rate, ETA, counts). When both do not fit, the figures win: the name loses
-its middle (``public.very_lo…_table_name`` keeps the schema and the end of the name, which is what tells tables
-apart), and when even a shortened name does not fit, the name gets a line of its own with the figures below.
-Reports, which stay on the screen, wrap a long name instead (``name_column``): nothing of it is lost.
+What the CLI prints is mostly a name (a table, an index, a sequence: up to 63 characters each side of the dot)
+and the figures that matter (rows, MB, rate, ETA, counts). When both do not fit, the figures win:
+
+- a live progress row (redrawn, gone once its table is done) shortens the name in its middle
+  (``public.very_lo…_table_name`` keeps the schema and the end of the name, which tell tables apart), and puts
+  its figures on a line of their own once a shortened name would be too short to tell anything;
+- a line that stays on the screen (``Line.fit``) loses nothing: figures under the name, the name folded when it
+  alone is wider than the terminal;
+- report tables (``name_column``, ``figure_column``) wrap a long name within its column.
 """
 
 from __future__ import annotations
@@ -70,12 +74,6 @@ class Line:
         lines = [Text(whole[i:i + width], style=self.style) for i in range(0, len(whole), max(width, 1))]
         return [*lines, self._text("    ", "", self.figures)] if self.figures else lines
 
-    def shortened(self, width: int) -> Text:
-        """One line whatever the width: the name gives up its middle so the figures stay whole."""
-        head = self.mark
-        room = width - len(head) - (len(self.figures) + 2 if self.figures else 0)
-        return self._text(head, middle(self.name, max(room, 1)), self.figures)
-
     def _text(self, head: str, name: str, figures: str) -> Text:
         text = Text(f"{head}{name}", style=self.style)
         if figures:
@@ -112,10 +110,10 @@ class Figures:
         return aligned
 
 
-def name_column(table: Table, header: str, **options: object) -> None:
+def name_column(table: Table, header: str) -> None:
     """A column for names that wraps a long one over lines (cut nowhere): it gives way first when the table is
     wider than the terminal."""
-    table.add_column(header, overflow="fold", **options)  # type: ignore[arg-type]
+    table.add_column(header, overflow="fold")
 
 
 def figure_column(table: Table, header: str, justify: str = "right") -> None:

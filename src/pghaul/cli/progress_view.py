@@ -135,6 +135,7 @@ class ProgressView(View):
         self._tables: dict[str, Flow] = {}  # in flight, in the order they started
         self._copied: dict[str, tuple[int, int]] = {}  # every table seen: rows done (finished or not), bytes
         self._estimated: dict[str, int] = {}
+        self._finished: set[str] = set()
         self._indexes: dict[str, tuple[str, int, int]] = {}
         self._built: set[str] = set()  # the watcher may poll once more after the build: it stays built
         self._large_objects: Flow | None = None
@@ -185,10 +186,13 @@ class ProgressView(View):
     def progress(self, event: ev.Event) -> None:
         now = time.monotonic()
         if isinstance(event, ev.TableStarted):
+            self._finished.discard(event.table)  # a sync copying a table again
             flow = self._tables.setdefault(event.table, Flow(started=now))
             flow.total = max(flow.total, event.rows_estimated)
             self._estimated[event.table] = max(event.rows_estimated, self._estimated.get(event.table, 0))
         elif isinstance(event, ev.TableProgress):
+            if event.table in self._finished:  # a straggler from another range's worker: the table is done
+                return
             flow = self._tables.setdefault(event.table, Flow(started=now))
             flow.done, flow.bytes = event.rows_done, event.bytes_done
             flow.total = max(event.rows_estimated, event.rows_done)
@@ -197,6 +201,7 @@ class ProgressView(View):
             self._estimated[event.table] = max(flow.total, self._estimated.get(event.table, 0))
         elif isinstance(event, ev.TableFinished):
             self._tables.pop(event.table, None)
+            self._finished.add(event.table)
             done = event.rows_copied + event.rows_skipped
             self._copied[event.table] = (done, event.bytes_done)
             self._estimated[event.table] = done
