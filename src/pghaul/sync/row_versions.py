@@ -33,6 +33,8 @@ from pghaul.sync.replace import RangeChange, upsert_staged
 from pghaul.verify.checksum import KeyBounds, choose_boundaries, differing_ranges, key_range_condition, range_sums
 
 BASELINES = sql.Identifier(STATE_SCHEMA, "sync_baselines")
+# Up to this many rows, the deletes are found by comparing every key at once (see ranges_with_deletes).
+WHOLE_KEY_COMPARE_ROWS = 2_000_000
 # Stay far from the 2^31 horizon where 32-bit ages turn around.
 MAX_AGE = 2**31 - 10_000_000
 
@@ -134,8 +136,12 @@ def delete_gone(src: psycopg.Connection, tgt: psycopg.Connection, table: Table, 
 
 
 def ranges_with_deletes(src: psycopg.Connection, tgt: psycopg.Connection, table: Table, source_rows: int,
-                        options: SyncOptions) -> tuple[int, list[KeyBounds]]:
-    """Key ranges where the target holds more keys than the source (counts only), narrowed like checksums."""
+                        target_rows: int, options: SyncOptions) -> tuple[int, list[KeyBounds]]:
+    """Key ranges where the target holds more keys than the source (counts only), narrowed like checksums; or
+    the whole table when comparing every key at once costs less: one scan of the keys, where narrowing scans
+    them once per level and pays only when a big table lost few rows in few places."""
+    if source_rows <= WHOLE_KEY_COMPARE_ROWS or (target_rows - source_rows) * options.leaf_rows * 4 >= source_rows:
+        return 1, [WHOLE_TABLE]
     compared, leaves = 0, []
     todo: list[tuple[KeyBounds, int]] = [(WHOLE_TABLE, source_rows)]
     while todo:
