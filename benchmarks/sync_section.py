@@ -3,7 +3,7 @@
 Each run works on its own copy of the source (``CREATE DATABASE … TEMPLATE``, untimed) and does, in order:
 
 1. ``pghaul migrate`` with verify on and with verify off, each into an empty target (the order alternates from
-   run to run); the later one's target is the one synced into;
+   run to run); the verified one's target is the one synced into, as after a default ``pghaul migrate``;
 2. ``sync()`` with nothing changed;
 3. 1% of every table's rows changed on the source (benchmarks/changes.py, round 1), then ``sync()``: its counts
    must equal the changes made;
@@ -18,7 +18,7 @@ verify, are wrong results: they go to ``Results.failures`` and the run exits non
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from benchmarks.changes import ChangeRound, apply_round, change_round, punch_holes
@@ -42,6 +42,7 @@ from benchmarks.report import (
 
 TEMPLATE_DB = "bench_sync_template"
 SOURCE_DB = "bench_sync_source"
+SCRATCH_TARGET_DB = "bench_sync_scratch_target"
 LABELS = {
     SYNC_MIGRATE: "pghaul migrate, verify off (the full migrate the rows below are compared with)",
     SYNC_MIGRATE_VERIFIED: "pghaul migrate, verify on",
@@ -120,21 +121,26 @@ class SyncSection:
         self._check_cutover(run, second, cutover)
 
     def _migrations(self, sctx: Context, run: int, runs: int, detail: dict[str, Any]) -> None:
-        """Both migrations into an empty target, each checked (rows, indexes); the later one's target stays."""
+        """Both migrations into an empty target each, checked (rows, indexes); the order alternates from run to run.
+        The verified one's target is the one synced into, as after a default ``pghaul migrate`` (its tables carry
+        the sync baselines that verification against the copy's snapshot leaves); the other goes into a scratch
+        database on the same server, dropped afterwards."""
         expected_rows, expected_indexes = row_counts(sctx.source_url, sctx.with_vectors), index_count(sctx.source_url)
         order = (True, False) if run % 2 else (False, True)
         detail["migrate_order"] = ["verify on" if verify else "verify off" for verify in order]
         for verify in order:
             key = SYNC_MIGRATE_VERIFIED if verify else SYNC_MIGRATE
-            sctx.target.recreate_database(sctx.target_db)
+            into = sctx if verify else replace(sctx, target_db=SCRATCH_TARGET_DB)
+            into.target.recreate_database(into.target_db)
             self.say(f"run {run}/{runs}: {LABELS[key]} …")
             try:
-                outcome = PghaulMigrate(workers=self.workers, verify=verify).run(sctx)
+                outcome = PghaulMigrate(workers=self.workers, verify=verify).run(into)
             except VerifyFailed as exc:
                 self._wrong(f"run {run}: {exc}")
                 outcome = exc.outcome
-            check_target(sctx, expected_rows, expected_indexes)
+            check_target(into, expected_rows, expected_indexes)
             self._record(key, outcome.extras[CALL_SECONDS])
+        sctx.target.drop_database(SCRATCH_TARGET_DB)
 
     def _check_counts(self, run: int, change: ChangeRound, synced: dict[str, Any]) -> None:
         reported = _reported_counts(synced)
