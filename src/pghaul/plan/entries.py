@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pghaul.dump import ArchiveEntry
 from pghaul.dump.archive import normalized, unquoted
+from pghaul.follow.names import is_follow_name
 from pghaul.kinds import StepKind, step_kind
 
 __all__ = ["normalized"]
@@ -30,6 +31,9 @@ ON_A_TABLE = frozenset({"CONSTRAINT", "FK CONSTRAINT", "CHECK CONSTRAINT", "TRIG
 # those must not act while rows still arrive; not foreign keys: they need the referenced table's rows too).
 BUILT_PER_TABLE = frozenset({"INDEX", "CONSTRAINT", "INDEX ATTACH", "STATISTICS"})
 RELATIONS = frozenset({"TABLE", "MATERIALIZED VIEW", "VIEW", "FOREIGN TABLE"})
+# Publications and their tables: "<publication>" or "<publication> <table>". Follow's own publication on the
+# source (pghaul.follow) is pghaul's work, not the user's schema: no step creates it on the target, verify skips it.
+PUBLICATION_KINDS = frozenset({"PUBLICATION", "PUBLICATION TABLE", "PUBLICATION TABLES IN SCHEMA"})
 # Created last, as pg_dump orders them, so they do not fire for the rest of the schema being built.
 EVENT_TRIGGER = "EVENT TRIGGER"
 
@@ -75,8 +79,14 @@ def has_statement(entry: ArchiveEntry) -> bool:
     return any(line.strip() and not line.lstrip().startswith("--") for line in entry.defn.splitlines())
 
 
+def is_follow_publication(entry: ArchiveEntry) -> bool:
+    return entry.desc in PUBLICATION_KINDS and is_follow_name(entry.tag.split(" ", 1)[0])
+
+
 def is_step(entry: ArchiveEntry, privileges: bool, owners: bool = False) -> bool:
     if entry.desc in SESSION_AND_DATABASE or entry.desc in MOVED_BY_PGHAUL or entry.desc == USER_MAPPING:
+        return False
+    if is_follow_publication(entry):
         return False
     if not (has_statement(entry) or owners):
         return False
