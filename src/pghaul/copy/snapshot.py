@@ -13,13 +13,25 @@ from pghaul.connect import connect_source
 
 
 class SnapshotHolder:
-    """Keeps a REPEATABLE READ read-only source transaction open and its exported snapshot id available."""
+    """Keeps a REPEATABLE READ read-only source transaction open and its exported snapshot id available.
 
-    def __init__(self, source_url: str) -> None:
+    With ``imported``, the transaction takes that snapshot (another session's export: a replication slot's, for
+    follow) and exports it again, so readers import the very same moment while only this session has to stay
+    open; an ``imported`` snapshot that cannot be taken raises.
+    """
+
+    def __init__(self, source_url: str, imported: str | None = None) -> None:
         self.conn = connect_source(source_url, autocommit=False)
         self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         self.conn.read_only = True
         self.snapshot_id: str | None = None
+        if imported is not None:
+            try:
+                # SET TRANSACTION SNAPSHOT takes no bind parameters; the id comes from the server that exported it.
+                self.conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(imported)))
+            except BaseException:
+                self.conn.close()
+                raise
         try:
             row = self.conn.execute("SELECT pg_export_snapshot()").fetchone()
             self.snapshot_id = row[0] if row else None

@@ -46,6 +46,15 @@ def plan_with(src: psycopg.Connection, tgt: psycopg.Connection, options: Migrate
     """``make_plan`` on sessions the caller holds (the admin API's pools). Writes nothing."""
     check_options(options)
     source_catalog, plan = _plan(src, tgt, options.plan_options)
+    if options.follow:
+        from pghaul.follow.names import follow_names
+
+        name = follow_names(tgt).name
+        copied = sum(1 for t in plan.tables if t.kind == "r")
+        plan.notes.append(
+            f"follow writes to the source: the publication {name} (FOR TABLE the {copied} copied tables) and the "
+            f"logical replication slot {name}, which keeps the source's WAL until it is dropped; on the target, the "
+            f"subscription {name}. The cutover, stop_follow and cleanup (given both URLs) drop all three")
     if not options.schema_only:
         tables = {t.key for t in plan.tables}
         positions = read_positions(src, selected_sequences(source_catalog, tables))
@@ -148,12 +157,17 @@ def _post_data_steps(
 
 
 def cleanup(target_url: str | None, source_url: str | None = None) -> bool:
-    """Drop pghaul's own schema from the target (``pghaul cleanup``); True if there was one.
+    """Drop pghaul's own schema from the target (``pghaul cleanup``); True if there was one. With a source, follow's
+    objects go too: the subscription on the target, the replication slot and the publication on the source.
 
     With ``source_url`` (the CLI passes DATABASE_URL when set), a target that is that source is refused before
     anything is dropped: the source may hold a ``pghaul`` schema of its own (it was once a migration's target),
-    and pghaul never writes to a source.
+    and pghaul never writes to a source. Without one, a target that still follows a source is refused: dropping
+    its record would leave the source's slot (and the WAL it keeps) behind unnoticed.
     """
+    from pghaul.follow.names import follow_names
+    from pghaul.follow.teardown import drop_follow_objects, refuse_follow_without_source
+
     if source_url:
         with connect_source(source_url) as src, connect_target(target_url) as tgt:
             try:
@@ -165,6 +179,8 @@ def cleanup(target_url: str | None, source_url: str | None = None) -> bool:
                     "and you mean to drop pghaul's schema there, say there is no source: pghaul cleanup --target "
                     "URL --source '' (or run DROP SCHEMA pghaul CASCADE in its SQL console)",
                 ) from None
+            drop_follow_objects(src, tgt, source_url, follow_names(tgt))
             return state.drop_state(tgt)
     with connect_target(target_url) as tgt:
+        refuse_follow_without_source(tgt)
         return state.drop_state(tgt)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pghaul.copy.large_objects import LargeObjectStats
 from pghaul.copy.parallel import TableStats
 from pghaul.errors import UsageError
 from pghaul.limits import DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS
 from pghaul.plan import Plan, PlanOptions
+
+if TYPE_CHECKING:
+    from pghaul.follow.start import FollowStarted
 
 # Tables estimated above this many rows, or this many bytes, are split into key ranges that workers copy in
 # parallel: by bytes too, so that a table of few wide rows (embeddings) does not become one long tail.
@@ -35,6 +38,13 @@ class MigrateOptions:
     analyze: bool = True
     owners: bool = False  # ALTER … OWNER TO as on the source (the roles must exist on the target)
     privileges: bool = False  # grants and default privileges as on the source
+    # Keep the target following the source with PostgreSQL's logical replication until the cutover (pghaul.follow):
+    # a slot and a publication on the source, a subscription on the target, started from the copy's snapshot.
+    follow: bool = False
+    # The source as the target's *server* reaches it (the subscription's connection string, password included),
+    # when that differs from the URL pghaul uses (a platform's private network). None: the source URL. Kept out of
+    # the repr, so printing the options never shows a password.
+    follow_source_url: str | None = field(default=None, repr=False)
 
     @property
     def plan_options(self) -> PlanOptions:
@@ -46,6 +56,10 @@ class MigrateOptions:
         """What a run follows: the DDL and, unless turned off or there are no rows to copy, the ANALYZE steps."""
         return replace(self.plan_options, analyze=self.analyze and not self.schema_only)
 
+    def subscription_url(self, source_url: str) -> str:
+        """The connection string follow's subscription uses to reach the source."""
+        return self.follow_source_url or source_url
+
 
 def check_options(options: MigrateOptions) -> None:
     if options.schema_only and options.data_only:
@@ -54,6 +68,9 @@ def check_options(options: MigrateOptions) -> None:
         raise UsageError(
             f"batch size {options.batch_size} is out of range", f"use 1 to {MAX_CHUNK_ROWS:,} rows per chunk"
         )
+    if options.follow and options.schema_only:
+        raise UsageError("follow replicates rows, which a schema-only run does not copy",
+                         "leave out --schema-only, or --follow")
     if options.workers is not None and options.workers < 1:
         raise UsageError("workers must be at least 1", "pass --workers 1 or more, or leave it out")
 
@@ -73,6 +90,7 @@ class MigrationResult:
     verify_report: Any | None = None  # pghaul.verify.VerifyReport
     seconds: float = 0.0
     ok: bool = True
+    follow: FollowStarted | None = None  # with MigrateOptions.follow: the slot, how it started, the subscription
 
     @property
     def rows_copied(self) -> int:
@@ -91,6 +109,7 @@ class MigrationResult:
             "largeObjects": _large_object_dict(self.large_objects),
             "plan": {"notes": list(self.plan.notes), "steps": len(self.plan.steps)},
             "verify": self.verify_report.to_dict() if self.verify_report is not None else None,
+            "follow": self.follow.to_dict() if self.follow is not None else None,
         }
 
 

@@ -47,6 +47,8 @@ from pghaul.urls import scrub
 
 # pghaul.verify is imported where it is used: it imports pghaul.copy, whose package imports this engine.
 if TYPE_CHECKING:
+    from pghaul.follow.preflight import FollowReason
+    from pghaul.follow.start import FollowStart
     from pghaul.verify import VerifyOptions, VerifyReport
     from pghaul.verify.options import CopiedSnapshot
     from pghaul.verify.report import SequencePosition
@@ -112,6 +114,8 @@ class MigrationRun:
         self.compared_live_because = ""
         self.early_checks: TableChecks | None = None  # tables compared during the data phase
         self.sequences_set: dict[tuple[str, str], SequencePosition] = {}
+        self.follow: FollowStart | None = None  # with options.follow: the slot, its snapshot, the subscription
+        self.follow_caveats: tuple[FollowReason, ...] = ()  # what follow does not carry, said in the run's notices
 
     # --- the run as a whole --------------------------------------------------------------------------------------
 
@@ -121,6 +125,8 @@ class MigrationRun:
         try:
             result = self.stages()
         except BaseException as exc:
+            if self.follow is not None:
+                self.follow.warn_slot_left(exc)
             self._record_failure(exc)
             raise
         result.seconds = time.monotonic() - self.started
@@ -148,6 +154,10 @@ class MigrationRun:
                 created_objects.remember_definitions(self.db.tgt, dump_schema_of(self.db.tgt))
             if self.options.verify:
                 self.verify()
+        if self.follow is not None:
+            # Last: the target starts applying changes only once nothing compares it with the copy's snapshot.
+            self.follow.subscribe(self.db.tgt)
+            result.follow = self.follow.report
         return result
 
     def _record_failure(self, exc: BaseException) -> None:
@@ -173,13 +183,24 @@ class MigrationRun:
         src, tgt = self.db.src, self.db.tgt
         check_target_is_not_source(src, tgt)
         self.source_catalog = inspect_catalog(src)
-        check_before_writing(src, tgt, self.source_catalog, self.options)
+        checked = check_before_writing(src, tgt, self.source_catalog, self.options)
+        if self.options.follow:
+            self._check_follow(checked)
         # The lock first: a run refused because another holds the target writes nothing, not even its schema.
         jobs.lock_target(tgt)
         state.ensure_state(tgt)
         jobs.fail_stale_jobs(tgt)
         self.job_id = self.options.job_id or jobs.new_job_id()
         jobs.start_job(tgt, self.job_id)
+
+    def _check_follow(self, checked: Checked) -> None:
+        """Every reason follow is not possible, before anything is written (the probe's subscription included,
+        rolled back); its caveats are said once the run's result exists."""
+        from pghaul.follow.start import FollowStart
+
+        self.follow = FollowStart(self.db.source_url, self.db.target_url, self.options, self.emit, self.notice)
+        self.follow_caveats = self.follow.check(self.db.src, self.db.tgt,
+                                                [t for t in checked.plan.tables if t.kind == "r"]).caveats
 
     def recheck(self) -> MigrationResult:
         """The checks again under the lock: another run may have changed the target since the first look (the
@@ -191,6 +212,10 @@ class MigrationRun:
         self.result = MigrationResult(self.job_id, plan)
         for note in plan.notes:
             self.notice(note)
+        if self.follow is not None:
+            self.notice(f"follow: a publication and a logical replication slot {self.follow.names.name} on the "
+                        "source (the cutover, stop_follow or cleanup drops them), a subscription on the target",
+                        "info", [f"{c.message}: {c.hint}" for c in self.follow_caveats])
         if self.options.data_only and plan.conflicts:
             # No DDL runs: rows go into the target's own definitions (in text format where a column type differs).
             self.notice("objects differ on the target; --data-only copies rows into them as they are", "warning",
@@ -231,6 +256,8 @@ class MigrationRun:
                 job_id=self.job_id, listener=self.emit, cancel=self.cancel, checker=self.early_checks,
             ).run()
             self.result.tables = [copied.stats[j.table.key] for j in table_jobs]
+            if self.follow is not None:
+                self.follow.copied(self.db.tgt, in_snapshot=copied.snapshot_imported)
             self.result.large_objects = self._large_objects(snapshot_id)
             self.steps_run = list(copied.steps_run)
             if not copied.snapshot_imported:
@@ -275,21 +302,33 @@ class MigrationRun:
 
         assert self.result is not None
         jobs.set_job_phase(self.db.tgt, self.job_id, Phase.VERIFY)
-        if self.compared_live_because:
+        options = self._verify_now_options
+        if self.compared_live_because and options.data:
             self.notice(
                 f"verified against the live source, as a standalone verify would: {self.compared_live_because}",
                 "warning", ["rows written on the source since they were copied show as differences"],
             )
         snapshot = replace(self.as_copied, sequences=self.sequences_set) if self.as_copied is not None else None
         tables = self.early_checks.results if self.early_checks is not None else {}
-        report = verify(self.db.source_url, self.db.target_url, self.verify_options, self.emit,
-                        copied=Copied(tables, snapshot))
+        report = verify(self.db.source_url, self.db.target_url, options, self.emit, copied=Copied(tables, snapshot))
         self.result.verify_report = report
         self.result.ok = bool(report.ok)
         changed = report.as_of.change_notice() if report.as_of is not None else None
         if report.as_of is not None and changed is not None:
+            if self.follow is not None:
+                changed = "the source changed since the copy's snapshot: replication applies it once subscribed"
             self.notice(changed, "warning", data.listed(report.as_of.changed))
         self._remember_baselines(report)
+
+    @property
+    def _verify_now_options(self) -> VerifyOptions:
+        """With follow and no snapshot of the copy to compare with, rows are compared at the cutover, once the lag
+        is zero with writes paused: the live source is ahead of the target by the replication lag meanwhile."""
+        if self.follow is None or not self.compared_live_because:
+            return self.verify_options
+        self.notice("rows are verified at the cutover, with writes paused and the replication lag at zero: this run "
+                    "compares the schema only", "info", [self.compared_live_because])
+        return replace(self.verify_options, data=False)
 
     def _remember_baselines(self, report: VerifyReport) -> None:
         """Tables verified equal to the source as of the copy's snapshot: a later sync starts from there, reading
@@ -317,6 +356,10 @@ class MigrationRun:
         from pghaul.verify.run import copied_snapshot, write_marks
 
         assert self.result is not None
+        if self.follow is not None:
+            with self._follow_snapshot() as snapshot_id:
+                yield snapshot_id
+            return
         tgt = self.db.tgt
         earlier = {t.key: state.load_ranges(tgt, t) for t in self._copy_tables}
         started_before = any(r.done or r.rows_copied or r.rows_skipped for rs in earlier.values() for r in rs)
@@ -338,6 +381,28 @@ class MigrationRun:
             yield holder.snapshot_id
         finally:
             holder.close()
+
+    @contextmanager
+    def _follow_snapshot(self) -> Iterator[str | None]:
+        """The snapshot of follow's replication slot: every row is read in it, or was, in full, by an earlier run
+        with the same slot (then nothing is copied and rows are verified at the cutover)."""
+        from pghaul.follow.events import StartKind
+        from pghaul.verify.run import copied_snapshot, write_marks
+
+        assert self.follow is not None and self.result is not None
+        marks = write_marks(self.db.src, self._marked_relations) if self.options.verify else {}
+        with self.follow.snapshot(self.db.src, self.db.tgt) as holder:
+            assert self.follow.report is not None
+            self.result.resumed = self.follow.report.start is not StartKind.FRESH
+            if holder is None:
+                self._compare_live("the rows were copied by an earlier run, in the snapshot of the replication "
+                                   "slot that the subscription applies changes from")
+                yield None
+                return
+            jobs.set_job_snapshot(self.db.tgt, self.job_id, holder.snapshot_id)
+            assert holder.snapshot_id is not None  # an imported snapshot is exported again, or the holder raised
+            self.as_copied = copied_snapshot(holder.conn, holder.snapshot_id, marks)
+            yield holder.snapshot_id
 
     @property
     def _marked_relations(self) -> list[tuple[str, str]]:
