@@ -54,6 +54,28 @@ def as_role(url: str, role: str, password: str | None = None) -> str:
     return make_conninfo(url, **params)
 
 
+def drop_replication(url: str) -> None:
+    """What a failed test may have left in a database: subscriptions (a database that has one cannot be dropped)
+    and logical slots (whose WAL senders are ended first), so the next test starts clean."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for (name,) in conn.execute("SELECT subname FROM pg_subscription WHERE subdbid ="
+                                    " (SELECT oid FROM pg_database WHERE datname = current_database())").fetchall():
+            ident = sql.Identifier(name)
+            conn.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident))
+            conn.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(ident))
+            conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(ident))
+        for _ in range(50):
+            slots = conn.execute("SELECT slot_name, active_pid FROM pg_replication_slots"
+                                 " WHERE database = current_database()").fetchall()
+            if not slots:
+                return
+            for name, pid in slots:
+                if pid is not None:
+                    conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+                else:
+                    conn.execute("SELECT pg_drop_replication_slot(%s)", [name])
+            time.sleep(0.1)
+
 # --- an application writing to the source ---------------------------------------------------------------------------
 
 APP_SCHEMA = """
@@ -68,12 +90,17 @@ INSERT INTO entry SELECT a, s, a * s FROM generate_series(1, %(accounts)s) a, ge
 INSERT INTO tag SELECT 'tag ' || g, NULL FROM generate_series(1, 300) g;
 INSERT INTO audit (what) SELECT 'seed ' || g FROM generate_series(1, 300) g;
 SELECT lo_from_bytea(0, 'a large object written before the copy');
+CREATE TABLE reading (id bigint NOT NULL, day integer NOT NULL, value numeric, PRIMARY KEY (id, day))
+  PARTITION BY RANGE (day);
+CREATE TABLE reading_early PARTITION OF reading FOR VALUES FROM (0) TO (50);
+CREATE TABLE reading_late PARTITION OF reading FOR VALUES FROM (50) TO (100);
+INSERT INTO reading SELECT g, g %% 100, g FROM generate_series(1, %(accounts)s) g;
 """
 
 
 def fill_app(url: str, accounts: int = 3000) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        for statement in APP_SCHEMA.replace("%(accounts)s", str(int(accounts))).split(";\n"):
+        for statement in APP_SCHEMA.replace("%(accounts)s", str(int(accounts))).replace("%%", "%").split(";\n"):
             if statement.strip():
                 conn.execute(statement)  # type: ignore[call-overload]
 
@@ -101,7 +128,9 @@ class Writer:
     def wait_for(self, transactions: int, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         start = self.committed
-        while self.committed < start + transactions and time.monotonic() < deadline:
+        while self.committed < start + transactions:
+            assert not self.errors, self.errors
+            assert time.monotonic() < deadline, f"the writer did not commit {transactions} transactions"
             time.sleep(0.05)
 
     def stop(self) -> int:
@@ -134,6 +163,9 @@ class Writer:
                      [f"tag {i % 400}", str(i)])
         conn.execute("INSERT INTO audit (what) VALUES (%s)", [f"write {i}"])
         conn.execute("DELETE FROM audit WHERE what = %s", [f"seed {i % 300 + 1}"])
+        conn.execute("INSERT INTO reading VALUES (%s, %s, %s)", [10_000_000 + i, i % 100, i])
+        # Moves a row from one partition to the other on the source: a delete and an insert on the leaves.
+        conn.execute("UPDATE reading SET day = (day + 50) %% 100, value = value + 1 WHERE id = %s", [i * 11 % n + 1])
         if i % 50 == 0:
             conn.execute("SELECT lo_from_bytea(0, %s::bytea)", [f"large object {i}".encode()])
 

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from tests.conftest import _start
+from tests.follow_helpers import drop_replication
 from tests.servers import DebianCluster, TestServer, _root, _unprivileged_user, stop
 
 # Enough slots and WAL senders for every test of a session to leave nothing behind and still have room: each test
@@ -118,29 +116,6 @@ def tight_server() -> Iterator[TestServer]:
 def replica_level_server() -> Iterator[TestServer]:
     """A server that cannot publish: wal_level = replica (PostgreSQL's default)."""
     yield from _serve("replica-level", {"wal_level": "replica"})
-
-
-def drop_replication(url: str) -> None:
-    """What a failed test may have left in a database: subscriptions (a database that has one cannot be dropped)
-    and logical slots (whose WAL senders are ended first), so the next test starts clean."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        for (name,) in conn.execute("SELECT subname FROM pg_subscription WHERE subdbid ="
-                                    " (SELECT oid FROM pg_database WHERE datname = current_database())").fetchall():
-            ident = sql.Identifier(name)
-            conn.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident))
-            conn.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(ident))
-            conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(ident))
-        for _ in range(50):
-            slots = conn.execute("SELECT slot_name, active_pid FROM pg_replication_slots"
-                                 " WHERE database = current_database()").fetchall()
-            if not slots:
-                return
-            for name, pid in slots:
-                if pid is not None:
-                    conn.execute("SELECT pg_terminate_backend(%s)", [pid])
-                else:
-                    conn.execute("SELECT pg_drop_replication_slot(%s)", [name])
-            time.sleep(0.1)
 
 
 @pytest.fixture

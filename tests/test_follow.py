@@ -15,9 +15,11 @@ import psycopg
 import pytest
 
 from pghaul.engine import MigrateOptions, cleanup, migrate
+from pghaul.engine.freeze import unfreeze_source
 from pghaul.errors import Cancelled, SafetyError
 from pghaul.events import Event, TableProgress
 from pghaul.follow import (
+    FollowCutoverOptions,
     FollowState,
     ObjectAction,
     ReplicationCatchUp,
@@ -28,8 +30,16 @@ from pghaul.follow import (
     follow_status,
     stop_follow,
 )
+from tests import servers
 from tests.fixtures_data import database_digest, has_state_schema
-from tests.follow_helpers import Writer, fill_app, large_objects, replication_objects, sequence_position
+from tests.follow_helpers import (
+    Writer,
+    drop_replication,
+    fill_app,
+    large_objects,
+    replication_objects,
+    sequence_position,
+)
 
 pytest_plugins = ["tests.logical_servers"]
 
@@ -63,7 +73,7 @@ def test_writer_during_migrate_with_follow_then_cutover(logical_source_url: str,
         status = follow_status(source, target)
         assert status.state is FollowState.STREAMING, status.problems
         assert {t.state for t in status.tables} == {TableReplicationState.READY}
-        assert len(status.tables) == 4 and status.lag_bytes is not None
+        assert len(status.tables) == 6 and status.lag_bytes is not None  # the partitions' leaves
     assert during_copy > 0 and app.committed > during_copy
 
     paused = time.monotonic()
@@ -145,3 +155,29 @@ def test_cutover_without_follow_is_refused_before_any_write(logical_source_url: 
     with pytest.raises(SafetyError, match="does not follow"):
         finish_follow(source, target)
     nothing_left(source, target)
+
+
+def test_source_and_target_on_one_cluster_with_a_frozen_source(logical_source_server: servers.TestServer,
+                                                               logical_source_url: str) -> None:
+    """Both databases on one server: the subscription must not create its slot in its own CREATE SUBSCRIPTION
+    (it would wait for itself), which create_slot = false avoids. The cutover freezes the source: its client
+    sessions end, the subscription's WAL sender does not, and the target still catches up."""
+    source = logical_source_url
+    target = logical_source_server.create_database("fsame")
+    try:
+        fill_app(source, accounts=500)
+        with Writer(source) as app:
+            result = migrate(source, target, OPTIONS)
+            assert result.ok and result.follow is not None
+            app.wait_for(20)
+        target_side = follow_status(None, target)  # a shell that knows only the target
+        assert target_side.state is FollowState.STREAMING and not target_side.source_known
+        assert target_side.lag_bytes is None and target_side.subscription is not None
+        report = finish_follow(source, target, FollowCutoverOptions(freeze_source=True))
+        assert report.ok and report.freeze is not None
+        assert database_digest(target) == database_digest(source)
+        nothing_left(source, target)
+    finally:
+        unfreeze_source(source)
+        drop_replication(target)
+        logical_source_server.drop_database(target)

@@ -15,9 +15,9 @@ from psycopg import sql
 
 from pghaul.engine import MigrateOptions, migrate
 from pghaul.follow import FollowBlocker, FollowCaveat, FollowNotPossible, follow_preflight
+from tests import servers
 from tests.conftest import run_sql
 from tests.follow_helpers import as_role, new_role, replication_objects, written_state
-from tests.servers import TestServer
 
 pytest_plugins = ["tests.logical_servers"]
 
@@ -61,7 +61,9 @@ def test_follow_is_possible_between_logical_servers_and_says_what_it_does_not_ca
     assert written_state(filled_source, logical_target_url) == before
 
 
-def test_source_without_logical_wal_is_refused(replica_level_server: TestServer, logical_target_url: str) -> None:
+def test_source_without_logical_wal_is_refused(
+    replica_level_server: servers.TestServer, logical_target_url: str
+) -> None:
     source = replica_level_server.create_database("walrep")
     try:
         run_sql(source, TABLES)
@@ -94,7 +96,7 @@ def test_tables_without_replica_identity_and_unlogged_tables_are_named(
 
 
 @pytest.fixture
-def source_owner(logical_source_server: TestServer, logical_source_url: str) -> Iterator[tuple[str, str]]:
+def source_owner(logical_source_server: servers.TestServer, logical_source_url: str) -> Iterator[tuple[str, str]]:
     """A source whose tables belong to a plain role (no REPLICATION, no CREATE on the database)."""
     role = new_role(logical_source_server, "owner")
     run_sql(logical_source_url, sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(
@@ -112,7 +114,7 @@ def test_source_role_without_replication_or_create_is_refused(
 
 
 def test_source_role_that_does_not_own_the_tables_is_refused(
-    logical_source_server: TestServer, source_owner: tuple[str, str], logical_target_url: str
+    logical_source_server: servers.TestServer, source_owner: tuple[str, str], logical_target_url: str
 ) -> None:
     url, _owner = source_owner
     reader = new_role(logical_source_server, "reader", "LOGIN REPLICATION")
@@ -124,7 +126,7 @@ def test_source_role_that_does_not_own_the_tables_is_refused(
 
 
 @pytest.fixture
-def target_role(logical_target_server: TestServer, logical_target_url: str) -> Iterator[tuple[str, str]]:
+def target_role(logical_target_server: servers.TestServer, logical_target_url: str) -> Iterator[tuple[str, str]]:
     """A target role that may build the schema (CREATE on public) but is no superuser."""
     role = new_role(logical_target_server, "tgt")
     run_sql(logical_target_url, sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(
@@ -176,7 +178,9 @@ def test_target_whose_server_cannot_reach_the_source_is_refused(
     assert "/nonexistent-socket-dir" in error.message
 
 
-def test_source_without_a_free_slot_or_wal_sender_is_refused(tight_server: TestServer, logical_target_url: str) -> None:
+def test_source_without_a_free_slot_or_wal_sender_is_refused(
+    tight_server: servers.TestServer, logical_target_url: str
+) -> None:
     source = tight_server.create_database("tight")
     run_sql(source, TABLES)
     run_sql(source, "SELECT pg_create_physical_replication_slot('someone_elses')")
@@ -190,7 +194,9 @@ def test_source_without_a_free_slot_or_wal_sender_is_refused(tight_server: TestS
     assert replication_objects(tight_server.admin_url)[0] == []
 
 
-def test_target_without_room_for_a_subscription_is_refused(tight_server: TestServer, filled_source: str) -> None:
+def test_target_without_room_for_a_subscription_is_refused(
+    tight_server: servers.TestServer, filled_source: str
+) -> None:
     other = tight_server.create_database("other")
     target = tight_server.create_database("tgt")
     run_sql(other, "CREATE SUBSCRIPTION someone_elses CONNECTION 'dbname=nowhere' PUBLICATION p"

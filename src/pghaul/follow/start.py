@@ -124,6 +124,8 @@ class FollowStart:
         whole = not (self.options.include or self.options.exclude)
         found = probe_reachability(check_follow(src, tgt, tables, self.names, self.subscription_url, whole),
                                    tgt, self.subscription_url, self.names)
+        # An earlier run's slot: any failure of this one must mention it too.
+        self.slot_may_exist = source_objects.slot_info(src, self.names.slot) is not None
         if not found.possible:
             raise found.error()
         return found
