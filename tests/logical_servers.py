@@ -3,9 +3,10 @@
 ``pytest_plugins = ["tests.logical_servers"]``.
 
 Two clusters, so the source and the target are different servers as in production (the subscription's walsender
-runs on the source, its apply worker on the target), and one cluster started with ``wal_level = replica``, which
-follow must refuse. Each listens on a unix socket inside its data directory only; a subscription reaches the
-source through that socket (the same machine). Roles connect with trust, as the other test servers do.
+runs on the source, its apply worker on the target); a "tight" one with room for one slot, WAL sender and
+subscription; one started with ``wal_level = replica``, which follow must refuse; and Debian's PostgreSQL 15 as a
+source for follow across versions. Each listens on a unix socket inside its data directory only; a subscription
+reaches the source through that socket (the same machine). Roles connect with trust, as the other test servers do.
 
 PGHAUL_TEST_LOGICAL_SOURCE_URL / PGHAUL_TEST_LOGICAL_TARGET_URL point the tests at servers of your own (superuser
 URLs; each test creates and drops its own databases there).
@@ -23,7 +24,7 @@ from psycopg.conninfo import make_conninfo
 
 from tests.conftest import _start
 from tests.follow_helpers import drop_replication
-from tests.servers import DebianCluster, TestServer, _root, _unprivileged_user, stop
+from tests.servers import DEBIAN_PG15_BIN, DebianCluster, TestServer, _root, _unprivileged_user, stop
 
 # Enough slots and WAL senders for every test of a session to leave nothing behind and still have room: each test
 # checks that no slot is left, so the count never creeps up.
@@ -67,21 +68,23 @@ def _embedded_bin() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
-def start_cluster(label: str, settings: dict[str, str], env: str | None = None) -> TestServer:
+def start_cluster(label: str, settings: dict[str, str], env: str | None = None,
+                  bin_dir: Path | None = None) -> TestServer:
     external = os.environ.get(env) if env else None
     if external:
         return TestServer(f"external PostgreSQL ({env})", external)
-    cluster = ConfiguredCluster(_embedded_bin(), _root() / label, settings)
+    cluster = ConfiguredCluster(bin_dir or _embedded_bin(), _root() / label, settings)
     try:
         url = cluster.start()
     except BaseException:
         cluster.cleanup()
         raise
-    return TestServer(f"PostgreSQL 18 ({label})", url, cluster.bin_dir, cluster)
+    return TestServer(f"PostgreSQL ({label})", url, cluster.bin_dir, cluster)
 
 
-def _serve(label: str, settings: dict[str, str], env: str | None = None) -> Iterator[TestServer]:
-    server = _start(lambda: start_cluster(label, settings, env))
+def _serve(label: str, settings: dict[str, str], env: str | None = None,
+           bin_dir: Path | None = None) -> Iterator[TestServer]:
+    server = _start(lambda: start_cluster(label, settings, env, bin_dir))
     yield server
     stop(server)
 
@@ -110,6 +113,14 @@ TIGHT_SETTINGS = {
 @pytest.fixture(scope="session")
 def tight_server() -> Iterator[TestServer]:
     yield from _serve("tight", TIGHT_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def logical_pg15_server() -> Iterator[TestServer]:
+    """Debian's PostgreSQL 15 (``./run test`` installs it) publishing to the 18 target: follow across versions."""
+    if not (DEBIAN_PG15_BIN / "postgres").exists():
+        pytest.skip(f"no PostgreSQL 15 in {DEBIAN_PG15_BIN}")
+    yield from _serve("logical-pg15", LOGICAL_SETTINGS, "PGHAUL_TEST_LOGICAL_PG15_URL", DEBIAN_PG15_BIN)
 
 
 @pytest.fixture(scope="session")

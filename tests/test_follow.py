@@ -181,3 +181,20 @@ def test_source_and_target_on_one_cluster_with_a_frozen_source(logical_source_se
         unfreeze_source(source)
         drop_replication(target)
         logical_source_server.drop_database(target)
+
+
+def test_follow_from_postgresql_15_into_18(logical_pg15_server: servers.TestServer, logical_target_url: str) -> None:
+    source = logical_pg15_server.create_database("f15")
+    try:
+        fill_app(source, accounts=500)
+        with Writer(source) as app:
+            result = migrate(source, logical_target_url, OPTIONS)
+            assert result.ok and result.follow is not None
+            app.wait_for(20)
+        assert finish_follow(source, logical_target_url).ok
+        assert database_digest(logical_target_url) == database_digest(source)
+        assert sequence_position(logical_target_url) == sequence_position(source)
+        nothing_left(source, logical_target_url)
+    finally:
+        drop_replication(source)
+        logical_pg15_server.drop_database(source)
