@@ -3,6 +3,8 @@ equal to the source, nothing lost or doubled — and no slot is left once the cu
 
 - During the bulk copy: the slot's exported snapshot dies with the process. The rerun drops that slot, empties the
   tables the killed run filled (its checkpoints account for every row) and copies again in a new slot's snapshot.
+- After the copy, before the subscription (during post-data): the copy is complete in the snapshot of the slot
+  still there, which kept every change since; the rerun copies nothing and subscribes from that slot.
 - During follow (the subscription just created): PostgreSQL keeps applying without pghaul; the rerun finds the
   copy complete in the snapshot of the slot still there and copies nothing.
 - During the cutover's wait for zero lag: replication keeps running; the cutover run again finishes.
@@ -46,6 +48,8 @@ CHILD = textwrap.dedent(
         if kill_at == "bulk-copy" and isinstance(event, events.TableProgress):
             seen["progress"] += 1
             hit = seen["progress"] == 6
+        elif kill_at == "post-data" and isinstance(event, events.StepApplied) and event.phase == "post-data":
+            hit = event.kind == "foreign key"
         elif kill_at == "follow" and isinstance(event, ReplicationObjectChanged):
             hit = event.kind == "subscription" and event.action == "created"
         elif kill_at == "cutover" and isinstance(event, ReplicationCatchUp):
@@ -112,6 +116,25 @@ def test_killed_during_the_bulk_copy_then_rerun(logical_source_url: str, logical
         assert result.rows_copied >= 4000 * 3  # every table copied again, in the new slot's snapshot
         new_slot = slot_of(source)
         assert new_slot[0] == killed_slot[0] and new_slot[1] != killed_slot[1]  # the same name, a new slot
+        app.wait_for(20)
+    cut_over_and_compare(source, target)
+
+
+def test_killed_between_the_copy_and_the_subscription_then_rerun(logical_source_url: str,
+                                                                 logical_target_url: str) -> None:
+    source, target = logical_source_url, logical_target_url
+    fill_app(source, accounts=2000)
+    with Writer(source) as app:
+        app.wait_for(10)
+        run_and_kill(source, target, "post-data")
+        assert follow_status(source, target).state is FollowState.COPYING
+        copied = copied_rows(target)
+        app.wait_for(30)  # changes pile up in the slot, applied by nobody yet
+        result = migrate(source, target, OPTIONS)
+        assert result.ok
+        assert result.follow is not None and result.follow.start is StartKind.CONTINUE
+        assert result.follow.subscription is ObjectAction.CREATED
+        assert result.rows_copied == 0 and copied_rows(target) == copied
         app.wait_for(20)
     cut_over_and_compare(source, target)
 

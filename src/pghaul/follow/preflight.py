@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg.rows import dict_row
 
-from pghaul.errors import ErrorDetails, SafetyError
+from pghaul.errors import SafetyError
 from pghaul.follow.connections import has_password
 from pghaul.follow.names import FollowNames
 from pghaul.inspect.model import Table
@@ -96,9 +96,8 @@ class FollowNotPossible(SafetyError):
     def __init__(self, preflight: FollowPreflight) -> None:
         reasons = "; ".join(b.message for b in preflight.blockers)
         hints = "; ".join(dict.fromkeys(b.hint for b in preflight.blockers))
-        super().__init__(f"follow is not possible: {reasons}", f"{hints}; or {FALLBACK}",
-                         ErrorDetails(conflicts=tuple(o for b in preflight.blockers for o in b.objects)))
-        self.preflight = preflight
+        super().__init__(f"follow is not possible: {reasons}", f"{hints}; or {FALLBACK}")
+        self.preflight = preflight  # every blocker with its objects, for a shell to list
 
 
 SOURCE_SQL = """
