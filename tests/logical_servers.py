@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.conftest import _start
 from tests.follow_helpers import drop_replication
@@ -52,13 +52,33 @@ class ConfiguredCluster(DebianCluster):
             self.os_user = _unprivileged_user()
             self.pgdata.mkdir()
             shutil.chown(self.pgdata, self.os_user, self.os_user)
-        self._run(str(self.bin_dir / "initdb"), "-D", str(self.pgdata), "--auth=trust", "-U", "postgres",
-                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+        self.create()
         extra = " ".join(f"-c {name}={value}" for name, value in self.settings.items())
         options = f"-c listen_addresses='' -k {self.pgdata} -c fsync=off -c max_connections=100 {extra}"
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-w", "-t", "60",
                   "-l", str(self.pgdata / "log"), "-o", options, "start")
         return make_conninfo(host=str(self.pgdata), user="postgres", dbname="postgres")
+
+    def create(self) -> None:
+        self._run(str(self.bin_dir / "initdb"), "-D", str(self.pgdata), "--auth=trust", "-U", "postgres",
+                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+
+
+class StandbyCluster(ConfiguredCluster):
+    """A streaming standby (read replica) of another test cluster: its data directory is a base backup of the
+    primary's, started in recovery (``pg_basebackup -R``)."""
+
+    def __init__(self, bin_dir: Path, pgdata: Path, settings: dict[str, str], primary_socket_dir: str) -> None:
+        super().__init__(bin_dir, pgdata, settings)
+        self.primary_socket_dir = primary_socket_dir
+
+    def create(self) -> None:
+        self.pgdata.chmod(0o700)  # PostgreSQL refuses a data directory others may read
+        self._run(str(self.bin_dir / "pg_basebackup"), "-D", str(self.pgdata), "-h", self.primary_socket_dir,
+                  "-U", "postgres", "-X", "stream", "-R", "--no-sync")
+        # The primary keeps its socket's lock file and its log in its data directory: not the standby's.
+        for name in (".s.PGSQL.5432.lock", "log"):
+            (self.pgdata / name).unlink(missing_ok=True)
 
 
 def _embedded_bin() -> Path:
@@ -113,6 +133,18 @@ TIGHT_SETTINGS = {
 @pytest.fixture(scope="session")
 def tight_server() -> Iterator[TestServer]:
     yield from _serve("tight", TIGHT_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def logical_standby_server(logical_source_server: TestServer) -> Iterator[TestServer]:
+    """A read replica of the logical source server."""
+    primary = conninfo_to_dict(logical_source_server.admin_url).get("host")
+    if not primary or not str(primary).startswith("/"):
+        pytest.skip("the standby is made from a test cluster of this machine")
+    cluster = StandbyCluster(_embedded_bin(), _root() / "standby", LOGICAL_SETTINGS, str(primary))
+    server = _start(lambda: TestServer("PostgreSQL 18 (standby)", cluster.start(), cluster.bin_dir, cluster))
+    yield server
+    stop(server)
 
 
 @pytest.fixture(scope="session")

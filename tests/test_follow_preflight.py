@@ -7,6 +7,7 @@ reason), and the standalone ``follow_preflight`` answers the same.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -70,6 +71,26 @@ def test_source_without_logical_wal_is_refused(
         assert FollowBlocker.WAL_LEVEL in refused(source, logical_target_url)
     finally:
         replica_level_server.drop_database(source)
+
+
+def test_standby_source_is_refused(
+    logical_source_server: servers.TestServer, logical_standby_server: servers.TestServer,
+    logical_source_url: str, logical_target_url: str,
+) -> None:
+    run_sql(logical_source_url, TABLES)
+    on_standby = psycopg.conninfo.make_conninfo(
+        logical_source_url, host=psycopg.conninfo.conninfo_to_dict(logical_standby_server.admin_url)["host"])
+    deadline = time.monotonic() + 30
+    while True:  # the standby replays the primary's new database and tables
+        try:
+            with psycopg.connect(on_standby) as conn:
+                if conn.execute("SELECT to_regclass('public.item') IS NOT NULL").fetchone() == (True,):
+                    break
+        except psycopg.OperationalError:
+            pass
+        assert time.monotonic() < deadline, "the standby did not replay the new database"
+        time.sleep(0.2)
+    assert refused(on_standby, logical_target_url) == {FollowBlocker.SOURCE_IS_STANDBY}
 
 
 def test_tables_without_replica_identity_and_unlogged_tables_are_named(
