@@ -173,8 +173,10 @@ def test_source_and_target_on_one_cluster_with_a_frozen_source(logical_source_se
         target_side = follow_status(None, target)  # a shell that knows only the target
         assert target_side.state is FollowState.STREAMING and not target_side.source_known
         assert target_side.lag_bytes is None and target_side.subscription is not None
-        report = finish_follow(source, target, FollowCutoverOptions(freeze_source=True))
-        assert report.ok and report.freeze is not None
+        # With the rows left to migrate's verification and replication, the window compares the schema only.
+        report = finish_follow(source, target, FollowCutoverOptions(freeze_source=True, verify_rows=False))
+        assert report.ok and report.freeze is not None and report.verify is not None
+        assert not report.verify.tables and report.notices
         assert database_digest(target) == database_digest(source)
         nothing_left(source, target)
     finally:
