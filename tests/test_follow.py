@@ -200,3 +200,23 @@ def test_follow_from_postgresql_15_into_18(logical_pg15_server: servers.TestServ
     finally:
         drop_replication(source)
         logical_pg15_server.drop_database(source)
+
+
+def test_sync_refuses_a_following_target_then_takes_over_after_stop_follow(logical_source_url: str,
+                                                                           logical_target_url: str) -> None:
+    """PostgreSQL's replication writes into a following target: sync must not write there too, until follow is
+    given up; then sync brings over what changed since."""
+    from pghaul.sync import sync
+
+    source, target = logical_source_url, logical_target_url
+    fill_app(source, accounts=200)
+    migrate(source, target, OPTIONS)
+    with pytest.raises(SafetyError) as refused:
+        sync(source, target)
+    assert "follows the source" in refused.value.message and "stop-follow" in refused.value.hint
+    stop_follow(source, target)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("UPDATE account SET name = 'after follow' WHERE id % 10 = 0")
+    report = sync(source, target)
+    assert report.rows_updated > 0
+    assert database_digest(target) == database_digest(source)

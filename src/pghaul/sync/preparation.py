@@ -53,6 +53,20 @@ def _refuse_unfinished_migration(tgt: psycopg.Connection) -> None:
         )
 
 
+def _refuse_while_following(src: psycopg.Connection, tgt: psycopg.Connection) -> None:
+    """PostgreSQL's own replication writes into a following target: a sync writing there too would race it."""
+    from pghaul.follow import read_follow_status
+    from pghaul.follow.status import FollowState
+
+    status = read_follow_status(src, tgt)
+    if status.state is not FollowState.NONE:
+        raise SafetyError(
+            f"the target follows the source through logical replication (state: {status.state}), which sync would "
+            "write against",
+            "finish with `pghaul cutover --follow`, or stop following first (`pghaul stop-follow`) and then sync",
+        )
+
+
 def _refuse_foreign_keyless_rows(tgt: psycopg.Connection, prepared: Prepared) -> None:
     for key, table in sorted(prepared.selected.items()):
         if table.kind == "r" and not table.primary_key and key in prepared.target_catalog.tables \
@@ -74,6 +88,7 @@ def prepare(src: psycopg.Connection, tgt: psycopg.Connection, options: SyncOptio
             "run `pghaul migrate` first; sync then brings over what changed on the source since",
         )
     _refuse_unfinished_migration(tgt)
+    _refuse_while_following(src, tgt)
     source_catalog = inspect_catalog(src, with_dump=False)
     target_catalog = inspect_catalog(tgt, with_dump=False)
     selected = select_tables(source_catalog, PlanOptions(options.include, options.exclude))
