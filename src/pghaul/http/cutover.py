@@ -1,11 +1,18 @@
 """db-cutover and db-unfreeze: the guided cutover (pghaul.engine.cutover) as background steps.
 
-1. ``{"step": "catch-up"}``: sync rounds while the app still writes, each saying how much was left.
+1. ``{"step": "catch-up"}``: sync rounds while the app still writes, each saying how much was left. Not on a
+   target that follows the source: replication carries every change as it happens (db-status shows the lag).
 2. The owner pauses the app's writes, then sends ``{"step": "finish", "freezeSource": …}``: the moment that request
    arrives is "writes paused", from which the engine measures the write-freeze window. With ``freezeSource`` the
    engine first makes the source read-only for new sessions and ends its open ones; ``db-unfreeze`` undoes it.
+   The target decides how the finish brings it level (``CutoverMethod``): one that follows the source waits until
+   the replication lag is zero, sets sequences and large objects, verifies and takes follow down
+   (``pghaul.follow.finish_follow``); any other gets a last sync and a full verify (``pghaul.engine.cutover``).
+   The owner's act is the same either way, and the other method could only fail: a sync would race replication,
+   and there is no lag to wait for without it. The start reply and the report say which ran.
 3. GET db-cutover: where the cutover stands, the catch-up's rounds, the finish's report (verified or not, the
-   window, the switch and the way back), and whether the source is frozen now.
+   window, the switch and the way back; with follow what was torn down), the lag while a follow finish waits for
+   zero, and whether the source is frozen now.
 
 Each step is one of the router's background jobs (one at a time per target, none while a migration runs). An
 unfreeze is a short request of its own, refused while a finish runs: that finish froze the source so that nothing
@@ -20,19 +27,24 @@ from typing import Any
 import psycopg
 
 from pghaul.errors import PghaulError, UsageError
+from pghaul.follow.status import FollowState
+from pghaul.http import following
 from pghaul.http.errors import ApiError
 from pghaul.http.jobs import UNFREEZE_BESIDE_FINISH_HINT, JobKind, ShortTask, Work
 from pghaul.http.migration import refuse_target_is_source
 from pghaul.http.replies import (
     CatchUpReply,
     CatchUpRoundReply,
+    CutoverMethod,
     CutoverReply,
     CutoverReport,
     CutoverRequest,
     CutoverStage,
     CutoverStartReply,
     CutoverStep,
+    FollowCutoverReport,
     JobState,
+    LiveReply,
     UnfreezeReply,
 )
 from pghaul.http.runtime import Runtime
@@ -58,10 +70,7 @@ def start_cutover_reply(rt: Runtime, request: CutoverRequest, writes_paused_at: 
     """
     from pghaul.engine.jobs import new_job_id
 
-    if request.freeze_source and request.step is not CutoverStep.FINISH:
-        raise UsageError("freezeSource goes with the finish step only",
-                         'catch up first; once the app\'s writes are paused send {"step": "finish", '
-                         '"freezeSource": true}')
+    _refuse_finish_options_with_catch_up(request)
     kind = STEP_JOBS[request.step]
     running = rt.work.current(kind)
     if running is not None and running.running:
@@ -69,12 +78,36 @@ def start_cutover_reply(rt: Runtime, request: CutoverRequest, writes_paused_at: 
     refuse_target_is_source(rt)
     refuse_while_busy(rt, kind)
     if request.step is CutoverStep.CATCH_UP:
+        following.refuse_while_following(rt, "a catch-up (sync rounds)")
         work, started = rt.work.start(kind, new_job_id(), lambda w, listener: _catch_up(rt, w, listener))
-    else:
-        freeze = request.freeze_source
-        work, started = rt.work.start(
-            kind, new_job_id(), lambda w, listener: _finish(rt, w, listener, freeze, writes_paused_at))
-    return CutoverStartReply(job_id=work.job_id, state=JobState.RUNNING, started=started, step=request.step)
+        return CutoverStartReply(job_id=work.job_id, state=JobState.RUNNING, started=started, step=request.step)
+    method = finish_method(rt)
+    if method is CutoverMethod.SYNC and not request.verify_rows:
+        raise UsageError("verifyRows: false goes with a target that follows the source only",
+                         "the finish of a target that does not follow verifies every row: leave verifyRows out")
+    finish_with = _finish_follow if method is CutoverMethod.FOLLOW else _finish
+    work, started = rt.work.start(
+        kind, new_job_id(), lambda w, listener: finish_with(rt, w, listener, request, writes_paused_at))
+    return CutoverStartReply(job_id=work.job_id, state=JobState.RUNNING, started=started, step=request.step,
+                             method=method)
+
+
+def _refuse_finish_options_with_catch_up(request: CutoverRequest) -> None:
+    if request.step is CutoverStep.FINISH:
+        return
+    if request.freeze_source:
+        raise UsageError("freezeSource goes with the finish step only",
+                         'catch up first; once the app\'s writes are paused send {"step": "finish", '
+                         '"freezeSource": true}')
+    if not request.verify_rows:
+        raise UsageError("verifyRows goes with the finish step only",
+                         'send it with {"step": "finish"} once the app\'s writes are paused')
+
+
+def finish_method(rt: Runtime) -> CutoverMethod:
+    """What the target says: anything of follow there (a subscription, or a start recorded) → the follow finish,
+    whose checks name what is missing when it cannot wait for zero lag; nothing → the sync finish."""
+    return CutoverMethod.SYNC if following.target_state(rt) is FollowState.NONE else CutoverMethod.FOLLOW
 
 
 def _catch_up(rt: Runtime, work: Work, listener: Any) -> dict[str, Any]:
@@ -84,12 +117,29 @@ def _catch_up(rt: Runtime, work: Work, listener: Any) -> dict[str, Any]:
     return {"catchUp": report.to_dict()}
 
 
-def _finish(rt: Runtime, work: Work, listener: Any, freeze: bool, writes_paused_at: float) -> dict[str, Any]:
+def _finish(rt: Runtime, work: Work, listener: Any, request: CutoverRequest,
+            writes_paused_at: float) -> dict[str, Any]:
     from pghaul.engine.cutover import finish
 
-    report = finish(rt.source_url, rt.target_url, sync_options(rt, work), freeze=freeze,
+    report = finish(rt.source_url, rt.target_url, sync_options(rt, work), freeze=request.freeze_source,
                     writes_paused_at=writes_paused_at, listener=listener, cancel=work.cancel)
-    return {"cutover": report.to_dict()}
+    return {"method": CutoverMethod.SYNC, "cutover": report.to_dict()}
+
+
+def _finish_follow(rt: Runtime, work: Work, listener: Any, request: CutoverRequest,
+                   writes_paused_at: float) -> dict[str, Any]:
+    from pghaul.follow import FollowCutoverOptions, finish_follow
+
+    options = FollowCutoverOptions(freeze_source=request.freeze_source, verify_rows=request.verify_rows)
+    report = finish_follow(rt.source_url, rt.target_url, options, writes_paused_at=writes_paused_at,
+                           listener=listener, cancel=work.cancel)
+    return {"method": CutoverMethod.FOLLOW, "cutover": report.to_dict()}
+
+
+def _report(result: dict[str, Any]) -> CutoverReport | FollowCutoverReport:
+    if result.get("method") == CutoverMethod.FOLLOW:
+        return FollowCutoverReport.model_validate(result["cutover"])
+    return CutoverReport.model_validate(result["cutover"])
 
 
 def _latest(rt: Runtime) -> tuple[CutoverStep, Work] | None:
@@ -136,9 +186,12 @@ def cutover_reply(rt: Runtime) -> CutoverReply:
         reply.catch_up = _catch_up_of(catching)
     if work is not None and work.running:
         reply.progress = sync_progress(work.live)
+        lag = LiveReply.model_validate(work.live.snapshot()).replication_lag
+        if lag is not None:
+            reply.lag = lag
     finished = rt.work.current(JobKind.CUTOVER)
     if finished is not None and not finished.running and finished.result is not None:
-        reply.report = CutoverReport.model_validate(finished.result["cutover"])
+        reply.report = _report(finished.result)
     return rt.scrubber.model(reply)
 
 

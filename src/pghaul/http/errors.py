@@ -98,7 +98,7 @@ def response_for(exc: Exception, scrubber: LogScrubber) -> JSONResponse:
             404: "the page is at /api/admin/migrate; the endpoints are listed in the migration guide (and in "
                  "/api/admin/openapi.json, with the secret in the X-Migration-Secret header)",
             405: "this endpoint does not take that method: what starts or changes something (db-migrate-all, "
-                 "db-verify, db-sync, db-cutover, db-unfreeze) takes POST with the secret in the "
+                 "db-verify, db-sync, db-cutover, db-unfreeze, db-stop-follow) takes POST with the secret in the "
                  "X-Migration-Secret header; the rest takes GET",
         }
         return error_response(scrubber, exc.status_code, str(exc.detail).lower(), hints.get(exc.status_code, ""),

@@ -9,7 +9,8 @@ One job at a time, of any kind: they would compete for the same tables (a post-d
 a migration copies, a verification reading rows still moving). Starting one and checking that no other runs is a
 single step under one lock, and so is a short task's check that no job it would disturb runs: a one-batch copy
 beside a job that writes rows (a batch and a migration filling the same keyless table would both insert its rows),
-an unfreeze beside the cutover's finish (it would make the source writable under the final sync).
+an unfreeze beside the cutover's finish (it would make the source writable under the final sync), stopping follow
+beside a migration or a finish (they create, wait on and drop follow's objects).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class ShortTask(StrEnum):
 
     BATCH = "batch"  # db-migrate-data: one batch of one table
     UNFREEZE = "unfreeze"  # db-unfreeze: the source writable again
+    STOP_FOLLOW = "stop-follow"  # db-stop-follow: follow's subscription, slot and publication dropped
 
 
 # Per short task: the jobs it may not run beside, how a refusal names the task, and what to do when a job is in
@@ -77,12 +79,22 @@ SHORT_TASKS: dict[ShortTask, tuple[frozenset[JobKind], str, str]] = {
     ShortTask.BATCH: (ROW_WRITERS, "a one-batch copy (db-migrate-data)", "retry in a moment: a batch takes seconds"),
     ShortTask.UNFREEZE: (frozenset({JobKind.CUTOVER}), "an unfreeze (db-unfreeze)",
                          "retry in a moment: it takes a second"),
+    # A migration with follow creates the slot, the publication and the subscription; a follow finish waits on
+    # them and drops them itself: stopping follow under either would pull replication from under it.
+    ShortTask.STOP_FOLLOW: (frozenset({JobKind.MIGRATE, JobKind.CUTOVER}), "stopping follow (db-stop-follow)",
+                            "retry in a moment: it takes a few seconds"),
 }
 BATCH_BESIDE_JOB_HINT = {
     JobKind.MIGRATE: "it copies every table itself: follow it in db-status instead of sending batches",
 }
 UNFREEZE_BESIDE_FINISH_HINT = ("the finish froze the source for its last sync and verify: wait until db-cutover "
                                "shows it finished, then unfreeze")
+STOP_FOLLOW_BESIDE_JOB_HINT = {
+    JobKind.MIGRATE: "the migration sets up replication at its end: wait until db-status shows it finished, then "
+                     "stop following",
+    JobKind.CUTOVER: "the finish takes replication down itself once verified: wait until db-cutover shows it "
+                     "finished",
+}
 
 
 class JobConflict(SafetyError):
@@ -111,6 +123,9 @@ class Work:
     code: ErrorCode | None = None  # the failure's kind when pghaul understood it; None: an internal error
     result: dict[str, Any] | None = None
     finished_at: float | None = None  # wall-clock seconds, to tell which of two reports is newer
+    # A migration that asked for follow and was refused before writing: the preflight with every reason
+    # (pghaul.follow.FollowPreflight.to_dict), for db-status to list.
+    follow_refused: dict[str, Any] | None = None
 
     @property
     def running(self) -> bool:

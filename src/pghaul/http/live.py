@@ -13,6 +13,7 @@ from typing import Any
 
 from pghaul import events
 from pghaul.engine.cutover import CatchUpRound
+from pghaul.follow.events import ReplicationCatchUp, ReplicationObjectChanged
 from pghaul.sync.progress import TablesToSync, TableSynced
 from pghaul.verify.progress import TablesToVerify, TableVerified
 
@@ -45,6 +46,9 @@ class LiveProgress:
         self.tables_to_sync: int | None = None
         self.synced: list[TableSynced] = []
         self.rounds: list[CatchUpRound] = []  # a catch-up's rounds so far
+        # Follow: its objects as the job created or dropped them, and the follow cutover's latest wait for zero lag.
+        self.replication: list[dict[str, str]] = []
+        self.replication_lag: dict[str, Any] | None = None
 
     def _sync_event(self, event: events.Event) -> bool:
         """Takes a sync's or a catch-up's own events; False for any other."""
@@ -59,9 +63,22 @@ class LiveProgress:
             return False
         return True
 
+    def _follow_event(self, event: events.Event) -> bool:
+        """Takes follow's own events; False for any other."""
+        if isinstance(event, ReplicationObjectChanged):
+            self.replication.append({"kind": str(event.kind), "name": event.name, "server": str(event.server),
+                                     "action": str(event.action), "detail": event.detail})
+        elif isinstance(event, ReplicationCatchUp):
+            self.replication_lag = {"targetLsn": event.target_lsn, "confirmedLsn": event.confirmed_lsn,
+                                    "lagBytes": event.lag_bytes, "secondsWaited": event.seconds_waited,
+                                    "reached": event.reached}
+        else:
+            return False
+        return True
+
     def __call__(self, event: events.Event) -> None:
         with self._lock:
-            if self._sync_event(event):
+            if self._sync_event(event) or self._follow_event(event):
                 return
             if isinstance(event, events.PhaseStarted):
                 self.phase = event.phase
@@ -132,4 +149,6 @@ class LiveProgress:
                 "verifyProgress": None if self.tables_to_verify is None else {
                     "tablesChecked": self.tables_verified, "tablesTotal": self.tables_to_verify,
                 },
+                "replication": [dict(r) for r in self.replication],
+                "replicationLag": None if self.replication_lag is None else dict(self.replication_lag),
             }

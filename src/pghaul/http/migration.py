@@ -11,6 +11,8 @@ from typing import Any
 from pghaul.engine.jobs import JobStatus
 from pghaul.engine.readiness import readiness
 from pghaul.errors import RESUME_HINT
+from pghaul.follow.status import FollowState
+from pghaul.http import following
 from pghaul.http.jobs import JobKind, Work, WorkState
 from pghaul.http.live import LiveProgress
 from pghaul.http.names import api_name
@@ -71,11 +73,14 @@ def job_connection_limit(pool_size: int) -> int:
 # --- the whole migration ----------------------------------------------------------------------------------------
 
 
-def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None) -> PreviewReply | StartReply:
+def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None, follow: bool = False) -> PreviewReply | StartReply:
+    """POST db-migrate-all: the plan (dry run), or the migration started, resumed or shown. With ``follow`` the
+    engine checks first whether follow is possible and refuses before writing anything if not: the job fails
+    with every reason (db-status's ``followRefused``)."""
     from pghaul.engine.jobs import new_job_id, read_status
 
     if dry_run:
-        return _plan_preview(rt)
+        return _plan_preview(rt, follow)
     refuse_target_is_source(rt)
     running = rt.work.current(MIGRATE)
     if running is not None and running.running:
@@ -86,35 +91,53 @@ def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None) -> PreviewRe
         # Another process (a second replica, or a CLI run) holds the migration: show it, start nothing.
         return StartReply(job_id=status.job_id, state="running", started=False)
     if status.state == "done" and status.job_id is not None:
-        return StartReply(job_id=status.job_id, state="done", started=False,
-                          hint="this migration is complete; see db-verify, or run `pghaul cleanup` to start over")
+        return StartReply(job_id=status.job_id, state="done", started=False, hint=_done_hint(rt, follow))
+    if not follow:
+        following.refuse_migration_without_follow(rt)
     resumed = status.state == "failed" and status.job_id is not None
     job_id = status.job_id if resumed and status.job_id else new_job_id()
     # Refuses (409) while another kind of job or a batch runs; a migration started meanwhile is shown instead.
-    work, started = rt.work.start(MIGRATE, job_id, lambda w, listener: _run_migration(rt, w, listener, batch_size))
+    work, started = rt.work.start(
+        MIGRATE, job_id, lambda w, listener: _run_migration(rt, w, listener, batch_size, follow))
     if not started:
         return StartReply(job_id=work.job_id, state="running", started=False)
     return StartReply(job_id=work.job_id, state="running", started=True, resumed=resumed)
 
 
-def _plan_preview(rt: Runtime) -> PreviewReply:
-    from pghaul.engine import plan_with
+DONE_HINT = "this migration is complete; see db-verify, or run `pghaul cleanup` to start over"
+
+
+def _done_hint(rt: Runtime, follow: bool) -> str:
+    if follow and following.target_state(rt) is FollowState.NONE:
+        return (DONE_HINT + "; it was made without follow, which can only start with the copy: catch up with "
+                "db-sync and the cutover instead")
+    return DONE_HINT
+
+
+def _plan_preview(rt: Runtime, follow: bool) -> PreviewReply:
+    from pghaul.engine import MigrateOptions, plan_with
 
     # Through the pools: previews asked for at once wait for a connection instead of each opening two more.
     with rt.pools.source() as src, rt.pools.target() as tgt:
-        plan = plan_with(src, tgt)
+        plan = plan_with(src, tgt, MigrateOptions(follow=follow))  # with follow: a note names what it creates
     return PreviewReply(plan=PlanSummary.of(plan), sql=plan.render_sql())
 
 
-def _run_migration(rt: Runtime, work: Work, listener: Any, batch_size: int | None) -> dict[str, Any] | None:
+def _run_migration(rt: Runtime, work: Work, listener: Any, batch_size: int | None,
+                   follow: bool) -> dict[str, Any] | None:
     from pghaul.engine import MigrateOptions, migrate
+    from pghaul.follow import FollowNotPossible
 
     # Without a bound the engine takes a worker per core (up to 8) and the job would exceed the pool size.
     workers = job_workers(rt.settings.pool_size)
-    options = MigrateOptions(job_id=work.job_id, workers=workers)
+    options = MigrateOptions(job_id=work.job_id, workers=workers, follow=follow)
     if batch_size is not None:
-        options = MigrateOptions(job_id=work.job_id, workers=workers, batch_size=batch_size)
-    return migrate(rt.source_url, rt.target_url, options, listener=listener, cancel=work.cancel).to_dict()
+        options = MigrateOptions(job_id=work.job_id, workers=workers, batch_size=batch_size, follow=follow)
+    try:
+        return migrate(rt.source_url, rt.target_url, options, listener=listener, cancel=work.cancel).to_dict()
+    except FollowNotPossible as exc:
+        work.follow_refused = exc.preflight.to_dict()  # every reason, for db-status to list
+        raise
 
 
 # --- the post-data phase of the batch walk-through ---------------------------------------------------------------
@@ -325,7 +348,16 @@ def status_reply(rt: Runtime) -> StatusReply:
         # A db-verify job: state, tables checked of total (in its verifyProgress), ok once done; GET db-verify
         # has the whole report.
         verify_job=_verify_job(rt.work.current(VERIFY)),
+        follow=following.status(rt),
+        **_follow_refused(work),
     )
+
+
+def _follow_refused(work: Work | None) -> dict[str, Any]:
+    """db-status's ``followRefused``, left out unless the latest migration of this server asked for follow and was
+    refused (an unset field stays out of the reply)."""
+    refusal = following.refused(work)
+    return {} if refusal is None else {"follow_refused": refusal}
 
 
 def _verify_report(report: dict[str, Any] | None) -> VerifyReport | None:
@@ -357,7 +389,7 @@ def _verify_part(report: dict[str, Any] | None) -> dict[str, Any] | None:
     return report.get("verify", report) if isinstance(report, dict) else None
 
 
-def preflight_reply(rt: Runtime) -> PreflightReply:
+def preflight_reply(rt: Runtime, follow: bool = False) -> PreflightReply:
     from pghaul.engine import MigrateOptions, refusal_before_writing
     from pghaul.engine.preflight import preflight_report
 
@@ -375,4 +407,6 @@ def preflight_reply(rt: Runtime) -> PreflightReply:
         extensions=[ExtensionReply.model_validate(e) for e in report["extensions"]],
         target_empty=not target.tables,
         **asdict(ready),
+        # Only when asked (its probe may take seconds: pghaul.http.following); pointless against the source itself.
+        **({"follow": following.preflight(rt)} if follow and not report["target_is_source"] else {}),
     )

@@ -13,13 +13,16 @@ defaults so a report written by an older pghaul still reads.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from pghaul.engine.freeze import UnfreezeOutcome
 from pghaul.errors import ErrorCode
+from pghaul.follow.events import ObjectAction, ReplicationObject, Server, StartKind
+from pghaul.follow.preflight import FollowBlocker, FollowCaveat
+from pghaul.follow.status import FollowState, TableReplicationState
 from pghaul.kinds import SyncMethod
 from pghaul.plan.steps import Plan, Step
 
@@ -145,6 +148,16 @@ class PreviewReply(Ok):
     dry_run: Literal[True] = True
     plan: PlanSummary
     sql: str
+
+
+class MigrateAllRequest(BaseModel):
+    """POST db-migrate-all's optional body: ``{"follow": true}`` keeps the target following the source with
+    PostgreSQL's logical replication from the copy's moment until the cutover (db-preflight?follow=true says
+    whether it can). No body: a migration without follow, as always."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    follow: bool = False
 
 
 class StartReply(Ok):
@@ -288,6 +301,104 @@ class VerifyReply(VerifyReport):
     hint: str | None = None
 
 
+# --- follow: PostgreSQL's logical replication until the cutover (pghaul.follow) ------------------------------------
+
+
+class FollowReasonReply(Reply):
+    """Why follow is not possible (a blocker), or what it does not carry (a caveat), with what to do."""
+
+    code: FollowBlocker | FollowCaveat
+    message: str
+    hint: str
+    objects: list[str] = []  # the tables (or roles) concerned
+
+
+class FollowPreflightReply(Reply):
+    """pghaul.follow.FollowPreflight as JSON (its ``to_dict``): whether the target can follow the source."""
+
+    possible: bool
+    name: str  # the slot and the publication follow creates on the source, and the subscription on the target
+    probed: bool  # whether the target's server was asked to reach the source (not when a blocker stood first)
+    blockers: list[FollowReasonReply] = []
+    caveats: list[FollowReasonReply] = []
+
+
+class FollowStartedReply(Reply):
+    """What a migration with follow did (pghaul.follow.FollowStarted): how it started, the subscription."""
+
+    name: str
+    start: StartKind
+    consistent_lsn: str | None = None  # the slot's consistent point: the copy's moment in the source's WAL
+    tables: int = 0
+    subscription: ObjectAction | None = None
+
+
+class SlotReply(Reply):
+    active: bool
+    wal_status: str | None
+    confirmed_flush_lsn: str | None
+    retained_bytes: int | None  # WAL the slot keeps on the source's disk
+
+
+class SubscriptionReply(Reply):
+    name: str
+    enabled: bool
+    worker_running: bool
+    received_lsn: str | None
+    reported_lsn: str | None
+    last_message_seconds: float | None
+    last_report_seconds: float | None
+    apply_errors: int
+
+
+class TableReplicationReply(Reply):
+    table: str
+    state: TableReplicationState
+
+
+class FollowStatusReply(Reply):
+    """pghaul.follow.FollowStatus as JSON (its ``to_dict``): where follow stands, the lag, each table."""
+
+    name: str
+    state: FollowState
+    copied: bool  # the copy finished in the slot's snapshot
+    lag_bytes: int | None  # the source's WAL since the position the target confirmed (None: source not asked)
+    lag_seconds: float | None  # the source's WAL sender's replay lag (None once it has been idle a while)
+    source_known: bool  # false: only the target could be asked (no slot, no byte lag)
+    problems: list[str] = []
+    slot: SlotReply | None = None
+    subscription: SubscriptionReply | None = None
+    tables: list[TableReplicationReply] = []
+
+
+class ReplicationObjectReply(Reply):
+    """Follow created, changed or dropped one of its objects (a ReplicationObjectChanged event)."""
+
+    kind: ReplicationObject
+    name: str
+    server: Server
+    action: ObjectAction
+    detail: str = ""
+
+
+class ReplicationLagReply(Reply):
+    """The cutover's wait for zero lag (the latest ReplicationCatchUp event): the source's WAL position when writes
+    paused, what the target confirmed so far, and the bytes between them."""
+
+    target_lsn: str
+    confirmed_lsn: str | None
+    lag_bytes: int
+    seconds_waited: float
+    reached: bool
+
+
+class FollowRefusal(Reply):
+    """The failed migration asked for follow, which is not possible: every reason (pghaul.follow.FollowNotPossible).
+    Nothing was written; a migration without follow (then db-sync and the cutover) works instead."""
+
+    preflight: FollowPreflightReply
+
+
 # --- db-status ---------------------------------------------------------------------------------------------------
 
 
@@ -322,6 +433,10 @@ class LiveReply(Reply):
     notices: list[NoticeReply]
     elapsed_seconds: float
     verify_progress: VerifyProgress | None
+    # With follow: the slot, the publication and the subscription as the job created (or dropped) them.
+    replication: list[ReplicationObjectReply] = []
+    # The follow cutover's wait for zero lag, while it waits.
+    replication_lag: ReplicationLagReply | None = None
 
 
 class JobReply(LiveReply):
@@ -400,9 +515,12 @@ class MigrationReport(Reply):
     large_objects: LargeObjectStats | None = None
     plan: PlanCount | None = None
     verify: VerifyReport | None = None
+    follow: FollowStartedReply | None = None  # with follow: how it started, the subscription
 
 
 class StatusReply(Ok):
+    always = ("success", "follow")
+
     job_id: str | None
     state: str
     phase: str | None
@@ -423,6 +541,10 @@ class StatusReply(Ok):
     live: LiveReply | None
     post_data: PostDataJobReply | None
     verify_job: VerifyJobReply | None
+    # Follow's state (null when the target follows nothing): the lag, each table's replication state, problems.
+    follow: FollowStatusReply | None = None
+    # Only when this server's latest migration asked for follow and was refused before writing: every reason.
+    follow_refused: FollowRefusal | None = None
 
 
 # --- db-preflight ------------------------------------------------------------------------------------------------
@@ -461,6 +583,8 @@ class PreflightReply(Ok):
     vector_indexes: list[str]
     estimate_seconds: float
     warnings: list[str]
+    # Only with ?follow=true (the probe may take seconds): whether the target can follow the source, and why not.
+    follow: FollowPreflightReply | None = None
 
 
 # --- db-sync -----------------------------------------------------------------------------------------------------
@@ -564,7 +688,16 @@ class SyncReply(JobOutcome, Ok):
 
 class CutoverStep(StrEnum):
     CATCH_UP = "catch-up"  # sync rounds while the app still writes, until what is left stops shrinking
-    FINISH = "finish"  # writes paused: optionally freeze the source, a last sync, a full verify
+    FINISH = "finish"  # writes paused: optionally freeze the source, then the method's last catch-up and a verify
+
+
+class CutoverMethod(StrEnum):
+    """How the finish brings the target level with the paused source. Not chosen by the client: the target says
+    it — a target that follows the source has replication carrying every change (a sync would race it), one that
+    does not has nothing else."""
+
+    SYNC = "sync"  # a last sync, then a full verify (pghaul.engine.cutover.finish)
+    FOLLOW = "follow"  # zero replication lag, sequences, large objects, verify, teardown (pghaul.follow.finish_follow)
 
 
 class CutoverRequest(BaseModel):
@@ -576,6 +709,10 @@ class CutoverRequest(BaseModel):
     # Only with "finish": make the source read-only for new sessions and end its open ones first (the one write
     # pghaul makes to it; POST db-unfreeze undoes it).
     freeze_source: bool = False
+    # Only with "finish" on a target that follows the source: false compares the schema only inside the window
+    # (the rows were verified against the copy's snapshot, and replication applied every change since), so the
+    # window no longer grows with the database's size (pghaul.follow.FollowCutoverOptions.verify_rows).
+    verify_rows: bool = True
 
 
 class CutoverStage(StrEnum):
@@ -591,6 +728,7 @@ class CutoverStage(StrEnum):
 
 class CutoverStartReply(StartReply):
     step: CutoverStep
+    method: CutoverMethod | None = None  # with the finish: how it brings the target level (the target decides)
 
 
 class CatchUpRoundReply(Reply):
@@ -614,13 +752,48 @@ class SwitchInstructionsReply(Reply):
 
 
 class CutoverReport(Reply):
-    """pghaul.engine.cutover.CutoverReport as JSON (its ``to_dict``)."""
+    """pghaul.engine.cutover.CutoverReport as JSON (its ``to_dict``): the finish with a last sync."""
 
+    always = ("method",)
+
+    method: Literal[CutoverMethod.SYNC] = CutoverMethod.SYNC
     ok: bool = False
     write_freeze_seconds: float = 0.0  # from the finish request ("writes paused") to verified
     sync: SyncReport | None = None
     verify: VerifyReport | None = None
     freeze: str | None = None  # what the freeze did, the server named without a password
+    instructions: SwitchInstructionsReply | None = None  # only when verified
+    notices: list[str] = []
+
+
+class FollowCatchUpReply(Reply):
+    target_lsn: str  # the source's WAL position when the wait began: every paused write is before it
+    seconds: float
+    lag_bytes_when_paused: int  # how far behind the target was when writes paused
+
+
+class TeardownReply(Reply):
+    name: str
+    dropped: list[ReplicationObject]  # what existed and is gone: subscription, replication slot, publication
+
+
+class FollowCutoverReport(Reply):
+    """pghaul.follow.FollowCutoverReport as JSON (its ``to_dict``): the finish of a target that follows the source.
+    Verified, follow is taken down (``teardown``: no slot stays on the source); not verified, nothing is dropped
+    and the notices say the slot stays."""
+
+    always = ("method",)
+
+    method: Literal[CutoverMethod.FOLLOW] = CutoverMethod.FOLLOW
+    ok: bool = False
+    name: str = ""  # the slot, the publication and the subscription
+    write_freeze_seconds: float = 0.0  # from the finish request ("writes paused") to verified and torn down
+    catch_up: FollowCatchUpReply | None = None
+    sequences: list[SequenceSyncReply] = []
+    large_objects: LargeObjectSyncReply | None = None
+    verify: VerifyReport | None = None
+    freeze: str | None = None
+    teardown: TeardownReply | None = None  # only when verified
     instructions: SwitchInstructionsReply | None = None  # only when verified
     notices: list[str] = []
 
@@ -635,8 +808,25 @@ class CutoverReply(JobOutcome, Ok):
     step: CutoverStep | None = None  # the step of the latest job
     catch_up: CatchUpReply | None = None  # the latest catch-up: its rounds so far while it runs
     progress: SyncProgress | None = None  # the running round's (or the finish's sync's) tables
-    report: CutoverReport | None = None  # the latest finish
+    # While a follow finish waits for zero lag: how far the target still is behind the paused source.
+    lag: ReplicationLagReply | None = None
+    # The latest finish, by its method.
+    report: Annotated[CutoverReport | FollowCutoverReport, Field(discriminator="method")] | None = None
     frozen: bool | None = None
+
+
+class StopFollowOutcome(StrEnum):
+    STOPPED = "stopped"  # follow's objects were there and are dropped
+    NOT_FOLLOWING = "not following"  # nothing of follow was there
+
+
+class StopFollowReply(Ok):
+    """POST db-stop-follow: follow given up without a cutover; the target keeps its rows, db-sync takes over."""
+
+    outcome: StopFollowOutcome
+    name: str
+    dropped: list[ReplicationObject]
+    message: str
 
 
 class UnfreezeReply(Ok):

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from pghaul import events
-from pghaul.http import cutover, legacy, migration, syncing
+from pghaul.http import cutover, following, legacy, migration, syncing
 from pghaul.http.errors import json_error_route
 from pghaul.http.guard import SECRET_HEADER, FailureThrottle, Guard, plain_http, refuse_weak_secret
 from pghaul.http.health import create_health_router
@@ -30,12 +30,14 @@ from pghaul.http.replies import (
     CutoverReply,
     CutoverRequest,
     CutoverStartReply,
+    MigrateAllRequest,
     PostPhaseReply,
     PreflightReply,
     PreviewReply,
     SchemaReply,
     StartReply,
     StatusReply,
+    StopFollowReply,
     SyncReply,
     TablesReply,
     UnfreezeReply,
@@ -195,8 +197,9 @@ def _add_background_work(router: APIRouter, runtime: Runtime, secured: list[Any]
         batch_size: Annotated[
             int | None, Query(alias="batchSize", ge=MIN_BATCH, le=MAX_BATCH, description="rows per committed chunk")
         ] = None,
+        body: MigrateAllRequest | None = None,  # optional: no body is a migration without follow, as always
     ) -> PreviewReply | StartReply:
-        return migration.start_reply(runtime, dry_run, batch_size)
+        return migration.start_reply(runtime, dry_run, batch_size, follow=body is not None and body.follow)
 
     @router.get("/db-status", dependencies=secured, summary="State of the migration job, per table", **REPLY)
     def db_status() -> StatusReply:
@@ -215,8 +218,11 @@ def _add_background_work(router: APIRouter, runtime: Runtime, secured: list[Any]
         return migration.start_verify_reply(runtime)
 
     @router.get("/db-preflight", dependencies=secured, summary="What to check before migrating", **REPLY)
-    def db_preflight() -> PreflightReply:
-        return migration.preflight_reply(runtime)
+    def db_preflight(
+        follow: Annotated[bool, Query(description="also whether the target can follow the source with logical "
+                                                  "replication, and why not (its probe may take seconds)")] = False,
+    ) -> PreflightReply:
+        return migration.preflight_reply(runtime, follow)
 
 
 def _add_sync_and_cutover(router: APIRouter, runtime: Runtime, secured: list[Any]) -> None:
@@ -234,7 +240,8 @@ def _add_sync_and_cutover(router: APIRouter, runtime: Runtime, secured: list[Any
         return syncing.sync_reply(runtime)
 
     @router.post("/db-cutover", dependencies=secured,
-                 summary="Start a cutover step: catch-up while the app writes, or finish once writes are paused",
+                 summary="Start a cutover step: catch-up while the app writes, or finish once writes are paused "
+                         "(on a target that follows the source: wait for zero lag, verify, take follow down)",
                  **REPLY)
     def db_cutover_start(request: CutoverRequest) -> CutoverStartReply:
         # The owner sends "finish" once the app's writes are paused: the window is measured from this moment.
@@ -251,6 +258,11 @@ def _add_sync_and_cutover(router: APIRouter, runtime: Runtime, secured: list[Any
                  summary="Make the source writable again after a cutover froze it", **REPLY)
     def db_unfreeze() -> UnfreezeReply:
         return cutover.unfreeze_reply(runtime)
+
+    @router.post("/db-stop-follow", dependencies=secured,
+                 summary="Give follow up: drop the subscription, the replication slot and the publication", **REPLY)
+    def db_stop_follow() -> StopFollowReply:
+        return following.stop_reply(runtime)
 
 
 def create_app(settings: Settings | None = None, *, listener: events.Listener = events.ignore) -> FastAPI:

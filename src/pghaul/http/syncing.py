@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pghaul.http import following
 from pghaul.http.errors import status_for
 from pghaul.http.jobs import JobConflict, JobKind, Work, WorkState
 from pghaul.http.live import LiveProgress
@@ -60,6 +61,7 @@ def start_sync_reply(rt: Runtime) -> StartReply:
         return StartReply(job_id=running.job_id, state=JobState.RUNNING, started=False)
     refuse_target_is_source(rt)
     refuse_while_busy(rt, SYNC)
+    following.refuse_while_following(rt, "a sync")
     work, started = rt.work.start(SYNC, new_job_id(), lambda w, listener: _run_sync(rt, w, listener))
     return StartReply(job_id=work.job_id, state=JobState.RUNNING, started=started)
 
