@@ -33,6 +33,7 @@ from pghaul.sample import SAMPLE_TABLES, fill_sample_database
 from pghaul.settings import Settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytest_plugins = ["tests.logical_servers"]  # the follow test's servers, started only when it runs
 
 SECRET = "page-test-Secret-7f3a9c2e41"
 WRONG_SECRET = "not-the-secret-at-all-123"
@@ -58,7 +59,7 @@ SCREENSHOTS = (
 )
 WAIT_MS = 120_000
 READ_ENDPOINTS = {"db-status", "db-preflight", "db-tables", "db-schema", "db-verify", "db-sync", "db-cutover"}
-START_ENDPOINTS = {"db-migrate-all", "db-verify", "db-sync", "db-cutover", "db-unfreeze"}
+START_ENDPOINTS = {"db-migrate-all", "db-verify", "db-sync", "db-cutover", "db-unfreeze", "db-stop-follow"}
 
 
 def _settings(source_url: str, target_url: str) -> Settings:
@@ -689,3 +690,98 @@ def test_the_page_syncs_then_guides_the_cutover_with_a_freeze_and_unfreezes(
             from pghaul.engine.freeze import unfreeze_source
 
             unfreeze_source(source_url)  # a failure above may have left it frozen
+
+
+def _offer_follow_in_the_check(page: Any) -> None:
+    """Both servers can replicate: the check offers follow, names what it creates on the old database, and the
+    migrate step says the copy will be followed once it is ticked."""
+    from playwright.sync_api import expect
+
+    page.click("#run-check")
+    expect(page.locator("#check-result .notice")).to_be_visible(timeout=WAIT_MS)
+    offer = page.locator("#follow-offer")
+    expect(offer).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#follow-unavailable")).to_be_hidden()
+    expect(page.locator("#follow-name")).to_have_text(re.compile(r"^pghaul_[0-9a-f]{16}$"))
+    expect(offer).to_contain_text("replication slot")
+    expect(offer).to_contain_text("fills the old database's disk")
+    expect(page.locator("#follow-caveats li", has_text="sequence")).to_have_count(1)
+    expect(page.locator("#follow")).not_to_be_checked()
+    page.check("#follow")
+    shot(page.locator("#step-check"), "12-check-follow.png")
+    page.click("#run-preview")
+    expect(page.locator("#preview-result table")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#migrate-follow")).to_be_visible()
+
+
+def _see_the_lag(page: Any, target_url: str) -> None:
+    """Migrated and following: step 5 shows the replication state, the lag and each table instead of Sync, and
+    the cutover's catch-up is replaced by the lag."""
+    import psycopg
+    from playwright.sync_api import expect
+
+    status = page.locator("#follow-status")
+    expect(status).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#follow-state")).to_have_text("following", timeout=WAIT_MS)
+    expect(page.locator("#follow-lag-bytes")).to_have_text(re.compile(r"^[\d,.]+ (bytes|kB|MB|GB)$"))
+    expect(status.locator("tbody tr")).to_have_count(6)  # the partitions' leaves are published one by one
+    expect(status.locator("tbody tr.ok")).to_have_count(6)
+    expect(page.locator("#run-sync")).to_be_hidden()
+    expect(page.locator("#catch-up-step")).to_be_hidden()
+    expect(page.locator("#lag-step")).to_be_visible()
+    expect(page.locator("#cutover-lag")).to_have_text(re.compile(r"bytes|kB|MB"))
+    expect(page.locator("#finish-text")).to_contain_text("lag zero")
+    with psycopg.connect(target_url) as conn:  # the app's write arrived by replication alone
+        assert conn.execute("SELECT count(*) FROM account WHERE name = 'written while following'").fetchone() == (1,)
+    shot(page.locator("#step-sync"), "13-following.png")
+
+
+def test_the_page_offers_follow_on_a_logical_pair_shows_the_lag_and_finishes_at_zero_lag(
+    browser: Any, logical_source_url: str, logical_target_url: str
+) -> None:
+    import psycopg
+    from playwright.sync_api import expect
+
+    from tests.conftest import run_sql
+    from tests.follow_helpers import fill_app, replication_objects
+
+    fill_app(logical_source_url, accounts=200)
+    with serving(create_app(_settings(logical_source_url, logical_target_url))) as origin:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        watch = Watch(page)
+        try:
+            page.goto(origin + "/api/admin/migrate")
+            unlock(page, SECRET)
+            _offer_follow_in_the_check(page)
+            page.click("#start")
+            expect(page.locator("#verify-result .notice.ok")).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#verify-result")).to_contain_text("now follows the old one")
+            run_sql(logical_source_url, "INSERT INTO account (name) VALUES ('written while following')")
+            with psycopg.connect(logical_target_url) as conn:
+                for _ in range(100):  # replication applies it within moments
+                    if conn.execute("SELECT count(*) FROM account WHERE name = 'written while following'"
+                                    ).fetchone() == (1,):
+                        break
+                    threading.Event().wait(0.1)
+            _see_the_lag(page, logical_target_url)
+
+            page.click("#run-finish")
+            result = page.locator("#cutover-result")
+            expect(result.locator(".notice.ok")).to_contain_text("Verified", timeout=WAIT_MS)
+            expect(result).to_contain_text(re.compile(r"Writes paused for \d+\.\d s"))
+            expect(result).to_contain_text("Replication removed")
+            expect(result.locator(".switch")).to_have_text(
+                "Now set DATABASE_URL in your app to the value of NEW_DATABASE_URL, then redeploy.")
+            expect(page.locator("#follow-status")).to_be_hidden()
+            expect(page.locator("#cutover-lag")).to_contain_text("taken down at the cutover")
+            expect(page.locator("#catch-up-step")).to_be_hidden()
+            expect(page.locator("#steps li[aria-current]")).to_have_text("Next steps")
+            shot(page.locator("#step-cutover"), "14-cutover-follow.png")
+            for url in (logical_source_url, logical_target_url):
+                assert replication_objects(url, server_wide=False) == ([], [], [])
+            assert any(r.method == "POST" and r.post_data == '{"follow":true}' for r in watch.requests
+                       if r.url.endswith("/db-migrate-all"))
+            watch.assert_clean(origin)
+        finally:
+            context.close()
