@@ -26,7 +26,10 @@ from pghaul.limits import MAX_CHUNK_ROWS
 from pghaul.urls import describe_url, redact_url, scrub
 
 if TYPE_CHECKING:
+    import psycopg
+
     from pghaul.engine import MigrateOptions
+    from pghaul.follow import FollowCutoverOptions, FollowPreflight, FollowStatus
 
 app = typer.Typer(
     name="pghaul",
@@ -115,9 +118,26 @@ def _fail(message: str, hint: str = "", code: int = 1, *, as_json: bool = False)
     raise typer.Exit(code)
 
 
+def _secrets(urls: tuple[str | None, ...]) -> tuple[str, ...]:
+    """What no message may show: each URL whole, and its password alone (a connection string a server echoes in
+    an error, the subscription's, carries it in another form)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    out = [u for u in urls if u]
+    for url in list(out):
+        try:
+            password = conninfo_to_dict(url).get("password")
+        except Exception:  # not a connection string: the engine says so, and the URL itself is scrubbed
+            continue
+        if password:
+            out.append(str(password))
+    return tuple(out)
+
+
 @contextmanager
-def _errors(ctx: typer.Context, *urls: str | None, as_json: bool = False) -> Iterator[None]:
+def _errors(ctx: typer.Context, *given: str | None, as_json: bool = False) -> Iterator[None]:
     """Turn any failure into one scrubbed line and the right exit code (and, with --json, a last JSON line)."""
+    urls = _secrets(given)
     try:
         yield
     except (typer.Exit, typer.Abort):
@@ -234,22 +254,36 @@ def migrate(
             help="Memory for building vector indexes on the target, e.g. 1GB (default: chosen from the target).",
         ),
     ] = None,
+    follow: Annotated[bool, typer.Option(
+        "--follow", help="Then keep the target following the source with PostgreSQL's logical replication until "
+        "`pghaul cutover --follow` (needs wal_level = logical; writes a replication slot and a publication to the "
+        "source). Checked first: when it is not possible, nothing is written and the reasons are shown.")] = False,
+    follow_source_url: Annotated[str | None, typer.Option(
+        "--follow-source-url", help="With --follow: the source as the target's server reaches it, when that "
+        "differs from --source (a platform's private network), password included; never shown.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Copy the schema and every row from the source to the target, then verify."""
+    """Copy the schema and every row from the source to the target, then verify (and, with --follow, keep the
+    target following the source until the cutover)."""
     from pghaul.cli.interrupt import cancel_on_interrupt
     from pghaul.engine import make_plan
     from pghaul.engine import migrate as run_migration
+    from pghaul.follow import FollowNotPossible
 
     if schema_only and data_only:
         _fail("--schema-only and --data-only exclude each other", "pick one, or neither for a full migration", 2,
               as_json=as_json)
+    if follow_source_url and not follow:
+        _fail("--follow-source-url is for --follow", "add --follow, or leave the option out", 2, as_json=as_json)
     out = err_console if as_json else console
-    with _errors(ctx, source, target, as_json=as_json):
+    with _errors(ctx, source, target, follow_source_url, as_json=as_json):
         opts = _migrate_options(
             tables, exclude, schema_only=schema_only, data_only=data_only, verify=not no_verify, owners=owners,
             privileges=privileges, batch_size=batch_size, workers=workers, maintenance_work_mem=maintenance_work_mem,
+            follow=follow, follow_source_url=follow_source_url,
         )
+        if follow:
+            _follow_preflight(source, target, opts, out, as_json)
         if dry_run:
             planned = make_plan(source, target, opts)
             if as_json:
@@ -258,15 +292,47 @@ def migrate(
                 sys.stdout.write(planned.render_sql() + "\n")
             return
         if not yes:
-            _confirm_migration(source, target, out)
-        with cancel_on_interrupt(out) as cancel, view_for(out, as_json) as view:
-            result = run_migration(source, target, opts, listener=view, cancel=cancel)
+            _confirm_migration(source, target, out, follow=follow)
+        try:
+            with cancel_on_interrupt(out) as cancel, view_for(out, as_json) as view:
+                result = run_migration(source, target, opts, listener=view, cancel=cancel)
+        except FollowNotPossible as refused:  # the servers changed since the preflight above
+            _refuse_follow(refused.preflight, out, as_json)
         if as_json:
             report_line("Report", result.to_dict())
         else:
             _print_migration_summary(result)
         if not result.ok:
             raise typer.Exit(1)
+
+
+def _follow_preflight(source: str | None, target: str | None, opts: MigrateOptions, out: Console,
+                      as_json: bool) -> None:
+    """Before anything is written: whether follow is possible, every reason and caveat with its hint, what follow
+    writes to the source; refused (exit 1, nothing written) when it is not possible. Under --json the preflight
+    is also a line of its own on stdout (``{"event": "FollowPreflight", …}``)."""
+    from pghaul.cli.follow_report import render_follow_writes, render_preflight
+    from pghaul.follow import follow_preflight
+
+    preflight = follow_preflight(source or "", target or "", opts)
+    if not preflight.possible:
+        _refuse_follow(preflight, out, as_json)
+    if as_json:
+        report_line("FollowPreflight", preflight.to_dict())
+    for part in [*render_preflight(preflight), *render_follow_writes(preflight.name)]:
+        out.print(part, highlight=False)
+
+
+def _refuse_follow(preflight: FollowPreflight, out: Console, as_json: bool) -> NoReturn:
+    """Follow is not possible: every reason shown, then one error line; nothing was written to either server."""
+    from pghaul.cli.follow_report import FALLBACK, render_preflight
+
+    if as_json:
+        report_line("FollowPreflight", preflight.to_dict())
+    for part in render_preflight(preflight):
+        out.print(part, highlight=False)
+    refused = preflight.error()
+    _fail(f"{refused.message}; nothing was written to either server", FALLBACK, as_json=as_json)
 
 
 def _migrate_options(
@@ -276,12 +342,15 @@ def _migrate_options(
     batch_size: int | None,
     workers: int | None,
     maintenance_work_mem: str | None,
+    follow_source_url: str | None = None,
     **flags: bool,
 ) -> MigrateOptions:
     """``MigrateOptions`` from the command line; what was not given keeps the engine's default."""
     from pghaul.engine import MigrateOptions
 
     options: dict[str, Any] = {"include": _patterns(tables), "exclude": _patterns(exclude), **flags}
+    if follow_source_url:
+        options["follow_source_url"] = follow_source_url
     if batch_size is not None:
         options["batch_size"] = batch_size
     if workers is not None:
@@ -291,11 +360,12 @@ def _migrate_options(
     return MigrateOptions(**options)
 
 
-def _confirm_migration(source: str | None, target: str | None, out: Console) -> None:
+def _confirm_migration(source: str | None, target: str | None, out: Console, *, follow: bool = False) -> None:
     """Ask on ``out`` (stderr under --json, so stdout stays JSON lines)."""
     if not sys.stdin.isatty():
         _fail("confirmation needed", "pass --yes to migrate without a prompt", 2, as_json=out is err_console)
-    out.print(f"source: [bold]{redact_url(source or '')}[/] (read only)")
+    written = "read, and given a replication slot and a publication (--follow)" if follow else "read only"
+    out.print(f"source: [bold]{redact_url(source or '')}[/] ({written})")
     out.print(f"target: [bold]{redact_url(target or '')}[/] (will be written)")
     if not typer.confirm("Migrate now?", default=False, err=out is err_console):
         raise typer.Exit(1)
@@ -332,6 +402,11 @@ def _print_migration_summary(result: Any) -> None:
         console.print("[bold green]migration complete[/]")
     else:
         err_console.print("[bold red]migration finished with differences[/] — see the report above")
+    if getattr(result, "follow", None) is not None:
+        from pghaul.cli.follow_report import render_following
+
+        for part in render_following(result.follow):
+            console.print(part, highlight=False)
 
 
 @app.command()
@@ -402,6 +477,11 @@ def cutover(
     ctx: typer.Context,
     source: SourceOption = None,
     target: TargetOption = None,
+    follow: Annotated[bool, typer.Option(
+        "--follow", help="Insist on the cutover with follow (refused when the target does not follow its source). "
+        "Without it the target decides, as the page's cutover does: one that follows its source (migrate --follow) "
+        "gets the follow cutover — the final catch-up waits until the replication lag is zero, then sequences, "
+        "large objects, the verify, and the subscription, the slot and the publication dropped.")] = False,
     freeze_source: Annotated[bool, typer.Option(
         "--freeze-source", help="Make the source read-only for new sessions and end the app's open ones first "
         "(the one write pghaul makes to the source; undo with `pghaul unfreeze`).")] = False,
@@ -410,34 +490,134 @@ def cutover(
     yes: Annotated[bool, typer.Option(
         "--yes", "-y", help="Do not wait for Enter after the catch-up (with --freeze-source, the freeze pauses "
         "the writes).")] = False,
+    verify_rows: Annotated[bool | None, typer.Option(
+        "--verify-rows/--no-verify-rows", show_default=False, help="With follow: compare every row inside the "
+        "write pause (a window that grows with the database), or the schema only (rows were verified against the "
+        "copy's snapshot and replication applied every change since). Default: --verify-rows, as "
+        "FollowCutoverOptions.")] = None,
+    lag_timeout: Annotated[float | None, typer.Option(
+        "--lag-timeout", min=1, metavar="SECONDS", help="With follow: how long to wait for the replication lag "
+        "to reach zero before giving up (replication keeps running). Default: pghaul's.")] = None,
     tables: TablesOption = None,
     exclude: ExcludeOption = None,
     workers: WorkersOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Switch the app to the target: catch up, pause writes, final sync, full verify, and how to switch."""
-    from pghaul.cli.cutover import Conversation, CutoverRequest, render_cutover
+    """Switch the app to the target: catch up, pause writes, final sync (zero replication lag when the target
+    follows its source), full verify, and how to switch."""
+    from pghaul.cli.cutover import (
+        CutoverRequest,
+        FollowCutoverOutcome,
+        conversation,
+        render_cutover,
+        render_follow_cutover,
+    )
     from pghaul.sync import SyncOptions
 
+    for_sync = bool(tables or exclude or workers)
+    for_follow = verify_rows is not None or lag_timeout is not None
+    if follow and for_sync:
+        _fail(*_WRONG_CUTOVER_OPTIONS["follow"], 2, as_json=as_json)
     wait = not (writes_paused or yes)
     if wait and not sys.stdin.isatty():
         _fail("cutover waits for you to pause the app's writes, and there is no terminal to ask in",
-              "pause the writes first and pass --writes-paused, or pass --yes (with --freeze-source)", 2)
-    request = CutoverRequest(
-        source or "", target or "", SyncOptions(include=_patterns(tables), exclude=_patterns(exclude),
-                                                workers=workers),
-        freeze=freeze_source, writes_paused=writes_paused, wait=wait,
-    )
+              "pause the writes first and pass --writes-paused, or pass --yes (with --freeze-source)", 2,
+              as_json=as_json)
     out = err_console if as_json else console
     with _errors(ctx, source, target, as_json=as_json):
-        outcome = Conversation(request, out, prompt_to_stderr=as_json, view=lambda: view_for(out, as_json)).run()
+        following = _target_follows(target)
+        if follow and following is None:
+            _fail("the target does not follow its source: there is no replication lag to wait for",
+                  "nothing was changed; run `pghaul cutover` without --follow (a final sync, then the verify)",
+                  as_json=as_json)
+        if following is not None and for_sync:
+            _fail(*_WRONG_CUTOVER_OPTIONS["follow"], 2, as_json=as_json)
+        if following is None and for_follow:
+            _fail(*_WRONG_CUTOVER_OPTIONS["sync"], 2, as_json=as_json)
+        if following is not None and not follow:
+            out.print(f"the target follows its source (follow: {following}): this cutover waits for the "
+                      "replication lag to reach zero instead of a final sync, as --follow does", highlight=False)
+        request = CutoverRequest(
+            source or "", target or "", SyncOptions(include=_patterns(tables), exclude=_patterns(exclude),
+                                                    workers=workers),
+            freeze=freeze_source, writes_paused=writes_paused, wait=wait,
+            follow=None if following is None else _follow_cutover_options(freeze_source, verify_rows, lag_timeout),
+        )
+        outcome = conversation(request, out, prompt_to_stderr=as_json, view=lambda: view_for(out, as_json)).run()
         if as_json:
             report_line("Report", outcome.to_dict())
         else:
-            for part in render_cutover(outcome.report):
+            parts = (render_follow_cutover(outcome.report) if isinstance(outcome, FollowCutoverOutcome)
+                     else render_cutover(outcome.report))
+            for part in parts:
                 console.print(part)
         if not outcome.report.ok:
             raise typer.Exit(1)
+
+
+# Options of one cutover given for the other: (message, hint), by the cutover the target gets.
+_WRONG_CUTOVER_OPTIONS = {
+    "follow": ("--tables, --exclude and --workers are for the sync cutover, and this cutover is follow's",
+               "the tables are those migrate --follow publishes (recorded on the target): leave the options out"),
+    "sync": ("--verify-rows, --no-verify-rows and --lag-timeout are for a target that follows its source, and "
+             "this one does not", "leave them out: the sync cutover verifies every row"),
+}
+
+
+def _target_follows(target: str | None) -> str | None:
+    """How the target follows its source (``FollowState``, from the target's side: its subscription or a start
+    recorded), or None when it does not: what decides which cutover runs, as in the admin API."""
+    from pghaul.connect import connect_target
+    from pghaul.follow import FollowState, read_follow_status
+
+    with connect_target(target) as tgt:
+        state = read_follow_status(None, tgt).state
+    return None if state is FollowState.NONE else str(state)
+
+
+def _follow_cutover_options(freeze: bool, verify_rows: bool | None,
+                            lag_timeout: float | None) -> FollowCutoverOptions:
+    """``FollowCutoverOptions`` from the command line; what was not given keeps the engine's default."""
+    from pghaul.follow import FollowCutoverOptions
+
+    options: dict[str, Any] = {"freeze_source": freeze}
+    if verify_rows is not None:
+        options["verify_rows"] = verify_rows
+    if lag_timeout is not None:
+        options["lag_timeout_seconds"] = lag_timeout
+    return FollowCutoverOptions(**options)
+
+
+@app.command("stop-follow")
+def stop_follow(
+    ctx: typer.Context,
+    source: SourceOption = None,
+    target: TargetOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Give up following: drop the subscription on the target, and the replication slot and the publication on
+    the source. The target keeps its rows as replication left them; `pghaul sync` then brings it up to date and
+    `pghaul cutover` switches."""
+    from pghaul.cli.follow_report import render_teardown
+    from pghaul.follow import stop_follow as run_stop_follow
+
+    out = err_console if as_json else console
+    with _errors(ctx, source, target, as_json=as_json):
+        if not yes:
+            if not sys.stdin.isatty():
+                _fail("confirmation needed", "pass --yes to stop following without a prompt", 2, as_json=as_json)
+            out.print(f"target: [bold]{redact_url(target or '')}[/] stops applying the source's changes; its rows "
+                      "stay", highlight=False)
+            if not typer.confirm("Stop following now?", default=False, err=as_json):
+                raise typer.Exit(1)
+        with view_for(out, as_json) as view:
+            report = run_stop_follow(source or "", target or "", view)
+        if as_json:
+            report_line("Report", report.to_dict())
+            return
+        for part in render_teardown(report):
+            console.print(part, highlight=False)
 
 
 @app.command()
@@ -448,24 +628,53 @@ def status(
         typer.Option("--target", "-t", envvar="NEW_DATABASE_URL", show_envvar=True,
                      help="The database a migration writes (or wrote) into."),
     ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", "-s", envvar="DATABASE_URL", show_envvar=True,
+                     help="The database copied from: when the target follows it, also read the replication slot "
+                     "there (the lag in bytes, the WAL it keeps)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The status as one JSON object (as db-status replies).")]
     = False,
 ) -> None:
     """Show the migration job recorded on a target: its state (running, done, failed, interrupted), phase,
-    each table's rows and ranges, its error and hint, and its summary once finished. Reads only; works from
-    another terminal while a migration runs, and after its process died."""
+    each table's rows and ranges, its error and hint, and its summary once finished; and, when the target
+    follows its source, the replication's state, lag and problems. Reads only; works from another terminal while
+    a migration runs, and after its process died."""
     from pghaul.cli.status import render_status, status_dict
     from pghaul.connect import connect_target
     from pghaul.engine.jobs import read_status
 
-    with _errors(ctx, target, as_json=as_json):
+    with _errors(ctx, target, source, as_json=as_json):
         with connect_target(target) as tgt:
             job = read_status(tgt)
+            follow, source_error = _follow_status(tgt, source, target or "")
         if as_json:
-            json_line(status_dict(job))
+            json_line({**status_dict(job), "follow": None if follow is None else follow.to_dict(),
+                       **({"followSourceError": source_error} if source_error else {})})
             return
-        for part in render_status(job, describe_url(target or "")):
+        for part in render_status(job, describe_url(target or ""), follow, source_error):
             console.print(part, highlight=False)
+
+
+def _follow_status(tgt: psycopg.Connection, source: str | None,
+                   target: str) -> tuple[FollowStatus | None, str | None]:
+    """Follow's status when the target follows (None when not): the target's side first, then, given the
+    source, both sides. A source that cannot be reached leaves the target's side and says why, so the status
+    still works while the source is down."""
+    from pghaul.connect import connect_source
+    from pghaul.follow import FollowState, read_follow_status
+
+    found = read_follow_status(None, tgt)
+    if found.state is FollowState.NONE:
+        return None, None
+    if not source:
+        return found, None
+    try:
+        with connect_source(source) as src:
+            return read_follow_status(src, tgt), None
+    except PghaulError as exc:
+        return found, scrub(exc.message, *_secrets((source, target)))
 
 
 @app.command()
@@ -508,7 +717,8 @@ def cleanup(
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Drop pghaul's own bookkeeping schema (`pghaul`) from the target, and unfreeze the source if a cutover froze
+    """Drop pghaul's own bookkeeping schema (`pghaul`) from the target; with --source, also follow's subscription on
+    the target and its replication slot and publication on the source, and unfreeze the source if a cutover froze
     it. Your tables are not touched."""
     from pghaul.engine import cleanup as drop_pghaul_schema
     from pghaul.engine.freeze import UnfreezeOutcome, unfreeze_source
@@ -516,8 +726,12 @@ def cleanup(
     with _errors(ctx, source, target):
         if not yes and sys.stdin.isatty() and not typer.confirm("Drop the pghaul schema on the target?"):
             raise typer.Exit(1)
+        following = _target_follows(target) if source else None
         dropped = drop_pghaul_schema(target, source)
         console.print("dropped schema pghaul" if dropped else "nothing to clean up: no pghaul schema on the target")
+        if following is not None:  # cleanup drops whatever of follow's objects there is, on both sides
+            console.print(f"follow taken down too (it was {following}): no subscription, replication slot or "
+                          "publication of pghaul's is left on either server", highlight=False)
         if source:
             # The one thing pghaul may have left on a source: a cutover's freeze.
             undone = unfreeze_source(source)

@@ -23,6 +23,7 @@ from pghaul import events as ev
 from pghaul.cli import say
 from pghaul.cli.fit import MIN_NAME, Figures, Line, middle
 from pghaul.cli.views import View
+from pghaul.follow.events import ReplicationCatchUp
 from pghaul.kinds import Phase
 from pghaul.verify.progress import TablesToVerify, TableVerified
 
@@ -141,6 +142,7 @@ class ProgressView(View):
         self._large_objects: Flow | None = None
         self._verify: tuple[int, int] | None = None  # tables verified of tables to verify, while it runs
         self._data_started: float | None = None
+        self._lag: tuple[int, ReplicationCatchUp] | None = None  # the cutover's wait: the first lag, the latest
 
     @property
     def rows(self) -> tuple[Row, ...]:
@@ -221,6 +223,11 @@ class ProgressView(View):
             self._large_objects = None if event.total and event.done >= event.total else flow
             if self._large_objects is None:
                 self.say(say.large_objects(event))
+        elif isinstance(event, ReplicationCatchUp):
+            first = event.lag_bytes if self._lag is None else self._lag[0]
+            self._lag = None if event.reached else (first, event)
+            if event.reached:
+                self.say(say.replication_catch_up(event))
 
     def _redraw(self) -> None:
         rows: list[Row] = []
@@ -239,6 +246,11 @@ class ProgressView(View):
             done, total = self._verify
             rows.append(Row("tables verified", Figures((f"{done:,}/{total:,} tables",), "verify"), done / total,
                             style="bold cyan"))
+        if self._lag is not None:
+            first, lag = self._lag
+            rows.append(Row("replication lag", Figures((f"{say.wal_bytes(lag.lag_bytes)} left",
+                                                        f"{lag.seconds_waited:.1f} s"), "lag"),
+                            1 - lag.lag_bytes / first if first else None, style="bold cyan"))
         if self._data_started is not None and self._copied:
             rows.append(self._overall())
         self._rows.rows = tuple(rows)

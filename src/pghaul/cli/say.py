@@ -10,11 +10,17 @@ from __future__ import annotations
 from pghaul import events as ev
 from pghaul.cli.fit import Figures, Line
 from pghaul.engine.cutover import CatchUpRound
+from pghaul.follow.events import FollowStartChosen, ObjectAction, ReplicationCatchUp, ReplicationObjectChanged
 from pghaul.sync.progress import TablesToSync, TableSynced
 from pghaul.verify.progress import TablesToVerify, TableVerified
 
 MB = 1024 * 1024
 _NOTICE_STYLES = {"warning": "yellow", "error": "red"}
+
+
+def wal_bytes(n: int) -> str:
+    """An amount of WAL (a replication lag, what a slot retains): bytes while under a megabyte, then MB or GB."""
+    return f"{n:,} bytes" if n < MB else megabytes(n)
 
 
 def megabytes(n: int) -> str:
@@ -146,6 +152,31 @@ def catch_up_round(event: CatchUpRound) -> Line:
         trend = "the first pass"
     return Line(f"round {event.round}: {event.changes:,} changes carried ({event.rows_changed:,} rows), {trend}",
                 f"{event.seconds:.1f} s", word="cutover ", style="bold", prose=True)
+
+
+def follow_start(event: FollowStartChosen) -> Line:
+    """``follow: fresh start: a new slot, and the copy in its snapshot``."""
+    return Line(f"{event.start} start: {event.reason}", mark="▶ follow: ", word="follow ", style="bold",
+                prose=True)
+
+
+_OBJECT_STYLES = {ObjectAction.DROPPED: "yellow", ObjectAction.REUSED: "dim"}
+
+
+def replication_object(event: ReplicationObjectChanged) -> Line:
+    """``✓ replication slot pghaul_0123456789abcdef created on the source  consistent point 0/1A2B3C4``."""
+    return Line(f"{event.kind} {event.name} {event.action} on the {event.server}", event.detail, mark="✓ ",
+                word="follow ", style=_OBJECT_STYLES.get(event.action, "green"), figures_style="dim", prose=True)
+
+
+def replication_catch_up(event: ReplicationCatchUp) -> Line:
+    """``replication lag: 12,345 bytes left  0.5 s``; once reached, ``✓ replication lag zero …``."""
+    if event.reached:
+        return Line("replication lag zero: the target applied every change up to "
+                    f"{event.target_lsn}", f"{event.seconds_waited:.1f} s", mark="✓ ", word="cutover ",
+                    style="green", figures_style="dim", prose=True)
+    return Line("replication lag", f"{wal_bytes(event.lag_bytes)} left  {event.seconds_waited:.1f} s",
+                word="cutover ")
 
 
 def tables_to_verify(event: TablesToVerify) -> Line:

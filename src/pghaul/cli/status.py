@@ -1,4 +1,5 @@
-"""`pghaul status`: the job on a target as pghaul recorded it there, for a second terminal or after a crash.
+"""`pghaul status`: the job on a target as pghaul recorded it there, for a second terminal or after a crash, and,
+when the target follows its source, the replication's state (``follow_report.py`` draws that section).
 
 Everything shown is read from the target (``pghaul.engine.jobs.read_status``): the job row (its phase, how it
 ended, its error and hint, the report it left) and the checkpoints (per table: rows copied of estimated, key
@@ -10,7 +11,7 @@ process died. What only the running process knows (its rate, an index build's pr
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import RenderableType
 from rich.table import Table
@@ -19,6 +20,9 @@ from rich.text import Text
 from pghaul.cli.fit import compact_table, figure_column, name_column
 from pghaul.cli.say import megabytes
 from pghaul.engine.jobs import JobStatus, TableStatus
+
+if TYPE_CHECKING:
+    from pghaul.follow import FollowStatus
 
 # read_status reports a job marked running whose process no longer holds the migration lock as failed, with
 # this opening its error (jobs.fail_stale_jobs writes the same once another run starts): the CLI names that
@@ -39,7 +43,21 @@ def status_dict(status: JobStatus) -> dict[str, Any]:
     return {**status.to_dict(), "state": shown_state(status)}
 
 
-def render_status(status: JobStatus, target: str) -> list[RenderableType]:
+def render_status(status: JobStatus, target: str, follow: FollowStatus | None = None,
+                  source_error: str | None = None) -> list[RenderableType]:
+    """The job, then (when the target follows its source) the follow section (``follow_report.py``);
+    ``source_error``: why the source's side of it could not be read."""
+    parts = _job(status, target)
+    if follow is not None:
+        from pghaul.cli.follow_report import render_follow_status
+
+        parts.extend(render_follow_status(follow))
+        if source_error:
+            parts.append(Text.assemble(("  source not read: ", "yellow"), source_error))
+    return parts
+
+
+def _job(status: JobStatus, target: str) -> list[RenderableType]:
     state = shown_state(status)
     if status.job_id is None and not status.tables:
         return [Text(f"nothing has run here: no pghaul job on {target}")]

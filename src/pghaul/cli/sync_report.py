@@ -18,7 +18,7 @@ def render_sync_summary(report: SyncReport) -> list[RenderableType]:
         Text(f"ranges compared: {report.ranges_compared:,}   ranges that differed: {report.ranges_differing:,}"),
         Text(f"rows: {report.rows_inserted:,} inserted, {report.rows_updated:,} updated, "
              f"{report.rows_deleted:,} deleted"),
-        Text(_large_objects_line(lo)),
+        Text(large_objects_line(lo)),
         Text(f"sequences: {report.sequences_advanced} of {len(report.sequences)} moved forward"),
     ]
     if report.tables_created:
@@ -34,7 +34,7 @@ def render_sync_summary(report: SyncReport) -> list[RenderableType]:
     return parts
 
 
-def _large_objects_line(lo: LargeObjectSync | None) -> str:
+def large_objects_line(lo: LargeObjectSync | None) -> str:
     if lo is None:
         return "large objects: not synced"
     if not lo.objects and not (lo.added or lo.replaced or lo.removed):

@@ -23,6 +23,7 @@ from pghaul import events as ev
 from pghaul.cli import say
 from pghaul.cli.fit import Line
 from pghaul.engine.cutover import CatchUpRound
+from pghaul.follow.events import FollowStartChosen, ReplicationCatchUp, ReplicationObjectChanged
 from pghaul.sync.progress import SyncFinished, TablesToSync, TableSynced
 from pghaul.verify.progress import TablesToVerify, TableVerified
 
@@ -69,6 +70,10 @@ class View:
             self.say(say.table_synced(event, self._synced, self._to_sync))
         elif isinstance(event, CatchUpRound):
             self.say(say.catch_up_round(event))
+        elif isinstance(event, FollowStartChosen):
+            self.say(say.follow_start(event))
+        elif isinstance(event, ReplicationObjectChanged):
+            self.say(say.replication_object(event))
         elif isinstance(event, TablesToVerify):
             self._to_verify, self._verified = event.tables, 0
             self.say(say.tables_to_verify(event))
@@ -85,7 +90,8 @@ class View:
         self.say(line)
 
     def progress(self, event: ev.Event) -> None:
-        """Tables, index builds, large objects: bars in a terminal, throttled lines in a log."""
+        """Tables, index builds, large objects, the replication lag: bars in a terminal, throttled lines in a
+        log."""
 
 
 def view_for(console: Console, as_json: bool) -> View:
@@ -156,6 +162,11 @@ class PlainView(View):
         elif isinstance(event, ev.LargeObjectsProgress):
             if self._due("large objects", force=event.done in (0, event.total)):
                 self.say(say.large_objects(event))
+        elif isinstance(event, ReplicationCatchUp):
+            # The first poll (how far behind the pause left it) and the moment it is reached are always written.
+            first = "replication lag" not in self._last
+            if self._due("replication lag", force=first or event.reached):
+                self.say(say.replication_catch_up(event))
 
 
 class JsonView(View):
