@@ -220,3 +220,18 @@ def test_sync_refuses_a_following_target_then_takes_over_after_stop_follow(logic
     report = sync(source, target)
     assert report.rows_updated > 0
     assert database_digest(target) == database_digest(source)
+
+
+def test_the_sync_cutover_refuses_a_following_target_before_freezing_the_source(logical_source_url: str,
+                                                                                logical_target_url: str) -> None:
+    from pghaul.engine.cutover import finish
+    from pghaul.engine.freeze import freeze_status
+
+    source, target = logical_source_url, logical_target_url
+    fill_app(source, accounts=50)
+    migrate(source, target, OPTIONS)
+    with pytest.raises(SafetyError, match="follows the source"):
+        finish(source, target, freeze=True)
+    with psycopg.connect(source) as conn:
+        assert freeze_status(conn) is False
+    stop_follow(source, target)

@@ -21,11 +21,11 @@ from typing import Any
 
 from pghaul.connect import connect_source, connect_target
 from pghaul.engine.freeze import FreezeReport, freeze_source
-from pghaul.engine.preflight import check_target_is_not_source
 from pghaul.errors import PghaulError
 from pghaul.events import Event, Listener, Notice, PhaseFinished, PhaseStarted, ignore
 from pghaul.kinds import Phase
 from pghaul.sync import SyncOptions, SyncReport, sync
+from pghaul.sync.preparation import prepare
 from pghaul.verify import VerifyOptions, VerifyReport, verify
 
 MAX_CATCH_UP_ROUNDS = 6
@@ -142,8 +142,9 @@ def finish(
     listener(PhaseStarted(Phase.CUTOVER, "writes paused"))
     report = CutoverReport()
     if freeze:
+        # Every refusal the final sync would meet, before the one write to the source rather than after it.
         with connect_source(source_url) as src, connect_target(target_url) as tgt:
-            check_target_is_not_source(src, tgt)  # before the one write to the source, not after it
+            prepare(src, tgt, options)
         report.freeze = freeze_source(source_url)
         listener(Notice(report.freeze.describe(), "warning", [UNFREEZE]))
     try:

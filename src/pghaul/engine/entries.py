@@ -54,7 +54,7 @@ def plan_with(src: psycopg.Connection, tgt: psycopg.Connection, options: Migrate
         plan.notes.append(
             f"follow writes to the source: the publication {name} (FOR TABLE the {copied} copied tables) and the "
             f"logical replication slot {name}, which keeps the source's WAL until it is dropped; on the target, the "
-            f"subscription {name}. The cutover, stop_follow and cleanup (given both URLs) drop all three")
+            f"subscription {name}. The cutover, `pghaul stop-follow` and cleanup (given both URLs) drop all three")
     if not options.schema_only:
         tables = {t.key for t in plan.tables}
         positions = read_positions(src, selected_sequences(source_catalog, tables))

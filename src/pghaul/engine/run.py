@@ -214,7 +214,8 @@ class MigrationRun:
             self.notice(note)
         if self.follow is not None:
             self.notice(f"follow: a publication and a logical replication slot {self.follow.names.name} on the "
-                        "source (the cutover, stop_follow or cleanup drops them), a subscription on the target",
+                        "source (the cutover, `pghaul stop-follow` or cleanup drops them), a subscription on the "
+                        "target",
                         "info", [f"{c.message}: {c.hint}" for c in self.follow_caveats])
         if self.options.data_only and plan.conflicts:
             # No DDL runs: rows go into the target's own definitions (in text format where a column type differs).

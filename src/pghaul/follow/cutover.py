@@ -105,8 +105,9 @@ def _following(src: psycopg.Connection, tgt: psycopg.Connection) -> tuple[Follow
     if record is None or not record.copied or subscription_info(tgt, names.subscription) is None:
         raise SafetyError(
             "this target does not follow the source (no subscription of a complete copy): there is no replication "
-            "lag to wait for", "finish with the sync cutover instead (catch_up, then finish), or run migrate with "
-            "follow to the end first")
+            "lag to wait for",
+            "finish with the sync cutover instead (`pghaul cutover` without --follow), or run migrate with follow to "
+            "the end first")
     return names, record
 
 

@@ -96,7 +96,7 @@ def slot_left_behind(name: str, source: str) -> str:
     """What every path that leaves the slot says: it keeps the source's WAL until dropped."""
     return (f"the replication slot {name} may remain on the source {source}, keeping the source's WAL (its disk "
             "fills while it stays): run the same migrate with follow again to continue, or drop it with "
-            "`pghaul cleanup` given both URLs (or stop_follow)")
+            "`pghaul cleanup` given both URLs (or `pghaul stop-follow`)")
 
 
 class FollowStart:
@@ -142,8 +142,8 @@ class FollowStart:
                     f"the replication slot {self.names.slot} that follow's copy was made with is "
                     f"{'gone' if slot is None else 'invalidated (its WAL was removed)'} on the source: the changes "
                     "since the copy cannot be replayed",
-                    "stop follow (stop_follow, or `pghaul cleanup` given both URLs) and bring the target up to "
-                    "date with `pghaul sync`, which needs no replication; or clean up and migrate again")
+                    "stop follow (`pghaul stop-follow`, or `pghaul cleanup` given both URLs) and bring the target up "
+                    "to date with `pghaul sync`, which needs no replication; or clean up and migrate again")
             if set(record.tables) != {t.display_name for t in self.tables}:
                 raise UsageError(
                     "this run selects other tables than the follow it would continue",
