@@ -23,6 +23,7 @@ import psycopg
 from benchmarks import batch_latency, dataset, servers
 from benchmarks.counts import check_target, index_count, row_counts
 from benchmarks.dataset import NAMED_SCALES, Scale, parse_scale
+from benchmarks.follow_section import FollowSection
 from benchmarks.methods import END_TO_END, Context, Method, MethodSkipped, Outcome
 from benchmarks.methods.binary_stream import BinaryStream
 from benchmarks.methods.dump_psql import DumpPsql
@@ -56,8 +57,8 @@ MEMORY_SOURCE_DB = "bench_source_memory"
 PROBE_SOURCE_DB = "bench_probe"
 PROBE_TARGET_DB = "bench_probe_target"
 PARTS = (
-    "pghaul", "dump-restore", "dump-psql", "keyset-insert", "binary-stream", "raw-floor", "sync", "pgcopydb", "batch",
-    "memory",
+    "pghaul", "dump-restore", "dump-psql", "keyset-insert", "binary-stream", "raw-floor", "sync", "follow", "pgcopydb",
+    "batch", "memory",
 )
 
 _started = time.perf_counter()
@@ -81,6 +82,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pghaul-via", choices=("engine", "cli"), default="engine", help="how pghaul is started")
     parser.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {', '.join(PARTS)}")
     parser.add_argument("--memory-scale", help="second scale for pghaul's peak memory (default: small, or scale/10)")
+    parser.add_argument("--follow-scale", help="second scale of the follow section (default: scale/10)")
     parser.add_argument("--markdown", type=Path, help="also write the results as markdown (RESULTS.md format)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--note", default="", help="a line for the written results (e.g. what else ran meanwhile)")
@@ -93,6 +95,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     try:
         args.scale_value = parse_scale(args.scale)
         args.memory_scale_value = parse_scale(args.memory_scale) if args.memory_scale else None
+        args.follow_scale_value = parse_scale(args.follow_scale) if args.follow_scale else None
     except ValueError as exc:
         parser.error(str(exc))
     return args
@@ -133,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _measure_main(results, ctx, chosen, args.runs, "pghaul" in skip, args.pghaul_via, scale.label)
         if "sync" not in skip:
             SyncSection(results, ctx, scale, args.workers, say).measure(args.runs)
+        if "follow" not in skip:
+            scales = (scale, args.follow_scale_value or scale.divided(10))
+            FollowSection(results, root, work_dir, scales, workers, args.workers, started, say).measure(args.runs)
         if "batch" not in skip:
             _measure_batch_latency(results, source, target, scale)
         if "memory" not in skip and "pghaul" not in skip:

@@ -2,7 +2,9 @@
 
 Usage: pghaul_child.py SOURCE_URL TARGET_URL EVENTS_FILE OPTIONS_JSON. Writes each progress event as a JSON line
 with ``t``, seconds since the migration started. The last line of stdout is a JSON object: the seconds inside
-``migrate`` (start-up and imports left out) and ``ok`` (false only when its verification found differences).
+``migrate`` (start-up and imports left out), ``ok`` (false only when its verification found differences), when
+``migrate`` started on the machine's monotonic clock (``started_monotonic``, for placing the events on another
+process's ``time.monotonic()``) and, with follow, what follow started (``FollowStarted.to_dict()``).
 Exit code 3 means the engine is not there (yet).
 """
 
@@ -26,6 +28,7 @@ def main() -> int:
     options = MigrateOptions(**json.loads(options_json))
     lock = threading.Lock()  # workers may emit from their own threads
     started = time.perf_counter()
+    started_monotonic = time.monotonic()
     with open(events_path, "w", encoding="utf-8") as out:
 
         def listener(event: object) -> None:
@@ -34,7 +37,11 @@ def main() -> int:
                 out.write(line + "\n")
 
         result = migrate(source_url, target_url, options, listener=listener)
-    print(json.dumps({"migrate_seconds": time.perf_counter() - started, "ok": bool(getattr(result, "ok", True))}))
+    seconds = time.perf_counter() - started
+    follow = getattr(result, "follow", None)
+    print(json.dumps({"migrate_seconds": seconds, "ok": bool(getattr(result, "ok", True)),
+                      "started_monotonic": started_monotonic,
+                      "follow": None if follow is None else follow.to_dict()}, default=str))
     return 0
 
 

@@ -23,6 +23,16 @@ SYNC_UNCHANGED = "sync-unchanged"
 SYNC_CHANGED = "sync-changed"
 SYNC_CATCH_UP = "catch-up"
 SYNC_FREEZE = "write-freeze"
+# The keys of the follow section's rows (one group per scale: ``follow_group``).
+FOLLOW_FULL_MIGRATE = "follow-full-migrate"
+FOLLOW_MIGRATE = "follow-migrate"
+FOLLOW_WINDOW_ROWS = "follow-window-rows"
+FOLLOW_WINDOW_SCHEMA = "follow-window-schema"
+# Issue 14's targets: the window (the schema-only one: the one that does not grow with the data) under 5% of the
+# full migrate at the run's scale; "independent of the size" read as growing by at most this factor from the
+# second scale to the run's (ten times the data by default).
+FOLLOW_WINDOW_SHARE = 0.05
+FOLLOW_SIZE_GROWTH = 1.5
 _FAILURE_CHARS = 240  # the whole message is in the JSON output and in the run's log lines
 
 
@@ -55,6 +65,8 @@ class Results:
     # reports them first and exits non-zero.
     failures: list[str] = field(default_factory=list)
     sync_runs: list[dict[str, Any]] = field(default_factory=list)  # each sync-section run's counts, for the JSON
+    follow_scales: list[str] = field(default_factory=list)  # the follow section's two scales, the run's first
+    follow_runs: list[dict[str, Any]] = field(default_factory=list)  # each follow run's lag, writer and cutover
 
     def row(self, group: str, key: str, label: str, is_pghaul: bool = False) -> Row:
         rows = self.groups.setdefault(group, [])
@@ -95,8 +107,17 @@ def _status(row: Row) -> str:
     return " ".join(_seconds(s) for s in row.seconds)
 
 
+def follow_group(scale_label: str) -> str:
+    return (f"Follow at scale {scale_label} (issue 14; its own pair, source with wal_level = logical; seconds inside "
+            "the engine's calls; × pghaul = × the full migrate at this scale)")
+
+
 class _Checks(list[str]):
     """Target lines: the value measured, the target, met or MISSED."""
+
+    def inform(self, name: str, value: float | None, why: str) -> None:
+        if value is not None:
+            self.append(f"{name}: {value:.2f} ({why})")
 
     def judge(self, name: str, value: float | None, limit: float, at_most: bool = True) -> None:
         if value is None:
@@ -168,9 +189,58 @@ def sync_target_checks(results: Results) -> list[str]:
     return checks
 
 
+def follow_target_checks(results: Results) -> list[str]:
+    """The targets of issue 14 (follow), on the follow section's medians and its runs' lag figures."""
+    checks = _Checks()
+    if len(results.follow_scales) != 2:
+        return checks
+    big, small = results.follow_scales
+    at_big, at_small = follow_group(big), follow_group(small)
+    full = results.median(at_big, FOLLOW_FULL_MIGRATE)
+    schema_big = results.median(at_big, FOLLOW_WINDOW_SCHEMA)
+    schema_small = results.median(at_small, FOLLOW_WINDOW_SCHEMA)
+    checks.judge(f"write-freeze window with follow (verify_rows off: schema-only check, the window the issue means) "
+                 f"/ full migrate, scale {big}", _ratio_of(schema_big, full), FOLLOW_WINDOW_SHARE)
+    checks.judge(f"that window at scale {big} / at scale {small} (independent of the database's size)",
+                 _ratio_of(schema_big, schema_small), FOLLOW_SIZE_GROWTH)
+    checks.inform(f"for comparison: the same window / full migrate at scale {small}",
+                  _ratio_of(schema_small, results.median(at_small, FOLLOW_FULL_MIGRATE)),
+                  "no target: the second scale's own full migrate")
+    checks.inform(f"for comparison: the same window / the main pair's full migrate (the sync section's, verify off), "
+                  f"scale {big}", _ratio_of(schema_big, results.median(SYNC_GROUP, SYNC_MIGRATE)),
+                  "no target: the reference above is the follow pair's own")
+    checks.inform(f"for comparison: the window with the engine's default full verify (verify_rows on) / full "
+                  f"migrate, scale {big}", _ratio_of(results.median(at_big, FOLLOW_WINDOW_ROWS), full),
+                  "no target: it compares every row, so it grows with the data")
+    runs = [r for r in results.follow_runs if r.get("scale") == big and "lag" in r]
+    if runs:
+        lags = [r["lag"] for r in runs]
+        caught = [lag["caught_up_after_seconds"] for lag in lags]
+        limit, bound = lags[0]["caught_up_limit_seconds"], lags[0]["caught_up_bytes"]
+        rate = max((r["writer"].get("rate", 0.0) for r in runs), default=0.0)
+        name = (f"replication keeps up with a writer at {rate:.0f} writes/s, scale {big}: lag ≤ {bound / 1e6:.2f} MB "
+                f"after the subscription starts (seconds, max of {len(runs)} runs)")
+        if None in caught:
+            checks.append(f"{name}: not within {limit:.0f} s in {caught.count(None)} run(s) — MISSED")
+        else:
+            checks.judge(name, max(caught), limit)
+        peak = max((lag["peak_bytes"] or 0 for lag in lags), default=0)
+        peak_seconds = [lag["peak_seconds"] for lag in lags if lag["peak_seconds"] is not None]
+        held = max(lag["held_back_seconds"] for lag in lags)
+        steady = [lag["steady_max_bytes"] for lag in lags if lag["steady_max_bytes"] is not None]
+        streaming = f"; lag_seconds at most {max(peak_seconds):.2f} s once streaming" if peak_seconds else ""
+        checks.append(
+            f"peak lag, scale {big} (max of runs; reported, no target): {peak / 1e6:.2f} MB (the slot keeps every "
+            f"change from the copy's snapshot until the subscription starts: up to {held:.1f} s of writes){streaming}")
+        if steady:
+            checks.append(f"afterwards, with the writer still writing: lag at most {max(steady) / 1e6:.2f} MB")
+    return checks
+
+
 TARGET_LISTS: dict[str, Callable[[Results], list[str]]] = {
     "Targets of issue 6 (set for the default scale)": target_checks,
     "Targets of issue 13: sync and cutover (set for the default scale)": sync_target_checks,
+    "Targets of issue 14: follow (set for the default scale)": follow_target_checks,
 }
 
 

