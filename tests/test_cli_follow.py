@@ -1,8 +1,9 @@
 """The follow commands end to end on real servers started with wal_level = logical (``tests/logical_servers.py``):
-`pghaul migrate --follow`, `pghaul status` while the target follows, `pghaul cutover --follow`, `pghaul
-stop-follow`, and the refusals (a source that cannot publish; sync and the sync cutover on a following target) —
-what they print, their exit codes, what they leave on both servers, and that no password ever shows. Then what
-follow's output looks like at 80 columns, without a terminal and as JSON lines, without a server.
+`pghaul migrate --follow`, `pghaul follow` on a target migrated without it, `pghaul status` while the target
+follows, `pghaul cutover --follow`, `pghaul stop-follow`, and the refusals (a source that cannot publish; sync and
+the sync cutover on a following target) — what they print, their exit codes, what they leave on both servers, and
+that no password ever shows. Then what follow's output looks like at 80 columns, without a terminal and as JSON
+lines, without a server.
 """
 
 from __future__ import annotations
@@ -211,6 +212,58 @@ def test_migrate_follow_then_status_then_cutover_leaves_nothing_behind(
     after = pghaul("status", "--target", logical_target_url, "--source", logical_source_url)
     assert after.returncode == 0 and not re.search(r"^follow pghaul_", after.stdout, re.MULTILINE)
     assert json.loads(pghaul("status", "--target", logical_target_url, "--json").stdout)["follow"] is None
+
+
+def test_follow_on_a_migrated_target_then_cutover_leaves_nothing_behind(
+    logical_source_url: str, logical_target_url: str
+) -> None:
+    """`pghaul follow`: a target migrated without --follow starts following without a second copy."""
+    fill_app(logical_source_url, accounts=300)
+    with password_urls(logical_source_url, logical_target_url) as (password, source, target):
+        migrated = invoke("migrate", "--yes", "--batch-size", "400", "--source", source, "--target", target)
+        assert migrated.exit_code == 0, migrated.output
+        nothing_left(logical_source_url, logical_target_url)
+        run_sql(logical_source_url, WRITES)  # the source moves on before follow starts
+
+        started = invoke("follow", "--yes", "--workers", "2", "--source", source, "--target", target)
+        assert started.exit_code == 0, started.output
+        out = flat(started.output)
+        # The same preflight as migrate --follow, and what follow writes, before anything is written.
+        assert "follow: possible; the target's server reached the source" in out
+        assert "follow writes to the source" in out and "a slot left behind keeps the source's WAL" in out
+        assert out.index("follow writes to the source") < out.index("follow adopt start")
+        assert "Z follow adopt start: a new slot, and sync brings the target to the source as of its snapshot" in out
+        # The slot first, the sync in its snapshot (what changed since the migration), then the subscription.
+        slot = re.search(r"Z follow replication slot pghaul_[0-9a-f]{16} created on the source consistent point", out)
+        subscription = re.search(r"Z follow subscription pghaul_[0-9a-f]{16} created on the target", out)
+        assert slot and subscription and slot.start() < out.index("phase sync") < subscription.start()
+        assert "rows: 1 inserted, 1 updated, 2 deleted" in out
+        assert "the target now follows the source (the migrated target synced to the slot's moment: nothing " \
+               "copied again)" in out
+        assert "pghaul cutover --follow" in out and "pghaul stop-follow" in out
+
+        run_sql(logical_source_url, "INSERT INTO tag VALUES ('written while following', 'x')")
+        status = pghaul("status", "--target", target, "--source", source)
+        assert status.returncode == 0 and "streaming" in status.stdout, status.stderr
+
+        # Again: the target follows already; refused, nothing written, the way on named.
+        before = written_state(logical_source_url, logical_target_url)
+        again = invoke("follow", "--yes", "--json", "--source", source, "--target", target)
+        assert again.exit_code == 1, again.output
+        last = json.loads(again.stdout.splitlines()[-1])
+        assert last["event"] == "Error" and "follows the source already (follow: streaming" in last["error"]
+        assert "nothing was written" in last["error"] and "pghaul cutover --follow" in last["hint"]
+        assert written_state(logical_source_url, logical_target_url) == before
+
+        cutover = invoke("cutover", "--follow", "--writes-paused", "--source", source, "--target", target)
+        assert cutover.exit_code == 0, cutover.output
+        assert "Verified: source and target match" in flat(cutover.output)
+        for output in (migrated.output, started.output, again.output, status.stdout, status.stderr, cutover.output):
+            assert password not in output
+
+    nothing_left(logical_source_url, logical_target_url)
+    assert one_value(logical_target_url, "SELECT balance FROM account WHERE name = 'written while following'") == 42
+    assert one_value(logical_target_url, "SELECT count(*) FROM tag WHERE name = 'written while following'") == 1
 
 
 def test_migrate_follow_from_a_source_that_cannot_publish_writes_nothing(source_url: str, target_url: str) -> None:

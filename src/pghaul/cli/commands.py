@@ -311,10 +311,15 @@ def _follow_preflight(source: str | None, target: str | None, opts: MigrateOptio
     """Before anything is written: whether follow is possible, every reason and caveat with its hint, what follow
     writes to the source; refused (exit 1, nothing written) when it is not possible. Under --json the preflight
     is also a line of its own on stdout (``{"event": "FollowPreflight", …}``)."""
-    from pghaul.cli.follow_report import render_follow_writes, render_preflight
     from pghaul.follow import follow_preflight
 
-    preflight = follow_preflight(source or "", target or "", opts)
+    _show_follow_preflight(follow_preflight(source or "", target or "", opts), out, as_json)
+
+
+def _show_follow_preflight(preflight: FollowPreflight, out: Console, as_json: bool) -> None:
+    """The preflight and what follow writes to the source; refused (exit 1) when follow is not possible."""
+    from pghaul.cli.follow_report import render_follow_writes, render_preflight
+
     if not preflight.possible:
         _refuse_follow(preflight, out, as_json)
     if as_json:
@@ -618,6 +623,61 @@ def stop_follow(
             return
         for part in render_teardown(report):
             console.print(part, highlight=False)
+
+
+@app.command("follow")
+def follow_command(
+    ctx: typer.Context,
+    source: SourceOption = None,
+    target: TargetOption = None,
+    tables: TablesOption = None,
+    exclude: ExcludeOption = None,
+    workers: WorkersOption = None,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Compare every row's checksum in the sync, even where nothing seems to have changed.")] = False,
+    follow_source_url: Annotated[str | None, typer.Option(
+        "--follow-source-url", help="The source as the target's server reaches it, when that differs from "
+        "--source (a platform's private network), password included; never shown.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Keep a target that `pghaul migrate` copied without --follow following the source with PostgreSQL's logical
+    replication, without copying it again: a replication slot and a publication on the source, a sync to the
+    slot's moment, then a subscription on the target until `pghaul cutover --follow`. Checked first: when it is
+    not possible (or the target follows already, or its migration did not finish), nothing is written."""
+    from pghaul.cli.follow_report import render_following
+    from pghaul.cli.interrupt import cancel_on_interrupt
+    from pghaul.cli.sync_report import render_sync_summary
+    from pghaul.follow import FollowNotPossible, FollowOptions, follow_migrated, follow_migrated_preflight
+
+    out = err_console if as_json else console
+    with _errors(ctx, source, target, follow_source_url, as_json=as_json):
+        options = FollowOptions(include=_patterns(tables), exclude=_patterns(exclude), workers=workers, full=full,
+                                follow_source_url=follow_source_url or None)
+        _show_follow_preflight(follow_migrated_preflight(source, target, options), out, as_json)
+        if not yes:
+            _confirm_follow(source, target, out)
+        try:
+            with cancel_on_interrupt(out) as cancel, view_for(out, as_json) as view:
+                result = follow_migrated(source, target, options, view, cancel)
+        except FollowNotPossible as refused:  # the servers changed since the preflight above
+            _refuse_follow(refused.preflight, out, as_json)
+        if as_json:
+            report_line("Report", result.to_dict())
+            return
+        for part in [*(render_sync_summary(result.sync) if result.sync is not None else []),
+                     *render_following(result.follow)]:
+            console.print(part, highlight=False)
+
+
+def _confirm_follow(source: str | None, target: str | None, out: Console) -> None:
+    """Ask on ``out`` (stderr under --json, so stdout stays JSON lines)."""
+    if not sys.stdin.isatty():
+        _fail("confirmation needed", "pass --yes to start following without a prompt", 2, as_json=out is err_console)
+    out.print(f"source: [bold]{redact_url(source or '')}[/] (read, and given a replication slot and a publication)")
+    out.print(f"target: [bold]{redact_url(target or '')}[/] (synced to the slot's moment, then subscribed)")
+    if not typer.confirm("Start following now?", default=False, err=out is err_console):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -108,6 +108,7 @@ _HOW_STARTED = {
     StartKind.FRESH: "",
     StartKind.CONTINUE: " (continued from an earlier run: nothing copied again)",
     StartKind.RESTART: " (started again: the earlier copy was made in a snapshot that is gone)",
+    StartKind.ADOPT: " (the migrated target synced to the slot's moment: nothing copied again)",
 }
 
 

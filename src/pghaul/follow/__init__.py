@@ -5,7 +5,8 @@ it down cleanly; PostgreSQL replicates.
 One idea per file: ``preflight`` (every reason follow is not possible) and ``probe`` (the target's server reaching
 the source), ``names``, ``connections`` (the writable exceptions on the source), ``source_objects`` (slot and
 publication), ``subscription``, ``state`` (what the target records), ``start`` (the consistent start and what a
-rerun does), ``status``, ``catch_up`` (waiting for zero lag), ``cutover``, ``teardown``, ``events``.
+rerun does), ``adopt`` (follow on a target migrated without it: sync in the slot's snapshot instead of a copy),
+``status``, ``catch_up`` (waiting for zero lag), ``cutover``, ``teardown``, ``events``.
 
 The names below are loaded on first use, so importing ``pghaul.follow.names`` (the planner does) stays light.
 """
@@ -23,6 +24,10 @@ _EXPORTS = {
     "FollowNotPossible": "pghaul.follow.preflight",
     "follow_preflight": "pghaul.follow.preflight",
     "FollowStarted": "pghaul.follow.start",
+    "FollowOptions": "pghaul.follow.adopt",
+    "FollowMigrated": "pghaul.follow.adopt",
+    "follow_migrated": "pghaul.follow.adopt",
+    "follow_migrated_preflight": "pghaul.follow.adopt",
     "StartKind": "pghaul.follow.events",
     "ReplicationObject": "pghaul.follow.events",
     "ReplicationObjectChanged": "pghaul.follow.events",

@@ -33,6 +33,9 @@ class StartKind(StrEnum):
     FRESH = "fresh"  # no earlier copy: a new slot, the copy in its snapshot
     RESTART = "restart"  # an earlier copy did not finish in its slot's snapshot: emptied, copied again in a new one
     CONTINUE = "continue"  # the copy finished in the snapshot of the slot still there: nothing copied again
+    # A target migrated without follow (``pghaul follow``, ``follow/adopt.py``): a new slot, and sync brings the
+    # target to the source as of its snapshot instead of a copy.
+    ADOPT = "adopt"
 
 
 @dataclass(frozen=True)

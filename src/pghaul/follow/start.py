@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
@@ -69,9 +69,6 @@ from pghaul.inspect.model import Table
 from pghaul.state_schema import STATE_SCHEMA
 from pghaul.urls import describe_url
 
-if TYPE_CHECKING:
-    from pghaul.engine.options import MigrateOptions
-
 PUBLICATION_ACTIONS = {PublicationChange.CREATED: ObjectAction.CREATED, PublicationChange.ALTERED: ObjectAction.ALTERED,
                        PublicationChange.UNCHANGED: ObjectAction.REUSED}
 BASELINES = sql.Identifier(STATE_SCHEMA, "sync_baselines")
@@ -92,24 +89,41 @@ class FollowStarted:
                 "tables": self.tables, "subscription": None if self.subscription is None else str(self.subscription)}
 
 
-def slot_left_behind(name: str, source: str) -> str:
+MIGRATE_AGAIN = "run the same migrate with follow again to continue"
+
+
+def slot_left_behind(name: str, source: str, again: str = MIGRATE_AGAIN) -> str:
     """What every path that leaves the slot says: it keeps the source's WAL until dropped."""
     return (f"the replication slot {name} may remain on the source {source}, keeping the source's WAL (its disk "
-            "fills while it stays): run the same migrate with follow again to continue, or drop it with "
-            "`pghaul cleanup` given both URLs (or `pghaul stop-follow`)")
+            f"fills while it stays): {again}, or drop it with `pghaul cleanup` given both URLs (or `pghaul "
+            "stop-follow`)")
+
+
+class FollowSelection(Protocol):
+    """What a follow start needs of its run's options (``MigrateOptions``, ``follow.adopt.FollowOptions``)."""
+
+    @property
+    def include(self) -> tuple[str, ...]: ...
+
+    @property
+    def exclude(self) -> tuple[str, ...]: ...
+
+    def subscription_url(self, source_url: str) -> str: ...
 
 
 class FollowStart:
-    """Follow's part of one ``migrate``: the checks, the slot and its snapshot, the subscription."""
+    """Follow's part of one ``migrate`` (or of ``pghaul follow``: ``follow/adopt.py``): the checks, the slot and
+    its snapshot, the subscription. ``again``: what a failure that leaves the slot tells people to run."""
 
-    def __init__(self, source_url: str, target_url: str, options: MigrateOptions, emit: Listener,
-                 notice: Callable[[str, str, list[str]], None]) -> None:
+    def __init__(self, source_url: str, target_url: str, options: FollowSelection, emit: Listener,
+                 notice: Callable[[str, str, list[str]], None], again: str = MIGRATE_AGAIN) -> None:
         self.source_url = source_url
         self.target_url = target_url
         self.options = options
         self.subscription_url = options.subscription_url(source_url)
         self.emit = emit
         self.notice = notice
+        self.again = again
         self.names = FollowNames("")
         self.tables: list[Table] = []
         self.report: FollowStarted | None = None
@@ -119,6 +133,13 @@ class FollowStart:
 
     def check(self, src: psycopg.Connection, tgt: psycopg.Connection, tables: list[Table]) -> FollowPreflight:
         """Raise ``FollowNotPossible`` with every reason; the caveats become the run's notices."""
+        found = self.preflight(src, tgt, tables)
+        if not found.possible:
+            raise found.error()
+        return found
+
+    def preflight(self, src: psycopg.Connection, tgt: psycopg.Connection, tables: list[Table]) -> FollowPreflight:
+        """Every reason follow is not possible for ``tables``, the probe included; writes nothing."""
         self.names = follow_names(tgt)
         self.tables = tables
         whole = not (self.options.include or self.options.exclude)
@@ -126,8 +147,6 @@ class FollowStart:
                                    tgt, self.subscription_url, self.names)
         # An earlier run's slot: any failure of this one must mention it too.
         self.slot_may_exist = source_objects.slot_info(src, self.names.slot) is not None
-        if not found.possible:
-            raise found.error()
         return found
 
     # --- 2. the slot and its snapshot ----------------------------------------------------------------------------
@@ -169,13 +188,15 @@ class FollowStart:
         if start is StartKind.RESTART:
             self.notice(reason, "warning", [])
             self._undo_earlier(tgt)
-        holder = self._create(tgt)
+        holder = self.create(tgt)
         try:
             yield holder
         finally:
             holder.close()
 
-    def _create(self, tgt: psycopg.Connection) -> SnapshotHolder:
+    def create(self, tgt: psycopg.Connection) -> SnapshotHolder:
+        """The publication, then the slot, and the holder of the slot's snapshot (the caller closes it). A start
+        is recorded before the slot exists and its consistent point once it does; ``self.report`` is set."""
         with connect_source_for_publication(self.source_url) as conn:
             change = source_objects.ensure_publication(conn, self.names.publication, self.tables)
         self._changed(ReplicationObject.PUBLICATION, Server.SOURCE, PUBLICATION_ACTIONS[change],
@@ -256,7 +277,7 @@ class FollowStart:
         """Every failure after the slot may exist says so, in its hint and as a notice."""
         if not self.slot_may_exist:
             return
-        message = slot_left_behind(self.names.slot, describe_url(self.source_url))
+        message = slot_left_behind(self.names.slot, describe_url(self.source_url), self.again)
         if isinstance(exc, PghaulError):
             exc.hint = f"{exc.hint}; {message}".lstrip("; ")
         self.emit(Notice(message, "warning"))

@@ -21,3 +21,7 @@ class SyncOptions:
     # Compare every row's checksum even where the source's row versions say nothing changed since the last sync.
     full: bool = False
     job_id: str | None = None
+    # Read the source in this exported snapshot, kept open by the caller, instead of one the sync exports: follow
+    # on a migrated target brings the target to the source as of its replication slot's snapshot. A reader that
+    # cannot import it fails the sync (its rows would be of another moment). Sequences are read live as always.
+    snapshot_id: str | None = None

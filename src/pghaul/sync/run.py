@@ -3,7 +3,8 @@
 In order: the checks (nothing written if one refuses); new tables, created and copied by ``migrate`` itself;
 new columns; then, under the target's migration lock and in one exported snapshot of the source, every table
 compared range by range and the differing ranges replaced; ranges refused for order reasons tried again; large
-objects; sequences moved forward. The report says what was compared and what changed.
+objects; sequences moved forward. The report says what was compared and what changed. The snapshot may also be
+given (``SyncOptions.snapshot_id``): follow on a migrated target syncs in its replication slot's.
 """
 
 from __future__ import annotations
@@ -166,9 +167,13 @@ class SyncRun:
             tables = [t for t in self.prepared.selected.values() if t.kind == "r"]
             replica = may_use_replica_role(tgt, target, tables)
             workers = ctx.options.workers or default_workers(src, tgt)
-            holder = SnapshotHolder(ctx.source_url)
+            holder = self._holder()
             try:
                 in_snapshot = self._tables(target, holder.snapshot_id, replica, workers)
+                if ctx.options.snapshot_id and not (in_snapshot and holder.snapshot_id):
+                    raise PghaulError(
+                        "a sync reader could not import the snapshot it was given: some rows were read at a later "
+                        "moment", RESUME)
                 # The tables now equal the source as of the snapshot: the next sync may start from its row versions.
                 xmin = row_versions.snapshot_xmin(holder.conn) if in_snapshot and holder.snapshot_id else None
                 row_versions.record_baselines(tgt, [t for t in tables], xmin)
@@ -176,6 +181,17 @@ class SyncRun:
             finally:
                 holder.close()
             self._sequences(src, tgt)
+
+    def _holder(self) -> SnapshotHolder:
+        """The sync's snapshot; with ``options.snapshot_id``, the caller's, taken and exported again."""
+        given = self.ctx.options.snapshot_id
+        try:
+            return SnapshotHolder(self.ctx.source_url, imported=given)
+        except psycopg.Error as exc:
+            if not given:
+                raise
+            raise PghaulError("sync cannot read in the snapshot it was given: the transaction that exported it "
+                              "has ended", "keep that transaction open until the sync returns") from exc
 
     def _tables(self, target: Catalog, snapshot_id: str | None, replica: bool, workers: int) -> bool:
         works = _table_works(self.ctx, self.prepared, target, replica)
@@ -210,10 +226,16 @@ def sync(
     options: SyncOptions = SyncOptions(),  # frozen: sharing the default is safe
     listener: Listener = ignore,
     cancel: threading.Event | None = None,
+    *,
+    prepared: Prepared | None = None,
 ) -> SyncReport:
     """Bring ``target`` up to date with ``source``: rows, large objects and sequences, new tables and new
     nullable columns. Raises before writing anything when a change cannot be carried safely; a sync that stops
-    part way leaves every range it committed consistent, and the next one converges."""
+    part way leaves every range it committed consistent, and the next one converges.
+
+    ``prepared``: the checks (``sync.preparation.prepare`` with the same options), made by a caller that writes
+    between them and the sync — follow on a migrated target creates its slot first, after which the checks
+    would find the target following."""
     check_sync_options(options)
     started = time.monotonic()
     emit = serialized(listener)
@@ -221,7 +243,8 @@ def sync(
         assert source_url is not None and target_url is not None
         report = SyncReport(describe_url(source_url), describe_url(target_url))
         emit(PhaseStarted(Phase.SYNC, f"{report.source} -> {report.target}"))
-        prepared = prepare(src, tgt, options)
+        if prepared is None:
+            prepared = prepare(src, tgt, options)
     ctx = SyncContext(source_url, target_url, options, emit, cancel)
     # Columns first: the tables that gained one then match the source again when migrate plans the new tables.
     report.columns_added = _add_columns(ctx, prepared)
