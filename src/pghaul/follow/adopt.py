@@ -111,9 +111,9 @@ class Found:
 
 def _refuse_unfinished_migration(tgt: psycopg.Connection) -> None:
     """Follow starts on a finished migration only: one that stopped part way may lack rows, indexes or keys (its
-    follow start, if it had one, is migrate's to finish)."""
+    follow start, if it had one, is migrate's to finish); one still running holds the lock the sync needs."""
     status = jobs.read_status(tgt)
-    if status.state in ("running", "failed") and status.phase in UNFINISHED_PHASES:
+    if status.state == "running" or (status.state == "failed" and status.phase in UNFINISHED_PHASES):
         doing = "is still running" if status.state == "running" else "stopped before it finished"
         raise SafetyError(
             f"the migration into this target {doing} (in its {status.phase} phase): follow starts only on a "
