@@ -6,6 +6,7 @@ the source as of the new slot's snapshot, PostgreSQL applies everything since, t
   equal (every table's rows as text, the large objects, the sequence) and nothing left on either server.
 - Killed (SIGKILL, in a child process) right after the slot is created, and once the sync is done but not yet
   recorded: the rerun drops the dead slot, adopts again in one new slot, converges; none after the cutover.
+  Stopped (Ctrl-C) during the sync: the error says the slot stays, keeping the source's WAL, and what to run.
 - A ``migrate --follow`` killed in its verify (the copy recorded in the slot's snapshot): ``follow`` continues it,
   subscribing without syncing.
 - Refusals with nothing written to either server: a target that follows already, a migration that did not
@@ -46,6 +47,7 @@ from pghaul.follow import (
     stop_follow,
 )
 from pghaul.sync import SyncOptions, sync
+from pghaul.sync.progress import TableSynced
 from pghaul.sync.row_versions import load_baselines, snapshot_xmin
 from tests import servers
 from tests.conftest import run_sql
@@ -196,6 +198,34 @@ def test_killed_before_the_sync_is_recorded_then_rerun(logical_source_url: str, 
         new_slot = slot_of(source)  # one slot: the same name, a new one
         assert new_slot[0] == killed_slot[0] and new_slot[1] != killed_slot[1]
         app.wait_for(20)
+    cut_over_and_compare(source, target)
+
+
+def test_a_stopped_start_says_the_slot_stays_and_the_rerun_adopts_again(logical_source_url: str,
+                                                                       logical_target_url: str) -> None:
+    source, target = logical_source_url, logical_target_url
+    fill_app(source, accounts=500)
+    assert migrate(source, target, WITHOUT_FOLLOW).ok
+    run_sql(source, "UPDATE account SET balance = balance + 1 WHERE id % 3 = 0")
+    cancel = threading.Event()
+    events: list[Event] = []
+
+    def listener(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, TableSynced):
+            cancel.set()  # Ctrl-C in the middle of the sync, in the slot's snapshot
+
+    with pytest.raises(Cancelled) as caught:
+        follow_migrated(source, target, FollowOptions(workers=1), listener=listener, cancel=cancel)
+    hint = caught.value.hint
+    assert "replication slot" in hint and "keeping the source's WAL" in hint and "disk fills" in hint
+    assert "run the same `pghaul follow` again" in hint and "pghaul cleanup" in hint
+    assert any(isinstance(e, Notice) and e.level == "warning" and "may remain on the source" in e.message
+               for e in events)
+    assert follow_status(source, target).state is FollowState.COPYING
+    slot_of(source)
+    result = follow_migrated(source, target, OPTIONS)
+    assert result.follow.start is StartKind.ADOPT and ReplicationObject.SLOT in result.earlier_dropped
     cut_over_and_compare(source, target)
 
 

@@ -196,7 +196,8 @@ class FollowStart:
 
     def create(self, tgt: psycopg.Connection) -> SnapshotHolder:
         """The publication, then the slot, and the holder of the slot's snapshot (the caller closes it). A start
-        is recorded before the slot exists and its consistent point once it does; ``self.report`` is set."""
+        is recorded before the slot exists and its consistent point once it does (into ``self.report``, which the
+        caller has set)."""
         with connect_source_for_publication(self.source_url) as conn:
             change = source_objects.ensure_publication(conn, self.names.publication, self.tables)
         self._changed(ReplicationObject.PUBLICATION, Server.SOURCE, PUBLICATION_ACTIONS[change],
