@@ -6,7 +6,8 @@ the source as of the new slot's snapshot, PostgreSQL applies everything since, t
   equal (every table's rows as text, the large objects, the sequence) and nothing left on either server.
 - Killed (SIGKILL, in a child process) right after the slot is created, and once the sync is done but not yet
   recorded: the rerun drops the dead slot, adopts again in one new slot, converges; none after the cutover.
-  Stopped (Ctrl-C) during the sync: the error says the slot stays, keeping the source's WAL, and what to run.
+  Stopped (Ctrl-C) during the sync: the error says the slot stays, keeping the source's WAL, and what to run. A
+  slot removed behind pghaul's back: adopted again.
 - A ``migrate --follow`` killed in its verify (the copy recorded in the slot's snapshot): ``follow`` continues it,
   subscribing without syncing.
 - Refusals with nothing written to either server: a target that follows already, a migration that did not
@@ -226,6 +227,24 @@ def test_a_stopped_start_says_the_slot_stays_and_the_rerun_adopts_again(logical_
     slot_of(source)
     result = follow_migrated(source, target, OPTIONS)
     assert result.follow.start is StartKind.ADOPT and ReplicationObject.SLOT in result.earlier_dropped
+    cut_over_and_compare(source, target)
+
+
+def test_a_slot_removed_behind_pghaul_s_back_is_replaced_by_adopting_again(logical_source_url: str,
+                                                                          logical_target_url: str) -> None:
+    """A platform dropping an idle slot (or someone by hand) after the subscription went too: the changes since
+    cannot be replayed, but sync needs no replay — follow starts again in a new slot's snapshot."""
+    source, target = logical_source_url, logical_target_url
+    fill_app(source, accounts=300)
+    assert migrate(source, target, WITHOUT_FOLLOW).ok
+    follow_migrated(source, target, OPTIONS)
+    drop_replication(target)  # the subscription, by hand
+    drop_replication(source)  # the slot
+    run_sql(source, "UPDATE account SET balance = balance - 1 WHERE id % 5 = 0")  # decoded by no slot
+    events: list[Event] = []
+    result = follow_migrated(source, target, OPTIONS, listener=events.append)
+    assert result.follow.start is StartKind.ADOPT and result.sync is not None and result.sync.rows_updated > 0
+    assert any(isinstance(e, Notice) and "is gone: the changes since cannot be replayed" in e.message for e in events)
     cut_over_and_compare(source, target)
 
 

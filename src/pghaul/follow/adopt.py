@@ -172,10 +172,13 @@ class FollowMigratedRun:
             return Found(StartKind.CONTINUE, f"the target was brought to the snapshot of the slot {names.slot}, "
                          "which is still there and keeps every change since: nothing is synced again", record)
         if record is not None or slot is not None:
-            gone = "" if slot is not None or record is None or not record.copied else " (and the slot is gone)"
-            return Found(StartKind.ADOPT, f"an earlier start did not finish{gone}: the snapshot of its slot died "
-                         "with its process, so its slot is dropped and the target synced again in a new slot's "
-                         "snapshot (only what differs is rewritten)", record, earlier=True)
+            if record is not None and record.copied:
+                why = (f"the slot {names.slot} the target was brought to is "
+                       f"{'gone' if slot is None else 'invalidated'}: the changes since cannot be replayed")
+            else:
+                why = "an earlier start did not finish: the snapshot of its slot died with its process"
+            return Found(StartKind.ADOPT, f"{why}, so follow's objects are dropped and the target synced again in a "
+                         "new slot's snapshot (only what differs is rewritten)", record, earlier=True)
         return Found(StartKind.ADOPT, "a new slot, and sync brings the target to the source as of its snapshot")
 
     def selected(self, src: psycopg.Connection) -> list[Table]:
