@@ -134,7 +134,8 @@ def test_follow_on_an_ordinary_server_is_refused_with_the_reason_and_nothing_wri
     seen = Replies()
     before = written_state(source_url, target_url)
     with TestClient(create_app(make_settings(source_url, target_url))) as client:
-        for method, path, params in (("GET", "db-preflight", {"follow": "true"}), ("POST", "db-stop-follow", {})):
+        for method, path, params in (("GET", "db-preflight", {"follow": "true"}), ("POST", "db-stop-follow", {}),
+                                     ("POST", "db-follow", {}), ("GET", "db-follow", {})):
             refused = client.request(method, "/api/admin/" + path, params=params)
             assert refused.status_code == 401, refused.text
         assert client.get("/api/admin/db-stop-follow", headers=AUTH).status_code == 405  # it changes things
@@ -286,6 +287,81 @@ def test_stop_follow_leaves_nothing_and_sync_takes_over(logical_source_url: str,
     seen.assert_clean()
 
 
+def _migrate_without_follow(client: TestClient, seen: Replies) -> None:
+    started = seen(client.post("/api/admin/db-migrate-all", headers=AUTH))
+    assert started["started"] is True, started
+    done = poll_status(client, _finished, timeout=WAIT_SECONDS)
+    seen.seen.append(str(done))
+    assert done["state"] == "done" and done["follow"] is None, done
+
+
+def test_db_follow_starts_following_a_target_migrated_without_it(
+    unfrozen_source: str, logical_target_url: str
+) -> None:
+    source, target = unfrozen_source, logical_target_url
+    fill_app(source, accounts=200)
+    seen = Replies()
+    with TestClient(create_app(make_settings(source, target))) as client:
+        assert seen(client.get("/api/admin/db-follow", headers=AUTH))["state"] == "idle"
+        _migrate_without_follow(client, seen)
+        run_sql(source, APP_WRITES)  # written between the migration and follow: sync brings it in the snapshot
+
+        started = seen(client.post("/api/admin/db-follow", headers=AUTH))
+        assert started["started"] is True and started["state"] == "running", started
+        done = _poll(client, "/api/admin/db-follow", _finished, seen)
+        assert done["state"] == "done", done
+        report = done["report"]
+        assert report["follow"]["start"] == "adopt" and report["follow"]["subscription"] == "created", report
+        assert report["sync"]["rowsInserted"] >= 1 and report["earlierDropped"] == [], report
+        assert _rows(target, "SELECT count(*) FROM account WHERE name = 'written while following'") == 1
+
+        follow = _poll(client, "/api/admin/db-status", _streaming, seen)["follow"]
+        assert follow["copied"] is True and follow["slot"]["active"], follow
+        # Following already: a second start is refused at once, in the engine's words; so is a sync.
+        again = client.post("/api/admin/db-follow", headers=AUTH)
+        assert again.status_code == 409 and "follows the source already" in seen(again)["error"], again.text
+        assert again.json()["hint"]
+        refused = client.post("/api/admin/db-sync", headers=AUTH)
+        assert refused.status_code == 409, refused.text
+
+        run_sql(source, "INSERT INTO account (name) VALUES ('written after follow started')")
+        _poll(client, "/api/admin/db-status", lambda _: _rows(
+            target, "SELECT count(*) FROM account WHERE name = 'written after follow started'") == 1, seen)
+
+        assert seen(client.post("/api/admin/db-cutover", headers=AUTH, json={"step": "finish"}))["method"] == "follow"
+        finished = _poll(client, "/api/admin/db-cutover", lambda d: d["stage"] != "finishing", seen)
+        assert finished["state"] == "done" and finished["report"]["ok"] is True, finished
+        assert set(finished["report"]["teardown"]["dropped"]) == REPLICATION
+        assert seen(client.get("/api/admin/db-status", headers=AUTH))["follow"] is None
+    nothing_left(source, target)
+    assert database_digest(target) == database_digest(source)
+    seen.assert_clean()
+
+
+def test_db_follow_on_a_replica_level_pair_is_refused_with_the_reason_and_nothing_written(
+    source_url: str, target_url: str
+) -> None:
+    run_sql(source_url, "CREATE TABLE item (id bigint PRIMARY KEY, label text);"
+                        " INSERT INTO item SELECT g, 'item ' || g FROM generate_series(1, 50) g")
+    seen = Replies()
+    with TestClient(create_app(make_settings(source_url, target_url))) as client:
+        _migrate_without_follow(client, seen)
+        before = written_state(source_url, target_url)
+        assert client.post("/api/admin/db-follow").status_code == 401
+        started = seen(client.post("/api/admin/db-follow", headers=AUTH))
+        assert started["started"] is True, started
+        failed = _poll(client, "/api/admin/db-follow", _finished, seen)
+        assert failed["state"] == "failed" and failed["status"] == 409, failed
+        assert "follow is not possible" in failed["error"] and "wal_level is replica" in failed["error"]
+        assert "wal_level = logical" in failed["hint"] and failed["code"]
+        blockers = failed["followRefused"]["preflight"]["blockers"]
+        assert "wal-level" in {b["code"] for b in blockers}
+        assert seen(client.get("/api/admin/db-status", headers=AUTH))["follow"] is None
+    assert written_state(source_url, target_url) == before
+    nothing_left(source_url, target_url)
+    seen.assert_clean()
+
+
 def test_the_follow_endpoints_document_their_replies() -> None:
     app = create_app(make_settings("postgresql://u@127.0.0.1:1/a", "postgresql://u@127.0.0.1:1/b"))
     with TestClient(app) as client:
@@ -295,6 +371,8 @@ def test_the_follow_endpoints_document_their_replies() -> None:
     assert body.get("required") is not True  # no body: a migration without follow, as always
     stop = paths["/api/admin/db-stop-follow"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert stop["$ref"].endswith("/StopFollowReply")
+    follow = paths["/api/admin/db-follow"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert follow["$ref"].endswith("/FollowJobReply") and "post" in paths["/api/admin/db-follow"]
     assert "follow" in {p["name"] for p in paths["/api/admin/db-preflight"]["get"]["parameters"]}
     schemas = document["components"]["schemas"]
     assert {"follow", "followRefused"} <= set(schemas["StatusReply"]["properties"])

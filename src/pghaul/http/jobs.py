@@ -1,5 +1,6 @@
 """Background work started by a request: the whole migration (``db-migrate-all``), the post-data phase,
-verification (``db-verify``), a sync (``db-sync``) and the cutover's two steps (``db-cutover``).
+verification (``db-verify``), a sync (``db-sync``), the cutover's two steps (``db-cutover``) and follow started
+on a migrated target (``db-follow``).
 
 Each runs in a thread of the server process with a cancel event that the app's shutdown sets. The durable state
 (job row, checkpoints) lives on the target, written by the engine, so a restarted server reads where the last
@@ -42,6 +43,7 @@ class JobKind(StrEnum):
     SYNC = "sync"
     CATCH_UP = "catch-up"  # the cutover's first step: sync rounds while the app still writes
     CUTOVER = "cutover"  # the cutover's finish: writes paused, optional freeze, last sync, full verify
+    FOLLOW = "follow"  # follow started on a migrated target: a slot, sync in its snapshot, the subscription
 
 
 class WorkState(StrEnum):
@@ -58,11 +60,12 @@ JOB_NAMES = {
     JobKind.SYNC: "a sync (db-sync)",
     JobKind.CATCH_UP: "the cutover's catch-up (db-cutover)",
     JobKind.CUTOVER: "the cutover's finish (db-cutover)",
+    JobKind.FOLLOW: "a follow start (db-follow)",
 }
 
 # The jobs that write rows to the target: a one-batch copy beside one of them could insert or replace the same
 # rows twice over.
-ROW_WRITERS = frozenset({JobKind.MIGRATE, JobKind.SYNC, JobKind.CATCH_UP, JobKind.CUTOVER})
+ROW_WRITERS = frozenset({JobKind.MIGRATE, JobKind.SYNC, JobKind.CATCH_UP, JobKind.CUTOVER, JobKind.FOLLOW})
 
 
 class ShortTask(StrEnum):
@@ -79,10 +82,10 @@ SHORT_TASKS: dict[ShortTask, tuple[frozenset[JobKind], str, str]] = {
     ShortTask.BATCH: (ROW_WRITERS, "a one-batch copy (db-migrate-data)", "retry in a moment: a batch takes seconds"),
     ShortTask.UNFREEZE: (frozenset({JobKind.CUTOVER}), "an unfreeze (db-unfreeze)",
                          "retry in a moment: it takes a second"),
-    # A migration with follow creates the slot, the publication and the subscription; a follow finish waits on
+    # A migration with follow or a follow start creates the slot, the publication and the subscription; a finish waits on
     # them and drops them itself: stopping follow under either would pull replication from under it.
-    ShortTask.STOP_FOLLOW: (frozenset({JobKind.MIGRATE, JobKind.CUTOVER}), "stopping follow (db-stop-follow)",
-                            "retry in a moment: it takes a few seconds"),
+    ShortTask.STOP_FOLLOW: (frozenset({JobKind.MIGRATE, JobKind.CUTOVER, JobKind.FOLLOW}),
+                            "stopping follow (db-stop-follow)", "retry in a moment: it takes a few seconds"),
 }
 BATCH_BESIDE_JOB_HINT = {
     JobKind.MIGRATE: "it copies every table itself: follow it in db-status instead of sending batches",
@@ -94,6 +97,8 @@ STOP_FOLLOW_BESIDE_JOB_HINT = {
                      "stop following",
     JobKind.CUTOVER: "the finish takes replication down itself once verified: wait until db-cutover shows it "
                      "finished",
+    JobKind.FOLLOW: "the follow start creates the slot, the publication and the subscription: wait until "
+                    "db-follow shows it finished, then stop following",
 }
 
 

@@ -683,6 +683,28 @@ class SyncReply(JobOutcome, Ok):
     report: SyncReport | None = None
 
 
+class FollowStartReport(Reply):
+    """pghaul.follow.FollowMigrated as JSON (its ``to_dict``): follow started on a migrated target."""
+
+    follow: FollowStartedReply
+    sync: SyncReport | None = None  # None: continued an earlier start whose sync was recorded complete
+    earlier_dropped: list[str] = []  # an earlier, unfinished start's objects, taken down first
+    notices: list[str] = []
+    seconds: float = 0.0
+
+
+class FollowJobReply(JobOutcome, Ok):
+    """GET db-follow: the latest follow start of this server (POST db-follow): its sync's progress while it runs,
+    its report once done; where follow stands afterwards is db-status's ``follow``."""
+
+    always = ("success", "state")
+
+    progress: SyncProgress | None = None
+    report: FollowStartReport | None = None
+    # Only when follow was not possible (refused before anything was written): every reason.
+    follow_refused: FollowRefusal | None = None
+
+
 # --- db-cutover, db-unfreeze -------------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from pghaul import events
-from pghaul.http import cutover, following, legacy, migration, syncing
+from pghaul.http import adopting, cutover, following, legacy, migration, syncing
 from pghaul.http.errors import json_error_route
 from pghaul.http.guard import SECRET_HEADER, FailureThrottle, Guard, plain_http, refuse_weak_secret
 from pghaul.http.health import create_health_router
@@ -30,6 +30,7 @@ from pghaul.http.replies import (
     CutoverReply,
     CutoverRequest,
     CutoverStartReply,
+    FollowJobReply,
     MigrateAllRequest,
     PostPhaseReply,
     PreflightReply,
@@ -258,6 +259,17 @@ def _add_sync_and_cutover(router: APIRouter, runtime: Runtime, secured: list[Any
                  summary="Make the source writable again after a cutover froze it", **REPLY)
     def db_unfreeze() -> UnfreezeReply:
         return cutover.unfreeze_reply(runtime)
+
+    @router.post("/db-follow", dependencies=secured,
+                 summary="Start following on a target migrated without follow: a replication slot and a publication "
+                         "on the source, sync in the slot's snapshot, a subscription on the target", **REPLY)
+    def db_follow_start() -> StartReply:
+        return adopting.start_follow_reply(runtime)
+
+    @router.get("/db-follow", dependencies=secured,
+                summary="The latest follow start: its sync while it runs, its report once done", **REPLY)
+    def db_follow() -> FollowJobReply:
+        return adopting.follow_reply(runtime)
 
     @router.post("/db-stop-follow", dependencies=secured,
                  summary="Give follow up: drop the subscription, the replication slot and the publication", **REPLY)
