@@ -62,3 +62,20 @@ def test_the_served_page_carries_a_policy_with_the_hashes_of_its_blocks(source_u
     assert directives["connect-src"] == "'self'"
     assert "unsafe" not in csp
     assert SECRET not in html
+
+
+def test_step_5_offers_to_start_following_a_migrated_target_with_the_check_steps_announcement() -> None:
+    html = _page()
+    offer = re.search(r'<div id="follow-start-offer" hidden>(.*?)</div>\s*<div id="follow-status"', html, re.DOTALL)
+    assert offer is not None
+    text = " ".join(offer.group(1).split())
+    assert "Start following (logical replication)" in text
+    # The same announcement as the Check step's offer: what it creates on the old database, and the slot's risk.
+    check = re.search(r'<div id="follow-help" class="help">(.*?)</div>', html, re.DOTALL)
+    assert check is not None
+    announcement = " ".join(check.group(1).split()).split("<p>")[2].removesuffix("</p>").split("named")[0]
+    assert announcement and announcement.strip() in text
+    assert "a slot left behind fills the old database's disk" in text
+    script = _inline(html, "script")[0]
+    assert 'api("POST", "db-follow")' in script and 'follow("db-follow"' in script
+    assert '$("start-follow").addEventListener("click", runStartFollow)' in script

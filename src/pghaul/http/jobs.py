@@ -82,8 +82,8 @@ SHORT_TASKS: dict[ShortTask, tuple[frozenset[JobKind], str, str]] = {
     ShortTask.BATCH: (ROW_WRITERS, "a one-batch copy (db-migrate-data)", "retry in a moment: a batch takes seconds"),
     ShortTask.UNFREEZE: (frozenset({JobKind.CUTOVER}), "an unfreeze (db-unfreeze)",
                          "retry in a moment: it takes a second"),
-    # A migration with follow or a follow start creates the slot, the publication and the subscription; a finish waits on
-    # them and drops them itself: stopping follow under either would pull replication from under it.
+    # A migration with follow or a follow start creates the slot, the publication and the subscription; a finish
+    # waits on them and drops them itself: stopping follow under any would pull replication from under it.
     ShortTask.STOP_FOLLOW: (frozenset({JobKind.MIGRATE, JobKind.CUTOVER, JobKind.FOLLOW}),
                             "stopping follow (db-stop-follow)", "retry in a moment: it takes a few seconds"),
 }
