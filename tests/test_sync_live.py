@@ -78,19 +78,28 @@ def test_migrate_while_an_app_writes_then_sync_is_verified(source_url: str, targ
 
 KILLED_SYNC = textwrap.dedent(
     """
-    import os, signal, sys
+    import os, signal, sys, threading
+    from pghaul.events import PhaseStarted
     from pghaul.sync import SyncOptions, sync
     from pghaul.sync.progress import TableSynced
 
-    # "checksums": every range compared and replaced in its own transaction (the slow path, killed on a timer);
+    # "checksums": every range compared and replaced in its own transaction (the slow path), killed a random time
+    # after the sync began (counted from its start, not the process's, so a slow start-up does not eat the delay);
     # "row-versions": the fast path, killed right after its first table.
-    mode = sys.argv[3]
+    mode, delay = sys.argv[3], float(sys.argv[4])
+
+    def kill():
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def listener(event):
+        if isinstance(event, PhaseStarted):
+            print("started", flush=True)
+            if mode == "checksums":
+                threading.Timer(delay, kill).start()
         if isinstance(event, TableSynced):
             print("synced", event.table, flush=True)
             if mode == "row-versions":
-                os.kill(os.getpid(), signal.SIGKILL)
+                kill()
 
     options = SyncOptions(leaf_rows=50, fanout=4, workers=2, full=mode == "checksums")
     sync(sys.argv[1], sys.argv[2], options, listener)
@@ -99,18 +108,13 @@ KILLED_SYNC = textwrap.dedent(
 )
 
 
-def _sync_killed_after(source_url: str, target_url: str, seconds: float, mode: str) -> bool:
-    """Run a sync in a child process and SIGKILL it after ``seconds``; True if it was killed part way: after
-    it had synced a table, before it finished."""
-    child = subprocess.Popen([sys.executable, "-c", KILLED_SYNC, source_url, target_url, mode],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        child.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        child.send_signal(signal.SIGKILL)
-    out, err = child.communicate(timeout=120)
-    assert child.returncode in (0, -signal.SIGKILL), out + err
-    return child.returncode == -signal.SIGKILL and "synced" in out
+def _sync_killed(source_url: str, target_url: str, mode: str, delay: float) -> bool:
+    """Run a sync in a child process that kills itself (see KILLED_SYNC); True if it was killed part way: after
+    its work began, before it finished."""
+    child = subprocess.run([sys.executable, "-c", KILLED_SYNC, source_url, target_url, mode, str(delay)],
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert child.returncode in (0, -signal.SIGKILL), child.stdout + child.stderr
+    return child.returncode == -signal.SIGKILL and "started" in child.stdout
 
 
 def _key_counts(url: str) -> dict[str, tuple[int, int]]:
@@ -139,11 +143,11 @@ def test_sync_killed_at_random_moments_converges(source_url: str, target_url: st
     rng = random.Random(2026)
     killed = 0
     for round_ in range(8):
-        # New changes every round, so each killed sync has work to be killed in (its start-up takes ~1.3 s).
+        # New changes every round, so each killed sync has work to be killed in.
         run_sql(source_url, ROUND_CHANGES.format(line=1 + round_ % 3, round=round_))
         mode = "checksums" if round_ % 2 else "row-versions"
-        killed += _sync_killed_after(source_url, target_url, rng.uniform(1.2, 3.0), mode)
-    assert killed >= 5, "most syncs must have been killed part way for this test to mean anything"
+        killed += _sync_killed(source_url, target_url, mode, rng.uniform(0.1, 1.5))
+    assert killed >= 6, "most syncs must have been killed part way for this test to mean anything"
     sync(source_url, target_url, SyncOptions(leaf_rows=50, fanout=4))
     verified = verify(source_url, target_url)
     assert verified.ok, verified.differences()

@@ -34,6 +34,7 @@ def state_sql(text: str) -> sql.Composed:
         schema=sql.Identifier(STATE_SCHEMA), jobs=JOBS, checkpoints=CHECKPOINTS,
         jobs_name=sql.Literal(f"{STATE_SCHEMA}.jobs"), checkpoints_name=sql.Literal(f"{STATE_SCHEMA}.checkpoints"),
         created_objects_name=sql.Literal(f"{STATE_SCHEMA}.created_objects"),
+        sync_baselines_name=sql.Literal(f"{STATE_SCHEMA}.sync_baselines"),
     )
 
 _DDL = """
@@ -124,9 +125,19 @@ def state_exists(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
+# Per table, the source snapshot's xmin the target's table is known to equal (``sync/row_versions.py``). Created with
+# the rest of the state, so a later run that records baselines runs no DDL.
+SYNC_BASELINES = sql.Identifier(STATE_SCHEMA, "sync_baselines")
+CREATE_SYNC_BASELINES = sql.SQL(
+    "CREATE TABLE IF NOT EXISTS {} (table_schema text, table_name text, source_xmin bigint NOT NULL, "
+    "recorded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (table_schema, table_name))"
+).format(SYNC_BASELINES)
+
+
 def _state_complete(conn: psycopg.Connection) -> bool:
     row = conn.execute(
         state_sql("SELECT to_regclass({checkpoints_name}) IS NOT NULL"
+        " AND to_regclass({sync_baselines_name}) IS NOT NULL"
         " AND to_regclass({created_objects_name}) IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_attribute"
         "             WHERE attrelid = to_regclass({jobs_name}) AND attname = 'hint' AND NOT attisdropped)")
     ).fetchone()
@@ -141,6 +152,7 @@ def ensure_state(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute(state_sql(_DDL))
         conn.execute(CREATE_CREATED_OBJECTS)
+        conn.execute(CREATE_SYNC_BASELINES)
 
 
 def drop_state(conn: psycopg.Connection) -> bool:

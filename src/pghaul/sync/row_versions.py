@@ -23,16 +23,16 @@ import psycopg
 from psycopg import sql
 
 from pghaul.copy.keyset import column_list, key_equality, table_ident
+from pghaul.copy.state import CREATE_SYNC_BASELINES, SYNC_BASELINES
 from pghaul.copy.stream import pump
 from pghaul.copy.table_data import STAGING_TABLE
 from pghaul.inspect.model import Table
-from pghaul.state_schema import STATE_SCHEMA
 from pghaul.sync.narrow import WHOLE_TABLE
 from pghaul.sync.options import SyncOptions
 from pghaul.sync.replace import RangeChange, upsert_staged
 from pghaul.verify.checksum import KeyBounds, choose_boundaries, differing_ranges, key_range_condition, range_sums
 
-BASELINES = sql.Identifier(STATE_SCHEMA, "sync_baselines")
+BASELINES = SYNC_BASELINES
 # Up to this many rows, the deletes are found by comparing every key at once (see ranges_with_deletes).
 WHOLE_KEY_COMPARE_ROWS = 2_000_000
 # Stay far from the 2^31 horizon where 32-bit ages turn around.
@@ -67,12 +67,10 @@ def ensure_baselines(tgt: psycopg.Connection) -> None:
     row = tgt.execute("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (BASELINES.as_string(tgt),)).fetchone()
     if row and row[0]:
         return
-    # The state schema is there (sync runs only on a migrated target): creating it again would need CREATE on
-    # the database, which the schema's owner may not have.
+    # Created with the state schema; a target whose state predates it gets the table here, once. The schema is
+    # there (sync runs only on a migrated target): creating it again would need CREATE on the database.
     with tgt.transaction():
-        tgt.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (table_schema text, table_name text, source_xmin bigint "
-                            "NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(), "
-                            "PRIMARY KEY (table_schema, table_name))").format(BASELINES))
+        tgt.execute(CREATE_SYNC_BASELINES)
 
 
 def load_baselines(tgt: psycopg.Connection) -> dict[tuple[str, str], int]:
