@@ -104,6 +104,27 @@ def connect_source(url: str | None, *, autocommit: bool = True) -> psycopg.Conne
     return conn
 
 
+# The opt-in writes to the source (a cutover's freeze, follow's publication) need a session that may write even
+# while the database's own setting makes new sessions read-only (a frozen source being unfrozen).
+WRITABLE_SOURCE_OPTIONS = TARGET_SESSION_OPTIONS + " -c default_transaction_read_only=off"
+
+
+def connect_source_writable(url: str | None) -> psycopg.Connection:
+    """A source session that may write (autocommit): only for the writes to the source the user opted into —
+    freezing and unfreezing it at cutover (``engine/freeze.py``) and follow's publication (``pghaul.follow``).
+    Every other source session comes from ``connect_source`` and is read-only by design. The setting is set again
+    in the session, in case a pooler dropped the start-up options."""
+    url = _check_url(url, "source", "DATABASE_URL")
+    conn = _open(url, "source", WRITABLE_SOURCE_OPTIONS, True)
+    try:
+        pin_session(conn)
+        conn.execute("SET default_transaction_read_only = off")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def connect_target(url: str | None, *, autocommit: bool = True) -> psycopg.Connection:
     url = _check_url(url, "target", "NEW_DATABASE_URL")
     conn = _open(url, "target", TARGET_SESSION_OPTIONS, True)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from pghaul.engine import MigrateOptions
     from pghaul.follow import FollowCutoverOptions, FollowPreflight, FollowStatus
+    from pghaul.plan import Plan
 
 app = typer.Typer(
     name="pghaul",
@@ -229,6 +230,25 @@ def _size(n: int) -> str:
     return f"{value:.1f} TB"
 
 
+MaintenanceWorkMemOption = Annotated[str | None, typer.Option(
+    "--maintenance-work-mem",
+    help="Memory for building vector indexes on the target, e.g. 1GB (default: chosen from the target).")]
+FollowOption = Annotated[bool, typer.Option(
+    "--follow", help="Then keep the target following the source with PostgreSQL's logical replication until "
+    "`pghaul cutover --follow` (needs wal_level = logical; writes a replication slot and a publication to the "
+    "source). Checked first: when it is not possible, nothing is written and the reasons are shown.")]
+FollowSourceUrlOption = Annotated[str | None, typer.Option(
+    "--follow-source-url", help="With --follow: the source as the target's server reaches it, when that "
+    "differs from --source (a platform's private network), password included; never shown.")]
+
+
+def _print_plan(planned: Plan, as_json: bool) -> None:
+    if as_json:
+        report_line("Report", {"dryRun": True, "plan": planned.to_dict()})
+    else:
+        sys.stdout.write(planned.render_sql() + "\n")
+
+
 @app.command()
 def migrate(
     ctx: typer.Context,
@@ -247,20 +267,9 @@ def migrate(
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the verification at the end.")] = False,
     owners: OwnersOption = False,
     privileges: PrivilegesOption = False,
-    maintenance_work_mem: Annotated[
-        str | None,
-        typer.Option(
-            "--maintenance-work-mem",
-            help="Memory for building vector indexes on the target, e.g. 1GB (default: chosen from the target).",
-        ),
-    ] = None,
-    follow: Annotated[bool, typer.Option(
-        "--follow", help="Then keep the target following the source with PostgreSQL's logical replication until "
-        "`pghaul cutover --follow` (needs wal_level = logical; writes a replication slot and a publication to the "
-        "source). Checked first: when it is not possible, nothing is written and the reasons are shown.")] = False,
-    follow_source_url: Annotated[str | None, typer.Option(
-        "--follow-source-url", help="With --follow: the source as the target's server reaches it, when that "
-        "differs from --source (a platform's private network), password included; never shown.")] = None,
+    maintenance_work_mem: MaintenanceWorkMemOption = None,
+    follow: FollowOption = False,
+    follow_source_url: FollowSourceUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Copy the schema and every row from the source to the target, then verify (and, with --follow, keep the
@@ -285,11 +294,7 @@ def migrate(
         if follow:
             _follow_preflight(source, target, opts, out, as_json)
         if dry_run:
-            planned = make_plan(source, target, opts)
-            if as_json:
-                report_line("Report", {"dryRun": True, "plan": planned.to_dict()})
-            else:
-                sys.stdout.write(planned.render_sql() + "\n")
+            _print_plan(make_plan(source, target, opts), as_json)
             return
         if not yes:
             _confirm_migration(source, target, out, follow=follow)
@@ -477,32 +482,40 @@ def sync(
             console.print(part)
 
 
+CutoverFollowOption = Annotated[bool, typer.Option(
+    "--follow", help="Insist on the cutover with follow (refused when the target does not follow its source). "
+    "Without it the target decides, as the page's cutover does: one that follows its source (migrate --follow) "
+    "gets the follow cutover — the final catch-up waits until the replication lag is zero, then sequences, "
+    "large objects, the verify, and the subscription, the slot and the publication dropped.")]
+FreezeSourceOption = Annotated[bool, typer.Option(
+    "--freeze-source", help="Make the source read-only for new sessions and end the app's open ones first "
+    "(the one write pghaul makes to the source; undo with `pghaul unfreeze`).")]
+WritesPausedOption = Annotated[bool, typer.Option(
+    "--writes-paused", help="The app's writes are already paused: no catch-up rounds, no waiting.")]
+CutoverYesOption = Annotated[bool, typer.Option(
+    "--yes", "-y", help="Do not wait for Enter after the catch-up (with --freeze-source, the freeze pauses "
+    "the writes).")]
+VerifyRowsOption = Annotated[bool | None, typer.Option(
+    "--verify-rows/--no-verify-rows", show_default=False, help="With follow: compare every row inside the "
+    "write pause (a window that grows with the database), or the schema only (rows were verified against the "
+    "copy's snapshot and replication applied every change since). Default: --verify-rows, as "
+    "FollowCutoverOptions.")]
+LagTimeoutOption = Annotated[float | None, typer.Option(
+    "--lag-timeout", min=1, metavar="SECONDS", help="With follow: how long to wait for the replication lag "
+    "to reach zero before giving up (replication keeps running). Default: pghaul's.")]
+
+
 @app.command()
 def cutover(
     ctx: typer.Context,
     source: SourceOption = None,
     target: TargetOption = None,
-    follow: Annotated[bool, typer.Option(
-        "--follow", help="Insist on the cutover with follow (refused when the target does not follow its source). "
-        "Without it the target decides, as the page's cutover does: one that follows its source (migrate --follow) "
-        "gets the follow cutover — the final catch-up waits until the replication lag is zero, then sequences, "
-        "large objects, the verify, and the subscription, the slot and the publication dropped.")] = False,
-    freeze_source: Annotated[bool, typer.Option(
-        "--freeze-source", help="Make the source read-only for new sessions and end the app's open ones first "
-        "(the one write pghaul makes to the source; undo with `pghaul unfreeze`).")] = False,
-    writes_paused: Annotated[bool, typer.Option(
-        "--writes-paused", help="The app's writes are already paused: no catch-up rounds, no waiting.")] = False,
-    yes: Annotated[bool, typer.Option(
-        "--yes", "-y", help="Do not wait for Enter after the catch-up (with --freeze-source, the freeze pauses "
-        "the writes).")] = False,
-    verify_rows: Annotated[bool | None, typer.Option(
-        "--verify-rows/--no-verify-rows", show_default=False, help="With follow: compare every row inside the "
-        "write pause (a window that grows with the database), or the schema only (rows were verified against the "
-        "copy's snapshot and replication applied every change since). Default: --verify-rows, as "
-        "FollowCutoverOptions.")] = None,
-    lag_timeout: Annotated[float | None, typer.Option(
-        "--lag-timeout", min=1, metavar="SECONDS", help="With follow: how long to wait for the replication lag "
-        "to reach zero before giving up (replication keeps running). Default: pghaul's.")] = None,
+    follow: CutoverFollowOption = False,
+    freeze_source: FreezeSourceOption = False,
+    writes_paused: WritesPausedOption = False,
+    yes: CutoverYesOption = False,
+    verify_rows: VerifyRowsOption = None,
+    lag_timeout: LagTimeoutOption = None,
     tables: TablesOption = None,
     exclude: ExcludeOption = None,
     workers: WorkersOption = None,
@@ -510,13 +523,7 @@ def cutover(
 ) -> None:
     """Switch the app to the target: catch up, pause writes, final sync (zero replication lag when the target
     follows its source), full verify, and how to switch."""
-    from pghaul.cli.cutover import (
-        CutoverRequest,
-        FollowCutoverOutcome,
-        conversation,
-        render_cutover,
-        render_follow_cutover,
-    )
+    from pghaul.cli.cutover import CutoverRequest, conversation
     from pghaul.sync import SyncOptions
 
     for_sync = bool(tables or exclude or workers)
@@ -549,15 +556,21 @@ def cutover(
             follow=None if following is None else _follow_cutover_options(freeze_source, verify_rows, lag_timeout),
         )
         outcome = conversation(request, out, prompt_to_stderr=as_json, view=lambda: view_for(out, as_json)).run()
-        if as_json:
-            report_line("Report", outcome.to_dict())
-        else:
-            parts = (render_follow_cutover(outcome.report) if isinstance(outcome, FollowCutoverOutcome)
-                     else render_cutover(outcome.report))
-            for part in parts:
-                console.print(part)
+        _print_cutover(outcome, as_json)
         if not outcome.report.ok:
             raise typer.Exit(1)
+
+
+def _print_cutover(outcome: Any, as_json: bool) -> None:
+    from pghaul.cli.cutover import FollowCutoverOutcome, render_cutover, render_follow_cutover
+
+    if as_json:
+        report_line("Report", outcome.to_dict())
+        return
+    parts = (render_follow_cutover(outcome.report) if isinstance(outcome, FollowCutoverOutcome)
+             else render_cutover(outcome.report))
+    for part in parts:
+        console.print(part)
 
 
 # Options of one cutover given for the other: (message, hint), by the cutover the target gets.

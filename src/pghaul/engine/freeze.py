@@ -40,13 +40,12 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 
-from pghaul.connect import _check_url, _open, pin_session
+from pghaul.connect import connect_source_writable
 from pghaul.errors import SafetyError
 from pghaul.urls import describe_url
 
 # Start-up options of the one writable source session: read-only off, so it can run ALTER DATABASE (and
 # unfreeze can, when the database's own setting is on).
-WRITABLE_SESSION_OPTIONS = "-c default_transaction_read_only=off"
 # pg_terminate_backend waits this long for each session to end, so when freeze returns the sessions are gone,
 # not merely signalled; a session that does not end in time is reported as still open.
 TERMINATE_WAIT_MS = 5_000
@@ -163,24 +162,6 @@ class _Database:
     role: str  # the role pghaul is connected as
     may_alter: bool  # the database's owner (or a member with its privileges) or a superuser
     read_only: bool | None  # the database's own default_transaction_read_only; None: it has none
-
-
-def connect_source_writable(url: str) -> psycopg.Connection:
-    """The one source session that may write (autocommit), for freeze and unfreeze only.
-
-    Every other source session comes from ``connect_source`` and is read-only by design. This one has to run
-    ``ALTER DATABASE``, and must be writable even while the database's own setting makes new sessions read-only
-    (unfreeze). The setting is set again in the session, as ``connect_source`` does, in case a pooler dropped
-    the start-up options.
-    """
-    conn = _open(_check_url(url, "source", "DATABASE_URL"), "source", WRITABLE_SESSION_OPTIONS, True)
-    try:
-        pin_session(conn)
-        conn.execute("SET default_transaction_read_only = off")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
 
 
 def _database(conn: psycopg.Connection) -> _Database:

@@ -7,8 +7,8 @@ writes exactly three things, all named ``pghaul_…`` (``follow/names.py``) and 
 
 - the logical replication slot, created and dropped through a *replication* connection (``replication=database``:
   the walsender protocol, which has no tables to write to) — ``connect_replication``;
-- the publication, created, altered and dropped through ``connect_source_for_publication``, the one writable SQL
-  session follow opens on the source, used for nothing else.
+- the publication, created, altered and dropped through ``pghaul.connect.connect_source_writable``, the one
+  writable SQL session follow opens on the source, used for nothing else.
 
 The subscription lives on the target. Its connection string is the source's URL *with its password*: PostgreSQL
 stores it in ``pg_subscription.subconninfo`` (readable by superusers only), and it appears in the target's
@@ -23,13 +23,10 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from pghaul.connect import APPLICATION_NAME, CONNECT_TIMEOUT_SECONDS, _check_url, _open, pin_session
+from pghaul.connect import APPLICATION_NAME, CONNECT_TIMEOUT_SECONDS, _check_url
 from pghaul.errors import ConnectionFailed
 from pghaul.urls import describe_url, scrub
 
-# The walsender reads no start-up options that matter here; the writable session turns read-only off so it can
-# create the publication whatever the database's or role's defaults say (a frozen source included).
-WRITABLE_SESSION_OPTIONS = "-c default_transaction_read_only=off"
 # Connection parameters that describe pghaul's own session, not the source: left out of the subscription's.
 _SESSION_ONLY = frozenset({"replication", "application_name", "fallback_application_name"})
 
@@ -48,19 +45,6 @@ def connect_replication(url: str) -> psycopg.Connection:
             "the source's role needs the REPLICATION attribute, and the server must accept replication connections "
             "to this database from here (pg_hba.conf; managed platforms: enable logical replication)",
         ) from None
-
-
-def connect_source_for_publication(url: str) -> psycopg.Connection:
-    """The one writable SQL session follow opens on the source (autocommit): CREATE, ALTER and DROP PUBLICATION
-    of follow's own publication, nothing else. Every other source session is read-only by design."""
-    conn = _open(_check_url(url, "source", "DATABASE_URL"), "source", WRITABLE_SESSION_OPTIONS, True)
-    try:
-        pin_session(conn)
-        conn.execute("SET default_transaction_read_only = off")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
 
 
 def subscription_conninfo(url: str) -> str:

@@ -41,12 +41,13 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import sql
 
+from pghaul.connect import connect_source_writable
 from pghaul.copy.snapshot import SnapshotHolder
 from pghaul.copy.state import state_exists, state_sql
 from pghaul.errors import PghaulError, SafetyError, UsageError
 from pghaul.events import Listener, Notice
 from pghaul.follow import source_objects, state
-from pghaul.follow.connections import connect_replication, connect_source_for_publication
+from pghaul.follow.connections import connect_replication
 from pghaul.follow.events import (
     FollowStartChosen,
     ObjectAction,
@@ -198,7 +199,7 @@ class FollowStart:
         """The publication, then the slot, and the holder of the slot's snapshot (the caller closes it). A start
         is recorded before the slot exists and its consistent point once it does (into ``self.report``, which the
         caller has set)."""
-        with connect_source_for_publication(self.source_url) as conn:
+        with connect_source_writable(self.source_url) as conn:
             change = source_objects.ensure_publication(conn, self.names.publication, self.tables)
         self._changed(ReplicationObject.PUBLICATION, Server.SOURCE, PUBLICATION_ACTIONS[change],
                       f"{len(self.tables)} table(s)")

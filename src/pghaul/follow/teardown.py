@@ -16,11 +16,11 @@ from typing import Any
 
 import psycopg
 
-from pghaul.connect import connect_source, connect_target
+from pghaul.connect import connect_source, connect_source_writable, connect_target
 from pghaul.errors import SafetyError
 from pghaul.events import Listener, ignore
 from pghaul.follow import source_objects, state
-from pghaul.follow.connections import connect_replication, connect_source_for_publication
+from pghaul.follow.connections import connect_replication
 from pghaul.follow.events import ObjectAction, ReplicationObject, ReplicationObjectChanged, Server
 from pghaul.follow.names import FollowNames, follow_names
 from pghaul.follow.subscription import drop_subscription, subscription_info
@@ -55,7 +55,7 @@ def drop_follow_objects(
             if source_objects.drop_slot(repl, names.slot):
                 done(ReplicationObject.SLOT, Server.SOURCE)
     if source_objects.publication_tables(src, names.publication) is not None:
-        with connect_source_for_publication(source_url) as conn:
+        with connect_source_writable(source_url) as conn:
             if source_objects.drop_publication(conn, names.publication):
                 done(ReplicationObject.PUBLICATION, Server.SOURCE)
     state.forget(tgt, names.name)
