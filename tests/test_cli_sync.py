@@ -277,10 +277,17 @@ def read_until(fd: int, wanted: bytes, seconds: float) -> bytes:
     return seen
 
 
+def _as_from_a_fresh_terminal() -> None:
+    """Ctrl-C as a user's shell would deliver it: whatever an earlier test left in this process (a blocked or
+    ignored SIGINT is inherited across exec) must not decide what the command under test does with it."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(*args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     return subprocess.Popen([sys.executable, "-m", "pghaul", *args], stdin=stdin, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+                            stderr=subprocess.STDOUT, cwd=ROOT, env=env, preexec_fn=_as_from_a_fresh_terminal)
 
 
 def test_cutover_catches_up_then_waits_for_enter_in_a_terminal(source_url: str, target_url: str) -> None:

@@ -58,8 +58,10 @@ SCREENSHOTS = (
     else _ROOT / "tests" / "artifacts" / "screenshots"
 )
 WAIT_MS = 120_000
-READ_ENDPOINTS = {"db-status", "db-preflight", "db-tables", "db-schema", "db-verify", "db-sync", "db-cutover"}
-START_ENDPOINTS = {"db-migrate-all", "db-verify", "db-sync", "db-cutover", "db-unfreeze", "db-stop-follow"}
+READ_ENDPOINTS = {"db-status", "db-preflight", "db-tables", "db-schema", "db-verify", "db-sync", "db-cutover",
+                  "db-follow"}
+START_ENDPOINTS = {"db-migrate-all", "db-verify", "db-sync", "db-cutover", "db-unfreeze", "db-stop-follow",
+                   "db-follow"}
 
 
 def _settings(source_url: str, target_url: str) -> Settings:
