@@ -22,6 +22,12 @@ def table_ident(table: Table) -> sql.Identifier:
     return sql.Identifier(table.schema, table.name)
 
 
+def count_rows(conn: psycopg.Connection, table: Table) -> int:
+    """Rows of the table itself (``ONLY``), counted exactly."""
+    row = conn.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(table_ident(table))).fetchone()
+    return int(row[0]) if row else 0
+
+
 def column_list(columns: tuple[Column, ...]) -> sql.Composed:
     return sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
 

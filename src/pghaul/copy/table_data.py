@@ -22,11 +22,24 @@ from psycopg import sql
 from pghaul.copy import state
 from pghaul.copy.keyset import Key, Keyset, column_list, table_ident
 from pghaul.copy.state import RangeState
-from pghaul.copy.stream import pump, select_query
+from pghaul.copy.stream import StreamResult, pump, select_query
 from pghaul.errors import RESUME_HINT, Cancelled, SafetyError
-from pghaul.inspect.model import Table
+from pghaul.inspect.model import Column, Table
 
 STAGING_TABLE = sql.Identifier("pg_temp", "pghaul_stage")
+
+
+def stage_rows(
+    src: psycopg.Connection, tgt: psycopg.Connection, table: Table, columns: tuple[Column, ...],
+    select: sql.Composable, params: list[str | None] | list[str], binary: bool, into: sql.Identifier = STAGING_TABLE,
+) -> StreamResult:
+    """``select`` (run on ``src``) streamed into a temporary table on ``tgt`` shaped like ``columns`` of the target's
+    ``table`` (so in the target's types), dropped when the caller's target transaction commits."""
+    tgt.execute(
+        sql.SQL("CREATE TEMPORARY TABLE {into} ON COMMIT DROP AS SELECT {cols} FROM ONLY {table} WITH NO DATA")
+        .format(into=into, cols=column_list(columns), table=table_ident(table))
+    )
+    return pump(src, tgt, select, params, into, columns, binary)  # type: ignore[arg-type]
 
 
 # The one cancellation error, under the name callers have imported from here.
@@ -95,11 +108,7 @@ def copy_staged(
     Must run inside a target transaction (the staging table is dropped at its commit).
     """
     cols = table.copy_columns
-    tgt.execute(
-        sql.SQL("CREATE TEMPORARY TABLE pghaul_stage ON COMMIT DROP AS SELECT {cols} FROM ONLY {table} WITH NO DATA")
-        .format(cols=column_list(cols), table=table_ident(table))
-    )
-    moved = pump(src, tgt, select_query(table, cols, where), params, STAGING_TABLE, cols, binary)
+    moved = stage_rows(src, tgt, table, cols, select_query(table, cols, where), params, binary)
     cur = tgt.execute(
         sql.SQL("INSERT INTO {table} ({cols}){override} SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING").format(
             table=table_ident(table), cols=column_list(cols), override=_identity_override(table), stage=STAGING_TABLE

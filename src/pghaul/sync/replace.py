@@ -16,7 +16,7 @@ from psycopg import sql
 
 from pghaul.copy.keyset import column_list, key_equality, table_ident
 from pghaul.copy.stream import pump, select_query
-from pghaul.copy.table_data import STAGING_TABLE
+from pghaul.copy.table_data import STAGING_TABLE, stage_rows
 from pghaul.inspect.model import Column, Table
 from pghaul.verify.checksum import KeyBounds, key_range_condition
 
@@ -38,13 +38,8 @@ def _row_text(columns: tuple[Column, ...], relation: str) -> sql.Composable:
 
 def _stage(src: psycopg.Connection, tgt: psycopg.Connection, table: Table, within: KeyBounds, binary: bool) -> int:
     cols = table.copy_columns
-    tgt.execute(
-        sql.SQL("CREATE TEMPORARY TABLE pghaul_stage ON COMMIT DROP AS SELECT {cols} FROM ONLY {table} WITH NO DATA")
-        .format(cols=column_list(cols), table=table_ident(table))
-    )
     where, params = key_range_condition(table, *within)
-    moved = pump(src, tgt, select_query(table, cols, where), params, STAGING_TABLE, cols, binary)  # type: ignore[arg-type]
-    return moved.rows
+    return stage_rows(src, tgt, table, cols, select_query(table, cols, where), params, binary).rows
 
 
 def _delete_missing(tgt: psycopg.Connection, table: Table, within: KeyBounds) -> int:

@@ -24,8 +24,7 @@ from psycopg import sql
 
 from pghaul.copy.keyset import column_list, key_equality, table_ident
 from pghaul.copy.state import CREATE_SYNC_BASELINES, SYNC_BASELINES
-from pghaul.copy.stream import pump
-from pghaul.copy.table_data import STAGING_TABLE
+from pghaul.copy.table_data import stage_rows
 from pghaul.inspect.model import Table
 from pghaul.sync.narrow import WHOLE_TABLE
 from pghaul.sync.options import SyncOptions
@@ -108,10 +107,7 @@ def upsert_newer(src: psycopg.Connection, tgt: psycopg.Connection, table: Table,
     cols = table.copy_columns
     select = sql.SQL("SELECT {cols} FROM ONLY {table} WHERE {newer}").format(
         cols=column_list(cols), table=table_ident(table), newer=_newer(baseline))
-    tgt.execute(sql.SQL("CREATE TEMPORARY TABLE pghaul_stage ON COMMIT DROP AS SELECT {cols} FROM ONLY {table} "
-                        "WITH NO DATA").format(cols=column_list(cols), table=table_ident(table)))
-    moved = pump(src, tgt, select, [], STAGING_TABLE, cols, binary)
-    if moved.rows == 0:
+    if stage_rows(src, tgt, table, cols, select, [], binary).rows == 0:
         return RangeChange()
     inserted, updated = upsert_staged(tgt, table)
     return RangeChange(inserted, updated, 0)
@@ -123,10 +119,8 @@ def delete_gone(src: psycopg.Connection, tgt: psycopg.Connection, table: Table, 
     where, params = key_range_condition(table, *within)
     select = sql.SQL("SELECT {keys} FROM ONLY {table} WHERE {where}").format(
         keys=column_list(keys), table=table_ident(table), where=where)
-    tgt.execute(sql.SQL("CREATE TEMPORARY TABLE pghaul_keys ON COMMIT DROP AS SELECT {keys} FROM ONLY {table} "
-                        "WITH NO DATA").format(keys=column_list(keys), table=table_ident(table)))
     stage = sql.Identifier("pg_temp", "pghaul_keys")
-    pump(src, tgt, select, params, stage, keys, binary=False)  # type: ignore[arg-type]
+    stage_rows(src, tgt, table, keys, select, params, binary=False, into=stage)
     cur = tgt.execute(sql.SQL("DELETE FROM ONLY {table} AS t WHERE {where} AND NOT EXISTS "
                               "(SELECT 1 FROM {stage} AS s WHERE {same})").format(
         table=table_ident(table), where=where, stage=stage, same=key_equality(keys, "s", "t")), params)

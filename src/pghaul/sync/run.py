@@ -75,16 +75,17 @@ def _create_tables(ctx: SyncContext, tables: list[Table]) -> list[str]:
     return [t.display_name for t in tables]
 
 
-def _table_works(ctx: SyncContext, prepared: Prepared, target: Catalog, replica: bool) -> list[TableWork]:
+def _table_works(ctx: SyncContext, prepared: Prepared, target: Catalog, replica: bool,
+                 src: psycopg.Connection, tgt: psycopg.Connection) -> list[TableWork]:
+    """What each table's sync needs, decided once on the run's own sessions."""
     works = []
-    with connect_source(ctx.source_url) as src, connect_target(ctx.target_url) as tgt:
-        baselines = {} if ctx.options.full else row_versions.load_baselines(tgt)
-        for key, table in sorted(prepared.selected.items()):
-            if table.kind != "r":
-                continue
-            quiet = () if replica else triggers_to_quiet(target, table)
-            works.append(TableWork(table, binary_copy(src, tgt, table, target.tables.get(key)),
-                                   SyncMethod.CHECKSUM, quiet, baselines.get(key)))
+    baselines = {} if ctx.options.full else row_versions.load_baselines(tgt)
+    for key, table in sorted(prepared.selected.items()):
+        if table.kind != "r":
+            continue
+        quiet = () if replica else triggers_to_quiet(target, table)
+        works.append(TableWork(table, binary_copy(src, tgt, table, target.tables.get(key)),
+                               SyncMethod.CHECKSUM, quiet, baselines.get(key)))
     # Biggest first, so the longest table does not start last.
     return sorted(works, key=lambda w: -w.table.size_bytes)
 
@@ -169,7 +170,7 @@ class SyncRun:
             workers = ctx.options.workers or default_workers(src, tgt)
             holder = self._holder()
             try:
-                in_snapshot = self._tables(target, holder.snapshot_id, replica, workers)
+                in_snapshot = self._tables(target, holder.snapshot_id, replica, workers, src, tgt)
                 if ctx.options.snapshot_id and not (in_snapshot and holder.snapshot_id):
                     raise PghaulError(
                         "a sync reader could not import the snapshot it was given: some rows were read at a later "
@@ -193,8 +194,9 @@ class SyncRun:
             raise PghaulError("sync cannot read in the snapshot it was given: the transaction that exported it "
                               "has ended", "keep that transaction open until the sync returns") from exc
 
-    def _tables(self, target: Catalog, snapshot_id: str | None, replica: bool, workers: int) -> bool:
-        works = _table_works(self.ctx, self.prepared, target, replica)
+    def _tables(self, target: Catalog, snapshot_id: str | None, replica: bool, workers: int,
+                src: psycopg.Connection, tgt: psycopg.Connection) -> bool:
+        works = _table_works(self.ctx, self.prepared, target, replica, src, tgt)
         self.ctx.emit(TablesToSync(len(works)))
         outcomes, in_snapshot = _table_pass(self.ctx, works, snapshot_id, replica, workers)
         _retry_deferred(self.ctx, outcomes, snapshot_id, replica)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from pghaul.copy.keyset import table_ident
+from pghaul.copy.keyset import count_rows, table_ident
 from pghaul.errors import check_cancelled
 from pghaul.inspect.model import Table
 from pghaul.kinds import SyncMethod
@@ -54,11 +54,6 @@ class TableOutcome:
     change: RangeChange = field(default_factory=RangeChange)
     deferred: list[tuple[KeyBounds, str]] = field(default_factory=list)  # ranges refused for now, and why
     seconds: float = 0.0
-
-
-def count_rows(conn: psycopg.Connection, table: Table) -> int:
-    row = conn.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(table_ident(table))).fetchone()
-    return int(row[0]) if row else 0
 
 
 def error_message(exc: psycopg.Error) -> str:

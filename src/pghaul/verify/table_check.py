@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from pghaul.connect import connect_source
+from pghaul.copy.keyset import count_rows
 from pghaul.events import Listener
 from pghaul.inspect.model import QualifiedName, Table
 from pghaul.verify.checksum import (
@@ -64,11 +65,6 @@ def open_source(source_url: str, snapshot_id: str | None) -> psycopg.Connection:
     return conn
 
 
-def _count(conn: psycopg.Connection, table: Table) -> int:
-    row = conn.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(sql.Identifier(table.schema, table.name)))
-    return int(row.fetchone()[0])  # type: ignore[index]
-
-
 def _target_side(conn: psycopg.Connection, table: Table, boundaries: list[Boundary]) -> TableSums:
     with conn.transaction():
         conn.execute(_PIN_FOR_THIS_TRANSACTION)
@@ -104,7 +100,7 @@ def check_table(
         # One snapshot on the source for the count, the boundaries and the sums, so the ranges describe the rows
         # summed; the target's scan runs in the pool meanwhile.
         with source.transaction():
-            total = _count(source, table)
+            total = count_rows(source, table)
             boundaries = choose_boundaries(source, table, total, range_count(total, rows_per_range, max_ranges))
             if on_target:
                 target_job = pool.submit(_target_side, target, table, boundaries)
