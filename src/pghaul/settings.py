@@ -67,16 +67,20 @@ def _longest_repeat(text: str, at: int) -> int:
 
 def _unpredictable_characters(text: str) -> int:
     """Roughly how many characters of ``text`` no simple rule predicts, with the rules a guesser tries first:
-    a character that repeats or continues its neighbour ("aaaa", "abcd", "4321") is predictable, and a piece
-    seen before ("Summer24Summer24") counts once, wherever it comes again."""
+    a character that carries on a run ("aaaa", "abcd", "4321": the same step of -1, 0 or +1 as the one before it)
+    is predictable, and a piece seen before ("Summer24Summer24") counts once, wherever it comes again. A single
+    step of one ("98" in random hex) is not a run: random text over a small alphabet takes such steps often."""
     count = at = 0
+    step: int | None = None
     while at < len(text):
         repeat = _longest_repeat(text, at)
         if repeat:
-            count, at = count + 1, at + repeat
+            count, at, step = count + 1, at + repeat, None
             continue
-        if not at or abs(ord(text[at]) - ord(text[at - 1])) > 1:
+        now = ord(text[at]) - ord(text[at - 1]) if at else None
+        if now is None or abs(now) > 1 or now != step:
             count += 1
+        step = now
         at += 1
     return count
 
