@@ -237,12 +237,17 @@ FollowOption = Annotated[bool, typer.Option(
     "--follow", help="Then keep the target following the source with PostgreSQL's logical replication until "
     "`pghaul cutover --follow` (needs wal_level = logical; writes a replication slot and a publication to the "
     "source). Checked first: when it is not possible, nothing is written and the reasons are shown.")]
+MaxRateOption = Annotated[float | None, typer.Option(
+    "--max-rate", metavar="MB/S", help="Read the source at most this many MB/s, all workers together (rows and "
+    "large objects), to cap the load on a production database; e.g. --max-rate 20.")]
 FollowSourceUrlOption = Annotated[str | None, typer.Option(
     "--follow-source-url", help="With --follow: the source as the target's server reaches it, when that "
     "differs from --source (a platform's private network), password included; never shown.")]
 
 
-def _print_plan(planned: Plan, as_json: bool) -> None:
+def _print_plan(planned: Plan, as_json: bool, opts: MigrateOptions | None = None) -> None:
+    if opts is not None:
+        planned.notes.extend(opts.load_notes)
     if as_json:
         report_line("Report", {"dryRun": True, "plan": planned.to_dict()})
     else:
@@ -264,6 +269,7 @@ def migrate(
     schema_only: Annotated[bool, typer.Option("--schema-only", help="Create the schema only, copy no rows.")] = False,
     data_only: Annotated[bool, typer.Option("--data-only", help="Copy rows into an existing schema.")] = False,
     workers: Annotated[int | None, typer.Option("--workers", min=1, max=64, help="Parallel copy workers.")] = None,
+    max_rate: MaxRateOption = None,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the verification at the end.")] = False,
     owners: OwnersOption = False,
     privileges: PrivilegesOption = False,
@@ -272,8 +278,7 @@ def migrate(
     follow_source_url: FollowSourceUrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Copy the schema and every row from the source to the target, then verify (and, with --follow, keep the
-    target following the source until the cutover)."""
+    """Copy the schema and every row to the target, then verify (--follow: keep following until the cutover)."""
     from pghaul.cli.interrupt import cancel_on_interrupt
     from pghaul.engine import make_plan
     from pghaul.engine import migrate as run_migration
@@ -289,12 +294,12 @@ def migrate(
         opts = _migrate_options(
             tables, exclude, schema_only=schema_only, data_only=data_only, verify=not no_verify, owners=owners,
             privileges=privileges, batch_size=batch_size, workers=workers, maintenance_work_mem=maintenance_work_mem,
-            follow=follow, follow_source_url=follow_source_url,
+            follow=follow, follow_source_url=follow_source_url, max_rate=max_rate,
         )
         if follow:
             _follow_preflight(source, target, opts, out, as_json)
         if dry_run:
-            _print_plan(make_plan(source, target, opts), as_json)
+            _print_plan(make_plan(source, target, opts), as_json, opts)
             return
         if not yes:
             _confirm_migration(source, target, out, follow=follow)
@@ -353,6 +358,7 @@ def _migrate_options(
     workers: int | None,
     maintenance_work_mem: str | None,
     follow_source_url: str | None = None,
+    max_rate: float | None = None,
     **flags: bool,
 ) -> MigrateOptions:
     """``MigrateOptions`` from the command line; what was not given keeps the engine's default."""
@@ -367,6 +373,8 @@ def _migrate_options(
         options["workers"] = workers
     if maintenance_work_mem is not None:
         options["maintenance_work_mem_kb"] = _kilobytes(maintenance_work_mem)
+    if max_rate is not None:
+        options["max_rate"] = max_rate
     return MigrateOptions(**options)
 
 

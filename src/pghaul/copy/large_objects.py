@@ -40,6 +40,7 @@ import psycopg
 from psycopg import sql
 
 from pghaul.connect import connect_target
+from pghaul.copy.rate_limit import RateLimit
 from pghaul.copy.snapshot import open_reader
 from pghaul.errors import PghaulError, SafetyError, check_cancelled
 from pghaul.events import LargeObjectsProgress, Listener, Notice, ignore
@@ -389,12 +390,14 @@ def copy_large_objects(
     job_id: str | None = None,
     batch_bytes: int = BATCH_BYTES,
     batch_objects: int = BATCH_OBJECTS,
+    rate: RateLimit | None = None,
 ) -> LargeObjectStats:
     """Copy every large object of the source that the target does not have complete yet; see the module docstring.
 
     Reads in ``snapshot_id`` when it can be imported (so the objects match the copied rows). Raises
     :class:`SafetyError` before writing anything if an OID of the source is taken on the target by an object
-    pghaul did not write, and :class:`pghaul.errors.Cancelled` between batches once ``cancel`` is set.
+    pghaul did not write, and :class:`pghaul.errors.Cancelled` between batches once ``cancel`` is set. With
+    ``rate`` (the run's ``--max-rate``), the bytes read count in the run's cap.
     """
     started = time.monotonic()
     reader, imported = open_reader(source_url, snapshot_id)
@@ -403,12 +406,19 @@ def copy_large_objects(
             listener(Notice("large objects are read as of now: the snapshot of the rows could not be imported",
                             "warning"))
         with connect_target(target_url) as tgt:
-            stats = _copy_all(reader, tgt, listener, cancel, job_id, max(batch_bytes, 1), max(batch_objects, 1))
+            sizes = _Sizes(max(batch_bytes, 1), max(batch_objects, 1))
+            stats = _copy_all(reader, tgt, listener, cancel, job_id, sizes, rate)
     finally:
         reader.rollback()
         reader.close()
     return LargeObjectStats(stats.objects, stats.copied, stats.skipped, stats.bytes_copied,
                             time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    batch_bytes: int
+    batch_objects: int
 
 
 def _copy_all(
@@ -417,8 +427,8 @@ def _copy_all(
     listener: Listener,
     cancel: threading.Event | None,
     job_id: str | None,
-    batch_bytes: int,
-    batch_objects: int,
+    sizes: _Sizes,
+    rate: RateLimit | None,
 ) -> LargeObjectStats:
     objects = list_source_objects(src)
     progress = load_progress(tgt)
@@ -436,10 +446,12 @@ def _copy_all(
                    sum(o.size for o in finished) + sum(t.start for t in tasks))
     listener(tally.event())
     md5s = {t.obj.oid: t.piece_md5s for t in tasks if t.start}
-    for batch in _batches(_segments(tasks), batch_bytes, batch_objects):
+    for batch in _batches(_segments(tasks), sizes.batch_bytes, sizes.batch_objects):
         check_cancelled(cancel, "stopped while copying large objects",
                         "run the same command again to continue from the last committed batch")
         data = _read(src, batch)
+        if rate is not None:
+            rate.take(sum(len(piece) for piece in data), cancel)
         rows = _progress_rows(batch, data, md5s, job_id)
         try:
             with tgt.transaction():

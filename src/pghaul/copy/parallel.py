@@ -26,6 +26,7 @@ from pghaul.copy.indexes import (
     session_settings,
     watch_index_build,
 )
+from pghaul.copy.rate_limit import RateLimit
 from pghaul.copy.replica_role import SET_REPLICA_ROLE
 from pghaul.copy.snapshot import open_reader
 from pghaul.copy.state import RangeState
@@ -43,12 +44,14 @@ _INDEX_BUILDS = frozenset({StepKind.INDEX, StepKind.VECTOR_INDEX, StepKind.INDEX
 
 @dataclass(frozen=True)
 class TableJob:
-    """One table to copy: the source's definition, the ranges recorded for it, and the stream format."""
+    """One table to copy: the source's definition, the ranges recorded for it, the stream format, and the cap on
+    reading the source (``--max-rate``): one bucket shared by every job of the run, so the cap is the run's."""
 
     table: Table
     ranges: tuple[RangeState, ...]
     binary: bool
     rows_estimated: int
+    rate: RateLimit | None = field(default=None, compare=False, repr=False)
 
     @property
     def done(self) -> bool:
@@ -337,6 +340,10 @@ class DataPhase:
 
     def run(self) -> DataPhaseResult:
         count = max(1, self.options.workers)
+        caps = {id(j.rate): j.rate for j in self.jobs if j.rate is not None and not j.done}
+        for cap in caps.values():
+            self.listener(Notice(f"reading the source at most {cap.describe()}, all {count} worker(s) together "
+                                 "(--max-rate)"))
         threads = [threading.Thread(target=self.work, name=f"pghaul-worker-{i}", daemon=True) for i in range(count)]
         watcher = threading.Thread(target=self.watch_cancel, name="pghaul-cancel-watch", daemon=True)
         watcher.start()
@@ -406,6 +413,7 @@ class DataPhase:
         copy_range(
             src, tgt, job.table, rng, binary=job.binary, chunk_rows=self.options.chunk_rows, job_id=self.job_id,
             should_stop=self.should_stop, on_chunk=lambda i, s, b, t=job.table: self.tracker.chunk(t, i, s, b),
+            rate=job.rate,
         )
         if self.tracker.range_done(job.table):
             self.scheduler.table_done(job.table.key)

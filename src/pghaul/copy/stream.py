@@ -15,6 +15,7 @@ from psycopg import pq, sql
 from psycopg.errors import error_from_result
 
 from pghaul.copy.keyset import column_list
+from pghaul.copy.rate_limit import RateLimit
 from pghaul.inspect.model import Column, Table
 
 # libpq delivers one row per CopyData message; joining rows into ~128 KiB before write() cuts the per-call
@@ -122,10 +123,12 @@ def pump(
     target_table: sql.Composable,
     columns: tuple[Column, ...],
     binary: bool,
+    rate: RateLimit | None = None,
 ) -> StreamResult:
     """Stream ``select`` (run on ``src``) into ``target_table (columns)`` on ``tgt``; returns rows and bytes moved.
 
-    Runs inside whatever transactions the caller has open on each side; commits nothing.
+    Runs inside whatever transactions the caller has open on each side; commits nothing. With ``rate``, each block
+    read from the source is counted in the run's cap, and the stream waits while the run is ahead of it.
     """
     fmt = copy_format(binary)
     out_query = sql.SQL("COPY ({select}) TO STDOUT {fmt}").format(select=select, fmt=fmt)
@@ -139,5 +142,7 @@ def pump(
                 data = b"".join(block)
                 writer.write(data)
                 total += len(data)
+                if rate is not None:
+                    rate.take(len(data))
         rows = tcur.rowcount
     return StreamResult(rows=max(rows, 0), bytes=total)

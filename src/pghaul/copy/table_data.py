@@ -21,6 +21,7 @@ from psycopg import sql
 
 from pghaul.copy import state
 from pghaul.copy.keyset import Key, Keyset, column_list, table_ident
+from pghaul.copy.rate_limit import RateLimit
 from pghaul.copy.state import RangeState
 from pghaul.copy.stream import StreamResult, pump, select_query
 from pghaul.errors import RESUME_HINT, Cancelled, SafetyError
@@ -32,6 +33,7 @@ STAGING_TABLE = sql.Identifier("pg_temp", "pghaul_stage")
 def stage_rows(
     src: psycopg.Connection, tgt: psycopg.Connection, table: Table, columns: tuple[Column, ...],
     select: sql.Composable, params: list[str | None] | list[str], binary: bool, into: sql.Identifier = STAGING_TABLE,
+    rate: RateLimit | None = None,
 ) -> StreamResult:
     """``select`` (run on ``src``) streamed into a temporary table on ``tgt`` shaped like ``columns`` of the target's
     ``table`` (so in the target's types), dropped when the caller's target transaction commits."""
@@ -39,7 +41,7 @@ def stage_rows(
         sql.SQL("CREATE TEMPORARY TABLE {into} ON COMMIT DROP AS SELECT {cols} FROM ONLY {table} WITH NO DATA")
         .format(into=into, cols=column_list(columns), table=table_ident(table))
     )
-    return pump(src, tgt, select, params, into, columns, binary)  # type: ignore[arg-type]
+    return pump(src, tgt, select, params, into, columns, binary, rate)  # type: ignore[arg-type]
 
 
 # The one cancellation error, under the name callers have imported from here.
@@ -101,14 +103,14 @@ def _identity_override(table: Table) -> sql.SQL:
 
 def copy_staged(
     src: psycopg.Connection, tgt: psycopg.Connection, table: Table, where: sql.Composable, params: list[str],
-    binary: bool,
+    binary: bool, rate: RateLimit | None = None,
 ) -> ChunkResult:
     """Rows matching ``where`` through a staging table; inserts only those whose key is not there yet.
 
     Must run inside a target transaction (the staging table is dropped at its commit).
     """
     cols = table.copy_columns
-    moved = stage_rows(src, tgt, table, cols, select_query(table, cols, where), params, binary)
+    moved = stage_rows(src, tgt, table, cols, select_query(table, cols, where), params, binary, rate=rate)
     cur = tgt.execute(
         sql.SQL("INSERT INTO {table} ({cols}){override} SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING").format(
             table=table_ident(table), cols=column_list(cols), override=_identity_override(table), stage=STAGING_TABLE
@@ -120,10 +122,10 @@ def copy_staged(
 
 def copy_direct(
     src: psycopg.Connection, tgt: psycopg.Connection, table: Table, where: sql.Composable, params: list[str],
-    binary: bool,
+    binary: bool, rate: RateLimit | None = None,
 ) -> ChunkResult:
     cols = table.copy_columns
-    moved = pump(src, tgt, select_query(table, cols, where), params, table_ident(table), cols, binary)
+    moved = pump(src, tgt, select_query(table, cols, where), params, table_ident(table), cols, binary, rate)
     return ChunkResult(moved.rows, 0, moved.bytes, None)
 
 
@@ -141,10 +143,12 @@ def copy_range(
     job_id: str | None,
     on_chunk: ProgressCallback,
     should_stop: Callable[[], bool] = lambda: False,
+    rate: RateLimit | None = None,
 ) -> RangeState:
-    """Copy what is left of ``rng`` (``tgt`` in autocommit mode; ``src`` inside its snapshot transaction)."""
+    """Copy what is left of ``rng`` (``tgt`` in autocommit mode; ``src`` inside its snapshot transaction), reading
+    the source within ``rate`` when given."""
     if not table.primary_key:
-        return copy_whole_table(src, tgt, table, rng, binary=binary, job_id=job_id, on_chunk=on_chunk)
+        return copy_whole_table(src, tgt, table, rng, binary=binary, job_id=job_id, on_chunk=on_chunk, rate=rate)
     keyset = Keyset.of(table)
     while not rng.done:
         if should_stop():
@@ -157,7 +161,7 @@ def copy_range(
                     rng = state.record_chunk(tgt, rng, None, 0, 0, 0, True, job_id)
                     break
                 where, params = keyset.where(after, end)
-                chunk = (copy_staged if rng.overlap else copy_direct)(src, tgt, table, where, params, binary)
+                chunk = (copy_staged if rng.overlap else copy_direct)(src, tgt, table, where, params, binary, rate)
                 # Fewer rows than asked for means nothing is left up to the range's upper bound in this snapshot.
                 done = chunk.inserted + chunk.skipped < chunk_rows
                 rng = state.record_chunk(tgt, rng, end, chunk.inserted, chunk.skipped, chunk.bytes, done, job_id)
@@ -174,7 +178,8 @@ def copy_range(
 
 
 def copy_all_rows(
-    src: psycopg.Connection, tgt: psycopg.Connection, table: Table, binary: bool, *, replace_own: bool
+    src: psycopg.Connection, tgt: psycopg.Connection, table: Table, binary: bool, *, replace_own: bool,
+    rate: RateLimit | None = None,
 ) -> ChunkResult:
     """Every row of ``table``, in the caller's target transaction. Rows already on the target are deleted first
     only when they are pghaul's own earlier copy (``replace_own``); any others are refused before a write."""
@@ -182,7 +187,7 @@ def copy_all_rows(
         if not replace_own:
             refuse_rows_not_from_pghaul(table)
         tgt.execute(sql.SQL("DELETE FROM ONLY {}").format(table_ident(table)))
-    return copy_direct(src, tgt, table, sql.SQL("true"), [], binary)
+    return copy_direct(src, tgt, table, sql.SQL("true"), [], binary, rate)
 
 
 def copy_whole_table(
@@ -194,13 +199,14 @@ def copy_whole_table(
     binary: bool,
     job_id: str | None,
     on_chunk: ProgressCallback,
+    rate: RateLimit | None = None,
 ) -> RangeState:
     """A table without a primary key, in one transaction with its checkpoint: a crash leaves it as it was."""
     if rng.done:
         return rng
     with tgt.transaction():
         # Not done, so rows already there are not pghaul's (they would have committed with the checkpoint).
-        chunk = copy_all_rows(src, tgt, table, binary, replace_own=False)
+        chunk = copy_all_rows(src, tgt, table, binary, replace_own=False, rate=rate)
         rng = state.record_chunk(tgt, rng, None, chunk.inserted, 0, chunk.bytes, True, job_id)
     on_chunk(chunk.inserted, 0, chunk.bytes)
     return rng

@@ -112,7 +112,7 @@ def table_jobs(
             overlap = bool(table.primary_key) and target_has_rows(tgt, table)
             with tgt.transaction():
                 ranges = state.create_ranges(tgt, table, bounds, overlap, estimate, job_id)
-        jobs.append(TableJob(table, tuple(ranges), binary, estimate))
+        jobs.append(TableJob(table, tuple(ranges), binary, estimate, rate=options.source_rate))
     return jobs
 
 

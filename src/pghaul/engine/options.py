@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pghaul.copy.large_objects import LargeObjectStats
 from pghaul.copy.parallel import TableStats
+from pghaul.copy.rate_limit import RateLimit
 from pghaul.errors import UsageError
 from pghaul.limits import DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS
 from pghaul.plan import Plan, PlanOptions
@@ -45,6 +46,22 @@ class MigrateOptions:
     # when that differs from the URL pghaul uses (a platform's private network). None: the source URL. Kept out of
     # the repr, so printing the options never shows a password.
     follow_source_url: str | None = field(default=None, repr=False)
+    # At most this many MB/s read from the source, all workers together (rows and large objects); None: no cap.
+    max_rate: float | None = None
+    # The run's one bucket for max_rate, shared by every reader of a run with these options (not an option).
+    source_rate: RateLimit | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        valid = self.max_rate is not None and isinstance(self.max_rate, int | float) and self.max_rate > 0
+        object.__setattr__(self, "source_rate", RateLimit.megabytes(self.max_rate) if valid else None)
+
+    @property
+    def load_notes(self) -> list[str]:
+        """What the plan says about the load the run puts on the source."""
+        if self.max_rate is None or self.schema_only:
+            return []
+        return [f"the source is read at most {self.max_rate:g} MB/s, all workers together (--max-rate): rows and "
+                "large objects; verification's checksums are computed on the source and are not capped"]
 
     @property
     def plan_options(self) -> PlanOptions:
@@ -73,6 +90,16 @@ def check_options(options: MigrateOptions) -> None:
                          "leave out --schema-only, or --follow")
     if options.workers is not None and options.workers < 1:
         raise UsageError("workers must be at least 1", "pass --workers 1 or more, or leave it out")
+    check_max_rate(options.max_rate)
+
+
+def check_max_rate(max_rate: object) -> None:
+    """``--max-rate`` is a positive, finite number of MB/s (a cap of 0 would never finish)."""
+    if max_rate is None:
+        return
+    if isinstance(max_rate, bool) or not isinstance(max_rate, int | float) or not 0 < max_rate < float("inf"):
+        raise UsageError(f"max rate {max_rate!r} is not a positive number of MB/s",
+                         "pass --max-rate with a number above 0, e.g. --max-rate 20 for 20 MB/s, or leave it out")
 
 
 @dataclass

@@ -5,7 +5,7 @@ status, verification, preflight, and the post-data phase of the batch walk-throu
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from pghaul.engine.jobs import JobStatus
@@ -73,14 +73,15 @@ def job_connection_limit(pool_size: int) -> int:
 # --- the whole migration ----------------------------------------------------------------------------------------
 
 
-def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None, follow: bool = False) -> PreviewReply | StartReply:
+def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None, follow: bool = False,
+                max_rate: float | None = None) -> PreviewReply | StartReply:
     """POST db-migrate-all: the plan (dry run), or the migration started, resumed or shown. With ``follow`` the
     engine checks first whether follow is possible and refuses before writing anything if not: the job fails
-    with every reason (db-status's ``followRefused``)."""
+    with every reason (db-status's ``followRefused``). ``max_rate`` caps reading the source (MB/s)."""
     from pghaul.engine.jobs import new_job_id, read_status
 
     if dry_run:
-        return _plan_preview(rt, follow)
+        return _plan_preview(rt, follow, max_rate)
     refuse_target_is_source(rt)
     running = rt.work.current(MIGRATE)
     if running is not None and running.running:
@@ -98,7 +99,7 @@ def start_reply(rt: Runtime, dry_run: bool, batch_size: int | None, follow: bool
     job_id = status.job_id if resumed and status.job_id else new_job_id()
     # Refuses (409) while another kind of job or a batch runs; a migration started meanwhile is shown instead.
     work, started = rt.work.start(
-        MIGRATE, job_id, lambda w, listener: _run_migration(rt, w, listener, batch_size, follow))
+        MIGRATE, job_id, lambda w, listener: _run_migration(rt, w, listener, batch_size, follow, max_rate))
     if not started:
         return StartReply(job_id=work.job_id, state="running", started=False)
     return StartReply(job_id=work.job_id, state="running", started=True, resumed=resumed)
@@ -114,25 +115,27 @@ def _done_hint(rt: Runtime, follow: bool) -> str:
     return DONE_HINT
 
 
-def _plan_preview(rt: Runtime, follow: bool) -> PreviewReply:
+def _plan_preview(rt: Runtime, follow: bool, max_rate: float | None = None) -> PreviewReply:
     from pghaul.engine import MigrateOptions, plan_with
 
+    options = MigrateOptions(follow=follow, max_rate=max_rate)
     # Through the pools: previews asked for at once wait for a connection instead of each opening two more.
     with rt.pools.source() as src, rt.pools.target() as tgt:
-        plan = plan_with(src, tgt, MigrateOptions(follow=follow))  # with follow: a note names what it creates
+        plan = plan_with(src, tgt, options)  # with follow: a note names what it creates
+    plan.notes.extend(options.load_notes)
     return PreviewReply(plan=PlanSummary.of(plan), sql=plan.render_sql())
 
 
 def _run_migration(rt: Runtime, work: Work, listener: Any, batch_size: int | None,
-                   follow: bool) -> dict[str, Any] | None:
+                   follow: bool, max_rate: float | None = None) -> dict[str, Any] | None:
     from pghaul.engine import MigrateOptions, migrate
     from pghaul.follow import FollowNotPossible
 
     # Without a bound the engine takes a worker per core (up to 8) and the job would exceed the pool size.
     workers = job_workers(rt.settings.pool_size)
-    options = MigrateOptions(job_id=work.job_id, workers=workers, follow=follow)
+    options = MigrateOptions(job_id=work.job_id, workers=workers, follow=follow, max_rate=max_rate)
     if batch_size is not None:
-        options = MigrateOptions(job_id=work.job_id, workers=workers, batch_size=batch_size, follow=follow)
+        options = replace(options, batch_size=batch_size)
     try:
         return migrate(rt.source_url, rt.target_url, options, listener=listener, cancel=work.cancel).to_dict()
     except FollowNotPossible as exc:

@@ -158,6 +158,9 @@ class MigrateAllRequest(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     follow: bool = False
+    # ``{"maxRate": 20}``: read the source at most 20 MB/s, all workers together (the CLI's --max-rate).
+    max_rate: float | None = Field(default=None, gt=0, allow_inf_nan=False,
+                                   description="cap on reading the source, in MB/s (all workers together)")
 
 
 class StartReply(Ok):

@@ -200,7 +200,8 @@ def _add_background_work(router: APIRouter, runtime: Runtime, secured: list[Any]
         ] = None,
         body: MigrateAllRequest | None = None,  # optional: no body is a migration without follow, as always
     ) -> PreviewReply | StartReply:
-        return migration.start_reply(runtime, dry_run, batch_size, follow=body is not None and body.follow)
+        return migration.start_reply(runtime, dry_run, batch_size, follow=body is not None and body.follow,
+                                     max_rate=body.max_rate if body is not None else None)
 
     @router.get("/db-status", dependencies=secured, summary="State of the migration job, per table", **REPLY)
     def db_status() -> StatusReply:
