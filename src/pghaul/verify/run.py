@@ -140,10 +140,12 @@ def verify(
         prepare_session(target)
         # In a snapshot the transaction ids stand still: this measures writes only while comparing live.
         xid_horizon = _next_transaction_id(source)
-        source_catalog = inspect_catalog(source)
-        target_catalog = inspect_catalog(target)
-        # One worker: the target's side of each comparison runs there while this thread does the source's.
+        # One worker: the target's side of each comparison runs there while this thread does the source's,
+        # starting with the catalogs (each inspection is mostly a pg_dump of its own server).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pghaul-verify") as pool:
+            target_inspected = pool.submit(inspect_catalog, target)
+            source_catalog = inspect_catalog(source)
+            target_catalog = target_inspected.result()
             _Comparison(source, target, source_catalog, target_catalog, options, copied, listener, pool,
                         report).run()
         report.source_transactions_during_verify = _next_transaction_id(source) - xid_horizon
