@@ -101,6 +101,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+# The parts besides the main methods that read the main pair's dataset (the follow section builds its own).
+MAIN_DATASET_PARTS = ("sync", "batch", "memory", "pgcopydb")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -120,8 +124,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             workers, workers_origin = default_workers(source.url("postgres"), target.url("postgres"))
         results = _new_results(args, source)
-        _build_dataset(results, source, scale, f"{workers} workers ({workers_origin}); runs: {args.runs}")
-
         ctx = Context(source, target, SOURCE_DB, TARGET_DB, workers, with_vectors=True, work_dir=work_dir)
         pghaul = PghaulMigrate(via=args.pghaul_via, workers=args.workers)
         methods: list[Method] = [
@@ -133,6 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             RawFloor(workers),
         ]
         chosen = [m for m in methods if m.key not in skip]
+        settings = f"{workers} workers ({workers_origin}); runs: {args.runs}"
+        if chosen or not skip.issuperset(MAIN_DATASET_PARTS):
+            _build_dataset(results, source, scale, settings)
+        else:  # only the follow section: it builds its own source at its scales
+            results.dataset = f"scale {scale.label}: the main dataset was not built (no part uses it); {settings}"
         _measure_main(results, ctx, chosen, args.runs, "pghaul" in skip, args.pghaul_via, scale.label)
         if "sync" not in skip:
             SyncSection(results, ctx, scale, args.workers, say).measure(args.runs)
@@ -291,7 +298,8 @@ def _run_interleaved(
             say(f"skip {method.label}: {reason}")
         else:
             active.append(method)
-    _warm_up(ctx)
+    if active:
+        _warm_up(ctx)
     for run in range(1, runs + 1):
         for method in list(active):
             row = results.row(group_of(method), method.key, method.label)
