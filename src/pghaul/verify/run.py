@@ -23,6 +23,7 @@ from pghaul.inspect import inspect_catalog
 from pghaul.inspect.model import Catalog, QualifiedName, Table, qualified
 from pghaul.kinds import Phase
 from pghaul.plan import PlanOptions, select_tables
+from pghaul.plan.build import refuse_empty_selection
 from pghaul.urls import describe_url
 from pghaul.verify.dump_diff import diff_dumps
 from pghaul.verify.large_objects import compare_large_objects
@@ -175,8 +176,9 @@ class _Comparison:
 
     def __post_init__(self) -> None:
         # The tables of the run, resolved the way the plan resolves them (a partition goes with its parent).
-        self.selected = set(select_tables(self.source_catalog, PlanOptions(self.options.include,
-                                                                           self.options.exclude)))
+        selection = PlanOptions(self.options.include, self.options.exclude)
+        self.selected = set(select_tables(self.source_catalog, selection))
+        refuse_empty_selection(self.selected, selection)
 
     def wants(self, schema: str, table: str) -> bool:
         return (schema, table) in self.selected
