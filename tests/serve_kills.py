@@ -156,26 +156,52 @@ class Driver:
             time.sleep(POLL_SECONDS)
 
     def run_with_kills(self, kills: int, delay: tuple[float, float]) -> KillRun:
-        """Start the migration, then ``kills`` times: wait a random moment, SIGKILL, restart, resume; then let it
-        finish (resuming after any failure, as the page's Resume button would)."""
+        """Start the migration, kill it ``kills`` times at random moments (restarting and resuming each time), then
+        let it finish (resuming after any failure, as the page's Resume button would)."""
         run = KillRun()
         started = time.monotonic()
         self.serve.start()
-        while run.kills < kills:
+        try:
+            self.kill_cycles(run, kills, delay)
+            self.finish(run)
+        finally:
+            self.serve.stop()
+        run.seconds = time.monotonic() - started
+        return run
+
+    def kill_cycles(self, run: KillRun, kills: int, delay: tuple[float, float]) -> None:
+        """``kills`` times (fewer if the migration ends first): (re)start the job, wait a random moment of ``delay``
+        seconds polling db-status, SIGKILL the server, start it again."""
+        for _ in range(kills):
             if not self.start_job(run):
-                break
+                return
             phase = self._poll_for(self.rng.uniform(*delay))
             if phase is None:  # done before the kill: the migration ended
-                break
+                return
             self.serve.kill()
             run.kills += 1
             run.phases[phase] += 1
             self.log(f"  kill {run.kills} in {phase}")
             self.serve.start()
-        self._finish(run)
-        run.seconds = time.monotonic() - started
-        self.serve.stop()
-        return run
+
+    def kill_in_phases(self, run: KillRun, kills: int, phases: set[str], delay: tuple[float, float]) -> None:
+        """Up to ``kills`` times: (re)start the job, poll db-status quickly until it shows one of ``phases``, wait a
+        random moment of ``delay`` seconds and SIGKILL the server (the later phases are short: a random moment from
+        the start rarely lands in them). Stops when the migration ends first."""
+        for _ in range(kills):
+            if not self.start_job(run):
+                return
+            while (status := self.status())["state"] == "running" and status.get("phase") not in phases:
+                time.sleep(0.05)
+            if status["state"] == "done":
+                return
+            time.sleep(self.rng.uniform(*delay))
+            self.serve.kill()
+            run.kills += 1
+            phase = str(status.get("phase") or status["state"])
+            run.phases[phase] += 1
+            self.log(f"  kill {run.kills} in {phase} (aimed)")
+            self.serve.start()
 
     def _poll_for(self, seconds: float) -> str | None:
         """Poll db-status like the page for ``seconds``; the phase last seen, or None once the job is done."""
@@ -191,7 +217,7 @@ class Driver:
                 return phase
             time.sleep(min(POLL_SECONDS, left))
 
-    def _finish(self, run: KillRun) -> None:
+    def finish(self, run: KillRun) -> None:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             self.start_job(run)
