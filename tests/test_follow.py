@@ -113,10 +113,22 @@ def test_cleanup_given_both_urls_removes_follow_on_both_sides(logical_source_url
     assert not has_state_schema(target)
 
 
+def _job_rows(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("SELECT count(*) FROM pghaul.jobs").fetchone()[0])  # type: ignore[index]
+
+
 def test_stop_follow_drops_everything_and_leaves_the_rows(logical_source_url: str, logical_target_url: str) -> None:
     source, target = logical_source_url, logical_target_url
     fill_app(source, accounts=200)
     migrate(source, target, OPTIONS)
+    # A migration without follow would leave the slot behind: the engine refuses it before writing anything.
+    before = (database_digest(target), _job_rows(target))
+    with pytest.raises(SafetyError, match="earlier migration with follow") as refused:
+        migrate(source, target, MigrateOptions())
+    assert "stop-follow" in refused.value.hint
+    assert (database_digest(target), _job_rows(target)) == before
+    assert follow_status(source, target).state is FollowState.STREAMING
     report = stop_follow(source, target)
     assert set(report.dropped) == set(ReplicationObject)
     nothing_left(source, target)

@@ -186,6 +186,10 @@ class MigrationRun:
         checked = check_before_writing(src, tgt, self.source_catalog, self.options)
         if self.options.follow:
             self._check_follow(checked)
+        else:
+            from pghaul.follow.status import refuse_migration_without_follow
+
+            refuse_migration_without_follow(src, tgt)
         # The lock first: a run refused because another holds the target writes nothing, not even its schema.
         jobs.lock_target(tgt)
         state.ensure_state(tgt)

@@ -19,6 +19,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from pghaul.connect import connect_source, connect_target
+from pghaul.errors import SafetyError
 from pghaul.follow import state
 from pghaul.follow.names import follow_names
 from pghaul.follow.source_objects import SlotInfo, slot_info
@@ -187,3 +188,23 @@ def follow_status(source_url: str | None, target_url: str) -> FollowStatus:
             return read_follow_status(None, tgt)
         with connect_source(source_url) as src:
             return read_follow_status(src, tgt)
+
+
+def earlier_follow_refusal(state: FollowState) -> tuple[str, str] | None:
+    """Why a migration without follow may not run on a target an earlier run with follow started, and what to do:
+    it would copy on and leave that run's replication slot keeping the source's WAL (its disk fills) with nothing
+    to drop it, and its subscription writing into the tables beside the copy. None when nothing was started."""
+    if state is FollowState.NONE:
+        return None
+    return (f"an earlier migration with follow started replication on this target (state: {state}); its "
+            "replication slot keeps the source's WAL until it is dropped, and a migration without follow would "
+            "leave it there",
+            "run the migration with follow again to continue it, or give follow up first (`pghaul stop-follow`, "
+            "or POST db-stop-follow)")
+
+
+def refuse_migration_without_follow(src: psycopg.Connection, tgt: psycopg.Connection) -> None:
+    """``migrate`` without follow: refused before anything is written when an earlier run started follow here."""
+    refusal = earlier_follow_refusal(read_follow_status(src, tgt).state)
+    if refusal is not None:
+        raise SafetyError(*refusal)

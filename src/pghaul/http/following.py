@@ -18,7 +18,7 @@ import logging
 import psycopg
 
 from pghaul.errors import PghaulError, SafetyError
-from pghaul.follow.status import FollowState
+from pghaul.follow.status import FollowState, earlier_follow_refusal
 from pghaul.http.errors import ApiError
 from pghaul.http.jobs import STOP_FOLLOW_BESIDE_JOB_HINT, JobConflict, JobKind, ShortTask, Work
 from pghaul.http.replies import (
@@ -100,12 +100,9 @@ def refuse_while_following(rt: Runtime, what: str) -> None:
 def refuse_migration_without_follow(rt: Runtime) -> None:
     """A migration without follow on a target an earlier run with follow started: it would copy on and leave that
     run's replication slot keeping the source's WAL (its disk fills) with nothing to drop it."""
-    state = target_state(rt)
-    if state is not FollowState.NONE:
-        raise SafetyError(
-            f"an earlier migration with follow started replication on this target (state: {state}); its replication "
-            "slot keeps the source's WAL until it is dropped, and a migration without follow would leave it there",
-            RESUME_OR_STOP)
+    refusal = earlier_follow_refusal(target_state(rt))
+    if refusal is not None:
+        raise SafetyError(refusal[0], RESUME_OR_STOP)
 
 
 def stop_reply(rt: Runtime) -> StopFollowReply:
