@@ -787,3 +787,60 @@ def test_the_page_offers_follow_on_a_logical_pair_shows_the_lag_and_finishes_at_
             watch.assert_clean(origin)
         finally:
             context.close()
+
+
+def test_the_page_starts_following_after_a_migration_without_follow_and_stops_it(
+    browser: Any, logical_source_url: str, logical_target_url: str
+) -> None:
+    """Migrated without follow on a pair that can replicate: step 5 offers to start following (POST db-follow),
+    the new database then follows the old one, and Stop following takes the slot, publication and subscription
+    down again."""
+    import psycopg
+    from playwright.sync_api import expect
+
+    from tests.conftest import run_sql
+    from tests.follow_helpers import fill_app, replication_objects
+
+    fill_app(logical_source_url, accounts=100)
+    with serving(create_app(_settings(logical_source_url, logical_target_url))) as origin:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        watch = Watch(page)
+        try:
+            page.goto(origin + "/api/admin/migrate")
+            unlock(page, SECRET)
+            page.click("#run-check")
+            expect(page.locator("#follow-offer")).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#follow")).not_to_be_checked()
+            page.click("#run-preview")
+            expect(page.locator("#preview-result table")).to_be_visible(timeout=WAIT_MS)
+            page.click("#start")
+            expect(page.locator("#verify-result .notice.ok")).to_be_visible(timeout=WAIT_MS)
+            assert replication_objects(logical_source_url, server_wide=False) == ([], [], [])
+
+            offer = page.locator("#follow-start-offer")
+            expect(offer).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#follow-start-name")).to_have_text(re.compile(r"^pghaul_[0-9a-f]{16}$"))
+            page.click("#start-follow")
+            expect(page.locator("#follow-state")).to_have_text("following", timeout=WAIT_MS)
+            expect(offer).to_be_hidden()
+            run_sql(logical_source_url, "INSERT INTO account (name) VALUES ('after start-follow')")
+            with psycopg.connect(logical_target_url, autocommit=True) as conn:
+                for _ in range(100):  # replication applies it within moments
+                    if conn.execute("SELECT count(*) FROM account WHERE name = 'after start-follow'"
+                                    ).fetchone() == (1,):
+                        break
+                    threading.Event().wait(0.1)
+                else:
+                    raise AssertionError("the source's write never reached the target through replication")
+
+            page.click("#stop-follow")
+            expect(page.locator("#stop-follow-result")).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator("#follow-status")).to_be_hidden()
+            for url in (logical_source_url, logical_target_url):
+                assert replication_objects(url, server_wide=False) == ([], [], [])
+            assert any(r.method == "POST" for r in watch.requests if r.url.endswith("/db-follow"))
+            assert any(r.method == "POST" for r in watch.requests if r.url.endswith("/db-stop-follow"))
+            watch.assert_clean(origin)
+        finally:
+            context.close()
