@@ -184,11 +184,11 @@ class Driver:
             self.log(f"  kill {run.kills} in {phase}")
             self.serve.start()
 
-    def kill_in_phases(self, run: KillRun, kills: int, phases: set[str], delay: tuple[float, float]) -> None:
-        """Up to ``kills`` times: (re)start the job, poll db-status quickly until it shows one of ``phases``, wait a
-        random moment of ``delay`` seconds and SIGKILL the server (the later phases are short: a random moment from
-        the start rarely lands in them). Stops when the migration ends first."""
-        for _ in range(kills):
+    def kill_in_phases(self, run: KillRun, aims: list[set[str]], delay: tuple[float, float]) -> None:
+        """For each set of phases in ``aims``: (re)start the job, poll db-status quickly until it shows one of them,
+        wait a random moment of ``delay`` seconds and SIGKILL the server (the later phases are short: a random moment
+        from the start rarely lands in them). Stops when the migration ends first."""
+        for phases in aims:
             if not self.start_job(run):
                 return
             while (status := self.status())["state"] == "running" and status.get("phase") not in phases:
