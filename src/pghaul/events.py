@@ -89,6 +89,18 @@ class Notice(Event):
 
 
 @dataclass(frozen=True)
+class Retrying(Notice):
+    """A run stopped by a lost connection (a backend ended, a server restarting) starts again after a pause, from
+    its checkpoints. A notice with its figures: every shell that shows notices shows it, the typed fields are for
+    those that want more. ``reason`` is the error's first line, never a URL or a password."""
+
+    attempt: int = 0  # the attempt that failed: 1 for the first run
+    attempts: int = 0  # at most this many in all
+    wait_seconds: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class LargeObjectsProgress(Event):
     """Large objects complete on the target, of those on the source, and their bytes (objects already there from
     an earlier run included). Emitted once before the first batch and after each committed batch."""

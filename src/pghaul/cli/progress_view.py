@@ -175,6 +175,8 @@ class ProgressView(View):
             self._data_started = time.monotonic()
         if isinstance(event, ev.PhaseFinished) and event.phase == Phase.DATA:
             self._data_started = None
+        if isinstance(event, ev.Retrying):
+            self._forget_in_flight()
         if isinstance(event, TablesToVerify):
             self._verify = (0, event.tables) if event.tables else None
         elif isinstance(event, TableVerified) and self._verify is not None:
@@ -182,6 +184,16 @@ class ProgressView(View):
             self._verify = (done + 1, total) if done + 1 < total else None
         super().handle(event)
         self._redraw()
+
+    def _forget_in_flight(self) -> None:
+        """A lost connection ended the run: what was in flight stopped with it (its line says so); the next run
+        draws its rows again as it goes, and the tables' totals stay, what is committed being kept."""
+        self._tables.clear()
+        self._indexes.clear()
+        self._large_objects = None
+        self._verify = None
+        self._data_started = None
+        self._lag = None
 
     # --- progress ------------------------------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 ``run.py`` holds ``MigrationRun`` (one method per stage: preflight, pre-data, data, post-data, sequences,
 verify); ``preflight.py``, ``rehearsal.py`` and ``apply.py`` are its stage modules, ``data.py`` the data stage's
-decisions, ``jobs.py`` the job row, migration lock and status on the target, ``entries.py`` the dry run, the
-walk-through's steps and ``cleanup``. The names below are what the CLI, the HTTP shell, the tests and the
+decisions, ``jobs.py`` the job row, migration lock and status on the target, ``retry.py`` the run started again
+after a lost connection (the ``migrate`` below), ``entries.py`` the dry run, the walk-through's steps and
+``cleanup``. The names below are what the CLI, the HTTP shell, the tests and the
 benchmarks import from ``pghaul.engine``.
 """
 
@@ -17,17 +18,21 @@ from pghaul.engine.options import (
     PostDataResult,
 )
 from pghaul.engine.preflight import refusal_before_writing
-from pghaul.engine.run import MigrationRun, migrate
+from pghaul.engine.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy, migrate
+from pghaul.engine.run import MigrationRun
 from pghaul.limits import DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
+    "DEFAULT_RETRY",
     "DEFAULT_SPLIT_ROWS",
     "MAX_CHUNK_ROWS",
+    "NO_RETRY",
     "MigrateOptions",
     "MigrationResult",
     "MigrationRun",
     "PostDataResult",
+    "RetryPolicy",
     "cleanup",
     "connect_source",
     "connect_target",

@@ -1,0 +1,219 @@
+"""A run started again when a server dropped its connections: what counts as transient, how long to wait, what
+the progress says.
+
+Retrying a whole run is safe because a run is resumable and idempotent: every chunk commits with its
+checkpoint, every DDL step in a transaction of its own, sequences are set to the source's positions, and a rerun
+skips what is already there. So the retry wraps the run, not each statement: nothing in the stages has to know.
+
+Only failures that say "the connection went away" are retried: a backend ended (``pg_terminate_backend``, an
+admin shutdown, a server crash or restart), the link cut, a server still starting, a deadlock or serialization
+failure. A refusal, bad input, a difference found by verification, a cancel, a full disk or a timeout the owner
+set are never retried: they would fail the same way again, or someone asked for them. The number of attempts is
+bounded; the last failure is then raised as one clear error.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from pghaul.dump.pg_dump import DumpFailed
+from pghaul.engine.options import MigrateOptions, MigrationResult
+from pghaul.engine.run import migrate as migrate_once
+from pghaul.engine.run import serialized
+from pghaul.errors import RESUME_HINT, Cancelled, ConnectionFailed, PghaulError
+from pghaul.events import Event, Listener, Retrying, ignore
+from pghaul.urls import scrub
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """At most ``attempts`` runs in all; before run n+1 a pause drawn between half and all of
+    ``first_wait * 2**(n-1)``, capped at ``max_wait``. The jitter keeps two runs cut by the same restart from
+    knocking at the same moment. The defaults wait about a minute in all: a managed server's restart or failover."""
+
+    attempts: int = 6
+    first_wait: float = 1.0
+    max_wait: float = 30.0
+
+    def wait(self, attempt: int, rng: random.Random) -> float:
+        ceiling = min(self.max_wait, self.first_wait * 2 ** (attempt - 1))
+        return rng.uniform(ceiling / 2, ceiling)
+
+
+DEFAULT_RETRY = RetryPolicy()
+NO_RETRY = RetryPolicy(attempts=1)
+
+# SQLSTATEs that say the session is gone or the server is not there for a moment: class 08 (connection exception),
+# admin_shutdown, crash_shutdown, cannot_connect_now (starting up, shutting down, in recovery), and the two a
+# transaction may simply be retried after.
+TRANSIENT_CLASSES = ("08",)
+TRANSIENT_STATES = frozenset({"57P01", "57P02", "57P03", "40001", "40P01"})
+
+# What a comparison that lost its connection writes in the verification report (verify records read failures
+# there instead of raising), and pg_dump in its error: libpq's and the server's words, in English (a server with
+# lc_messages in another language says them otherwise, and such a run is reported, not retried).
+LOST_CONNECTION_WORDS = (
+    "terminating connection",
+    "server closed the connection",
+    "connection is closed",
+    "connection is lost",
+    "consuming input failed",
+    "could not receive data from server",
+    "could not send data to server",
+    "no connection to the server",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The error and those it was raised from or while handling (a DDL step wraps the driver's error)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def transient_reason(exc: BaseException, connected_before: bool) -> str | None:
+    """Why ``exc`` is worth another run (what it says, in pghaul's words when it has them), or None when it is not.
+    ``connected_before``: the servers were reached earlier, so one that cannot be connected to now is restarting,
+    not misnamed."""
+    if not isinstance(exc, Exception):
+        return None  # KeyboardInterrupt, SystemExit: someone is stopping pghaul
+    for cause in _chain(exc):
+        transient = _transient(cause, connected_before)
+        if transient is False:
+            return None
+        if transient:
+            return exc.message if isinstance(exc, PghaulError) else _first_line(cause)
+    return None
+
+
+def _transient(exc: BaseException, connected_before: bool) -> bool | None:
+    """True or False for an error that decides (a lost connection, a refusal), None for one that only wraps."""
+    if isinstance(exc, Cancelled):
+        return False
+    if isinstance(exc, ConnectionFailed):
+        return connected_before
+    if isinstance(exc, DumpFailed):  # pg_dump's own words are all there is of its session's end
+        return _lost_connection(exc.message)
+    if isinstance(exc, psycopg.Error):
+        state = exc.sqlstate
+        if state is None:
+            # Raised by the driver itself, not the server: on a session that worked, the link is gone.
+            return isinstance(exc, psycopg.OperationalError)
+        return state.startswith(TRANSIENT_CLASSES) or state in TRANSIENT_STATES
+    return None
+
+
+def interrupted_verification(result: MigrationResult) -> str | None:
+    """The difference of a run's verification that is a comparison cut by a lost connection, if any: the rows
+    may well be equal, and a run again compares them again (verification only reads)."""
+    report = result.verify_report
+    if result.ok or report is None:
+        return None
+    return next((line for line in report.differences() if _lost_connection(line)), None)
+
+
+def _lost_connection(text: str) -> bool:
+    lowered = text.lower()
+    return any(words in lowered for words in LOST_CONNECTION_WORDS)
+
+
+class ConnectionLost(ConnectionFailed):
+    """The servers kept dropping the run's connections, more times than the retries allow."""
+
+
+def _secrets(*urls: str | None) -> list[str]:
+    """The URLs and their passwords, to scrub from a reason (a key=value DSN carries its password bare)."""
+    found: list[str] = []
+    for url in urls:
+        if not url:
+            continue
+        found.append(url)
+        try:
+            password = conninfo_to_dict(url).get("password")
+        except psycopg.Error:
+            continue
+        if password:
+            found.append(str(password))
+    return found
+
+
+class _Watched:
+    """The listener, noting whether a run got as far as its first event (both servers were connected)."""
+
+    def __init__(self, listener: Listener) -> None:
+        self.listener = listener
+        self.connected = False
+
+    def __call__(self, event: Event) -> None:
+        self.connected = True
+        self.listener(event)
+
+
+def migrate(
+    source_url: str | None,
+    target_url: str | None,
+    options: MigrateOptions = MigrateOptions(),
+    listener: Listener = ignore,
+    cancel: threading.Event | None = None,
+    *,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> MigrationResult:
+    """``pghaul.engine.run.migrate``, run again from its checkpoints after a lost connection, at most
+    ``retry.attempts`` times, each pause announced with a ``Retrying`` event. A run with follow is not retried:
+    its replication slot's start has its own rerun rules, which a person should see."""
+    policy = NO_RETRY if options.follow else retry
+    watched = _Watched(serialized(listener))
+    secrets = _secrets(source_url, target_url)
+    rng = random.Random()
+    attempt = 1
+    while True:
+        try:
+            result = migrate_once(source_url, target_url, options, watched, cancel)
+        except Exception as exc:
+            reason = transient_reason(exc, watched.connected)
+            if reason is None or policy.attempts == 1:
+                raise
+            if attempt >= policy.attempts:
+                raise _gave_up(attempt, scrub(reason, *secrets)) from exc
+        else:
+            reason = interrupted_verification(result)
+            if reason is None or attempt >= policy.attempts:
+                return result
+        _pause(policy, attempt, scrub(reason, *secrets), watched, cancel, rng)
+        attempt += 1
+
+
+def _gave_up(attempts: int, reason: str) -> ConnectionLost:
+    return ConnectionLost(
+        f"the connection to a server was lost {attempts} times in a row, the last time: {reason}",
+        "every committed chunk stays: once both servers are reachable again, " + RESUME_HINT,
+    )
+
+
+def _pause(policy: RetryPolicy, attempt: int, reason: str, listener: Listener, cancel: threading.Event | None,
+           rng: random.Random) -> None:
+    wait = policy.wait(attempt, rng)
+    listener(Retrying(
+        f"lost a connection ({reason}): run {attempt + 1} of at most {policy.attempts} starts in {wait:.1f} s, "
+        "from the last committed chunk", "warning", attempt=attempt, attempts=policy.attempts,
+        wait_seconds=round(wait, 2), reason=reason,
+    ))
+    if (cancel or threading.Event()).wait(wait):
+        raise Cancelled("stopped on request while waiting to retry", RESUME_HINT)
