@@ -19,6 +19,7 @@ shrunk table of any failure; keep it below as an ``@example`` once fixed.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -88,6 +89,20 @@ def _column_types(url: str) -> list[tuple[str, str]]:
         ).fetchall()
 
 
+def _sessions_left(url: str) -> list[tuple[str, str, str]]:
+    """pghaul's sessions still open on ``url``'s database, a moment after a run ended (a backend needs a moment to
+    exit after its client closed): a run that leaves one behind holds locks the next run would wait on."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(50):
+            rows = conn.execute(
+                "SELECT application_name, state, left(query, 120) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name LIKE 'pghaul%%'").fetchall()
+            if not rows:
+                return []
+            time.sleep(0.1)
+    return rows
+
+
 def check_migrates_exactly(source: str, target: str, table: RandomTable) -> None:
     with psycopg.connect(source, autocommit=True) as conn:
         key = _create(conn, table)
@@ -95,8 +110,11 @@ def check_migrates_exactly(source: str, target: str, table: RandomTable) -> None
         # A session of an earlier run still holding a lock here would be a leak: fail on it, never wait forever.
         conn.execute("SET lock_timeout = '30s'")
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {}, pghaul CASCADE").format(sql.Identifier(SCHEMA)))
-    result = migrate(source, target, MigrateOptions(batch_size=table.batch_size, split_rows=table.split_rows,
-                                                    workers=2))
+    try:
+        result = migrate(source, target, MigrateOptions(batch_size=table.batch_size, split_rows=table.split_rows,
+                                                        workers=2))
+    finally:
+        assert _sessions_left(source) == [] and _sessions_left(target) == []
     report = result.verify_report
     assert result.ok and report is not None and report.ok, report.differences() if report else result.notices
     expected = _rows(source, key)
