@@ -26,13 +26,13 @@ CAP_MB = 3.0
 ROWS = 40_000
 
 
-def _fill(url: str) -> None:
+def _fill(url: str, rows: int = ROWS) -> None:
     # Two tables of about 4.5 MB each in COPY's binary form: with two workers both stream at once.
     run_sql(url, f"""
         CREATE TABLE wide (id bigint PRIMARY KEY, body text NOT NULL);
-        INSERT INTO wide SELECT g, repeat(md5(g::text), 3) FROM generate_series(1, {ROWS}) g;
+        INSERT INTO wide SELECT g, repeat(md5(g::text), 3) FROM generate_series(1, {int(rows)}) g;
         CREATE TABLE wide2 (id bigint PRIMARY KEY, body text NOT NULL);
-        INSERT INTO wide2 SELECT g, repeat(md5((-g)::text), 3) FROM generate_series(1, {ROWS}) g;
+        INSERT INTO wide2 SELECT g, repeat(md5((-g)::text), 3) FROM generate_series(1, {int(rows)}) g;
         CREATE TABLE keyless (n int, t text);
         INSERT INTO keyless SELECT g, md5(g::text) FROM generate_series(1, 5000) g;
         ANALYZE;
@@ -129,7 +129,7 @@ def test_a_rate_that_is_not_positive_is_refused(bad: float) -> None:
 
 
 def test_the_cli_refuses_a_zero_rate_and_shows_the_cap_in_the_dry_run(source_url: str, target_url: str) -> None:
-    _fill(source_url)
+    _fill(source_url, 100)
     runner = CliRunner()
     refused = runner.invoke(app, ["migrate", "--source", source_url, "--target", target_url, "--max-rate", "0",
                                   "--yes"])
@@ -149,7 +149,7 @@ def test_the_api_takes_max_rate_and_refuses_a_bad_one(source_url: str, target_ur
     from pghaul.http import create_app
     from tests.test_http_helpers import AUTH, make_settings
 
-    _fill(source_url)
+    _fill(source_url, 1000)
     with TestClient(create_app(make_settings(source_url, target_url))) as client:
         bad = client.post("/api/admin/db-migrate-all", headers=AUTH, json={"maxRate": 0})
         assert bad.status_code == 400 and "maxRate" in bad.json()["error"], bad.text
