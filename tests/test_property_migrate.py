@@ -11,7 +11,7 @@ One source and one target database serve every example: each example's table liv
 the next one (with pghaul's state schema on the target), so an example costs one migrate, not two CREATE
 DATABASEs.
 
-The suite runs ``PGHAUL_HYPOTHESIS_EXAMPLES`` examples (default 20, about half a minute here); for a long run:
+The suite runs ``PGHAUL_HYPOTHESIS_EXAMPLES`` examples (default 12, about 15 seconds here); for a long run:
 ``PGHAUL_HYPOTHESIS_EXAMPLES=500 .venv/bin/pytest tests/test_property_migrate.py -q``. Hypothesis prints the
 shrunk table of any failure; keep it below as an ``@example`` once fixed.
 """
@@ -33,7 +33,7 @@ from tests.hostile_values import ENUM_LABELS, USER_TYPES_SQL, ColumnType, Random
 from tests.servers import TestServer
 
 SCHEMA = "prop"
-EXAMPLES = int(os.environ.get("PGHAUL_HYPOTHESIS_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("PGHAUL_HYPOTHESIS_EXAMPLES", "12"))
 
 
 @pytest.fixture(scope="module")

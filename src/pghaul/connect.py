@@ -18,6 +18,17 @@ TARGET_SESSION_OPTIONS = "-c search_path= -c statement_timeout=0 -c lock_timeout
 SOURCE_SESSION_OPTIONS = TARGET_SESSION_OPTIONS + " -c default_transaction_read_only=on"
 
 
+# What is wrong with a string libpq cannot parse, in words that never repeat the string: libpq's own message may
+# quote any part of it, the password included ("invalid percent-encoded token: …").
+_URL_PROBLEMS = (
+    ("invalid URI query parameter", "a parameter after '?' that PostgreSQL does not know"),
+    ("unterminated quoted string", "a quote that is not closed"),
+    ("matching \"]\"", "an IPv6 address whose ']' is missing"),
+    ("percent-encoded", "a malformed %-escape (in a URL, a % in the password is written %25)"),
+    ('missing "="', "neither a postgresql:// URL nor key=value pairs"),
+)
+
+
 def _check_url(url: str | None, role: str, variable: str) -> str:
     if not url:
         raise UsageError(
@@ -27,38 +38,80 @@ def _check_url(url: str | None, role: str, variable: str) -> str:
     try:
         conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
+        problem = next((words for found, words in _URL_PROBLEMS if found in str(exc)), "")
         raise UsageError(
-            f"the {role} URL is not a valid PostgreSQL connection string",
-            "use the form postgresql://user:password@host:5432/dbname",
-        ) from exc
+            f"the {role} URL is not a valid PostgreSQL connection string" + (f": {problem}" if problem else ""),
+            "use the form postgresql://USER@HOST:5432/DBNAME (the password after the user, separated by a colon), "
+            "or key=value pairs such as host=HOST port=5432 dbname=DBNAME user=USER",
+        ) from None
     return url
 
 
 def _open(url: str, role: str, options: str, autocommit: bool) -> psycopg.Connection:
+    # A connect_timeout the URL sets is the user's choice (a slow network, or a quick failure wanted): kept.
+    timeout = {} if "connect_timeout" in conninfo_to_dict(url) else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
     try:
         return psycopg.connect(
-            url,
-            autocommit=autocommit,
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            application_name=APPLICATION_NAME,
-            options=options,
+            url, autocommit=autocommit, application_name=APPLICATION_NAME, options=options, **timeout
         )
     except psycopg.OperationalError as exc:
+        # libpq's message may take several lines (what failed, then what to do): one line, all of it.
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = scrub(lines[-1] if lines else type(exc).__name__, url)
+        reason = scrub(" ".join(lines) if lines else type(exc).__name__, url)
         raise ConnectionFailed(
-            f"cannot connect to the {role} database {describe_url(url)}: {reason}",
-            "check the host, port, user, password and database name in the URL, and that the server accepts "
-            "connections from here (public vs internal networking on PaaS platforms)",
+            f"cannot connect to the {role} database {describe_url(url)}: {reason}", _connect_hint(reason)
         ) from None
+
+
+# What to do about the failures people meet most, recognised by libpq's or the server's own words.
+_CONNECT_HINTS = (
+    ("unsupported startup parameter", "a connection pooler (PgBouncer) refuses the start-up options pghaul sends: "
+     "connect pghaul to the database directly, or add `options` to the pooler's ignore_startup_parameters and use "
+     "its session mode"),
+    ("password authentication failed", "check the user and the password in the URL (in a URL, characters such as "
+     "@ : / ? # % in the password must be percent-encoded)"),
+    ("root certificate", "sslmode verify-ca and verify-full check the server's certificate against a CA: give "
+     "its file with sslrootcert=/path/to/ca.pem (or sslrootcert=system), or use sslmode=require"),
+    ("SSL", "the server and the URL disagree about TLS: set sslmode in the URL as the provider documents "
+     "(?sslmode=require for a server that only accepts TLS, sslmode=disable for one without it)"),
+    ("no encryption", "the server only accepts this connection over TLS: add ?sslmode=require to the URL"),
+    ("connection is bad", "a setting in the URL has a value PostgreSQL does not accept (named above): fix it"),
+    ("timeout expired", "the server did not answer in time: check the host and port, that it is running and that "
+     "a firewall lets this machine through (public vs internal networking on PaaS platforms)"),
+)
+_DEFAULT_HINT = ("check the host, port, user, password and database name in the URL, and that the server accepts "
+                 "connections from here (public vs internal networking on PaaS platforms)")
+
+
+def _connect_hint(reason: str) -> str:
+    return next((hint for words, hint in _CONNECT_HINTS if words in reason), _DEFAULT_HINT)
 
 
 def pin_session(conn: psycopg.Connection) -> None:
     """The start-up options' settings, set again in the session: a pooler that drops the options must not leave
-    pghaul with a search_path that makes the catalog print unqualified names (or a server's statement timeout)."""
+    pghaul with a search_path that makes the catalog print unqualified names (or a server's statement timeout).
+    Then, in a transaction of its own, checked to have held (``conn`` in autocommit, no transaction open)."""
     conn.execute(
         "SELECT pg_catalog.set_config('search_path', '', false),"
         " pg_catalog.set_config('statement_timeout', '0', false), pg_catalog.set_config('lock_timeout', '0', false)"
+    )
+    _refuse_transaction_pooling(conn)
+
+
+def _refuse_transaction_pooling(conn: psycopg.Connection) -> None:
+    """A pooler in transaction mode hands each transaction to whichever server session is free: settings made in
+    one are gone in the next, and so are the snapshot exports, temporary staging tables, advisory locks and
+    prepared statements pghaul relies on. The search_path just set, read back in a new transaction, shows it."""
+    row = conn.execute("SELECT pg_catalog.current_setting('search_path')").fetchone()
+    if row is not None and row[0] == "":
+        return
+    raise SafetyError(
+        f"the session on {describe_url(conn.info.dsn)} does not keep its settings from one transaction to the "
+        "next: a connection pooler in transaction mode (PgBouncer pool_mode = transaction, Supavisor's or "
+        "RDS Proxy's transaction port) is in between",
+        "pghaul needs one server session per connection: connect it to the database directly, or through the "
+        "pooler's session mode (PgBouncer pool_mode = session; on Supabase or Neon the direct or session host "
+        "and port), then retry",
     )
 
 
