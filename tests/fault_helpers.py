@@ -79,15 +79,19 @@ def digest(url: str) -> dict[str, tuple[int, str]]:
     return out
 
 
-def terminate_pghaul(admin_url: str, databases: list[str], query_like: str | None = None) -> int:
-    """End pghaul's sessions on ``databases`` (those whose query matches ``query_like``, when given); how many."""
+def terminate_pghaul(admin_url: str, databases: list[str], query_like: str | None = None, one: bool = False) -> int:
+    """End pghaul's sessions on ``databases`` (those whose query matches ``query_like``, when given; one of them
+    at random with ``one``); how many ended."""
     condition = sql.SQL("")
     params: list[object] = [databases, APPLICATION_NAME]
     if query_like is not None:
         condition = sql.SQL(" AND state = 'active' AND query ILIKE %s")
         params.append(query_like)
-    query = sql.SQL("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY(%s)"
-                    " AND application_name = %s AND pid <> pg_backend_pid()") + condition
+    chosen = sql.SQL("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) AND application_name = %s"
+                     " AND pid <> pg_backend_pid()") + condition
+    if one:
+        chosen += sql.SQL(" ORDER BY random() LIMIT 1")
+    query = sql.SQL("SELECT pg_terminate_backend(pid) FROM ({}) AS chosen").format(chosen)
     with connect(admin_url) as conn:
         return sum(1 for (ended,) in conn.execute(query, params).fetchall() if ended)
 
