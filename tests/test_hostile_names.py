@@ -114,6 +114,13 @@ def test_cli_table_patterns_with_hostile_names(hostile_source: str, target_url: 
                                      "--tables", f"{SCHEMA}.glob*"], catch_exceptions=False)
     assert loose.exit_code == 0, loose.output
     assert database_state(hostile_source) == source_before
+    with psycopg.connect(hostile_source, autocommit=True) as conn:
+        conn.execute(sql.SQL("UPDATE {} SET {} = {} WHERE id <= 3").format(
+            sql.Identifier(SCHEMA, TABLE), sql.Identifier(COLUMN), sql.Literal(INJECT + "\n$$")))
+    synced = CliRunner().invoke(app, ["sync", "--source", hostile_source, "--target", target_url,
+                                      "--tables", PATTERN, "--json"], catch_exceptions=False)
+    assert synced.exit_code == 0, synced.output
+    assert _rows(target_url, SCHEMA, TABLE) == _rows(hostile_source, SCHEMA, TABLE)
 
 
 NOTHING_MATCHES = (NAME_LONG, f"{SCHEMA}.{NAME_LONG}", "x'); DROP TABLE public.canary; --",
