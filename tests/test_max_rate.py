@@ -24,6 +24,8 @@ from tests.conftest import run_sql
 
 CAP_MB = 3.0
 ROWS = 40_000
+LARGE_OBJECTS = 2
+LARGE_OBJECT_BYTES = 256 * 1024
 
 
 def _fill(url: str, rows: int = ROWS) -> None:
@@ -35,6 +37,8 @@ def _fill(url: str, rows: int = ROWS) -> None:
         INSERT INTO wide2 SELECT g, repeat(md5((-g)::text), 3) FROM generate_series(1, {int(rows)}) g;
         CREATE TABLE keyless (n int, t text);
         INSERT INTO keyless SELECT g, md5(g::text) FROM generate_series(1, 5000) g;
+        SELECT lo_from_bytea(0, convert_to(repeat(md5(g::text), {LARGE_OBJECT_BYTES // 32}), 'UTF8'))
+          FROM generate_series(1, {LARGE_OBJECTS}) g;
         ANALYZE;
     """)
 
@@ -73,8 +77,11 @@ def test_reads_stay_within_the_cap_and_the_copy_verifies(source_url: str, target
     assert rate is not None
     total = sum(t.bytes for t in result.tables)
     assert total == timeline.finished_bytes and total > 2.5 * CAP_MB * MB  # more than the bucket's burst
-    # Every byte the copy reports went through the run's one bucket, and the bucket made the readers wait.
-    assert rate.taken == total
+    # Every byte the copy reports, rows and large objects, went through the run's one bucket, and the bucket made
+    # the readers wait.
+    assert result.large_objects is not None and result.large_objects.copied == LARGE_OBJECTS
+    assert result.large_objects.bytes_copied == LARGE_OBJECTS * LARGE_OBJECT_BYTES
+    assert rate.taken == total + LARGE_OBJECTS * LARGE_OBJECT_BYTES
     assert rate.waited > 0
     # At every progress event, what all workers read so far is within the cap since the phase began (plus the
     # bucket's burst): the engine's own byte counts against time that passed, which load can only lengthen.

@@ -493,7 +493,8 @@ class MigrationRun:
             self.emit(Notice("large objects are not copied by a run limited to some tables", "warning"))
             return None
         return copy_large_objects(self.db.source_url, self.db.target_url, snapshot_id=snapshot_id,
-                                  listener=self.emit, cancel=self.cancel, job_id=self.job_id)
+                                  listener=self.emit, cancel=self.cancel, job_id=self.job_id,
+                                  rate=self.options.source_rate)
 
 
 def migrate(
