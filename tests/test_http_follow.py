@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.conninfo import make_conninfo
 
 from pghaul import events
 from pghaul.follow import ReplicationCatchUp
@@ -126,6 +127,34 @@ def test_preflight_says_follow_is_possible_on_a_logical_pair_and_writes_nothing(
     seen.assert_clean()
 
 
+def _subscription_conninfo(url: str) -> str:
+    with psycopg.connect(url) as conn:  # a superuser's session: subconninfo is hidden from other roles
+        row = conn.execute("SELECT subconninfo FROM pg_catalog.pg_subscription WHERE subname LIKE 'pghaul\\_%'"
+                           ).fetchone()
+    assert row is not None, "no subscription"
+    return str(row[0])
+
+
+def test_preflight_probes_the_source_as_follow_source_url_names_it(
+    logical_source_url: str, logical_target_url: str
+) -> None:
+    """FOLLOW_SOURCE_URL is the address the target's server uses: one it cannot reach is the reason follow is not
+    possible, while pghaul itself reaches DATABASE_URL; its password never shows."""
+    source, target = logical_source_url, logical_target_url
+    fill_app(source, accounts=20)
+    seen = Replies()
+    before = written_state(source, target)
+    unreachable = make_conninfo(source, host="/nonexistent-socket-dir", password="follow-url-Secret-9931")
+    with TestClient(create_app(make_settings(source, target, follow_source_url=unreachable))) as client:
+        reply = client.get("/api/admin/db-preflight", params={"follow": "true"}, headers=AUTH)
+    follow = seen(reply)["follow"]
+    assert follow["possible"] is False
+    assert "source-unreachable" in {b["code"] for b in follow["blockers"]}, follow
+    assert "follow-url-Secret-9931" not in reply.text
+    assert written_state(source, target) == before
+    seen.assert_clean()
+
+
 def test_follow_on_an_ordinary_server_is_refused_with_the_reason_and_nothing_written(
     source_url: str, target_url: str
 ) -> None:
@@ -189,9 +218,13 @@ def test_migrate_with_follow_streams_then_the_cutover_waits_for_zero_lag_and_lea
     fill_app(source, accounts=300)
     seen = Replies()
     hold = HoldAtZeroLagWait()
-    with TestClient(create_app(make_settings(source, target), listener=hold)) as client:
+    # FOLLOW_SOURCE_URL: the source as the target's server reaches it (here the same server, told apart by a
+    # connect_timeout of its own) is what the subscription connects with.
+    via = make_conninfo(source, connect_timeout="17")
+    with TestClient(create_app(make_settings(source, target, follow_source_url=via), listener=hold)) as client:
         done = _migrate_with_follow(client, seen)
         assert done["report"]["follow"]["start"] == "fresh" and done["report"]["follow"]["subscription"] == "created"
+        assert "connect_timeout=17" in _subscription_conninfo(target)
         created = {(r["kind"], r["server"]) for r in done["live"]["replication"] if r["action"] == "created"}
         assert created == {("publication", "source"), ("replication slot", "source"), ("subscription", "target")}
 

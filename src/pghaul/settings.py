@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     new_database_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("NEW_DATABASE_URL", "new_database_url")
     )
+    # The source as the target's server reaches it, for follow's subscription, when that differs from DATABASE_URL
+    # (a private network name, another port): the target's server connects to it, not pghaul.
+    follow_source_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("FOLLOW_SOURCE_URL", "follow_source_url")
+    )
     migration_secret: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("MIGRATION_SECRET", "migration_secret")
     )
@@ -159,7 +164,7 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: Any) -> Any:
         return value.strip() or None if isinstance(value, str) else value
 
-    @field_validator("database_url", "new_database_url", mode="before")
+    @field_validator("database_url", "new_database_url", "follow_source_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -179,6 +184,11 @@ class Settings(BaseSettings):
     @property
     def target_url(self) -> str | None:
         return self.new_database_url.get_secret_value() if self.new_database_url else None
+
+    @property
+    def subscription_source_url(self) -> str | None:
+        """FOLLOW_SOURCE_URL when set: follow's subscription connects there instead of DATABASE_URL."""
+        return self.follow_source_url.get_secret_value() if self.follow_source_url else None
 
     @property
     def secret(self) -> str | None:

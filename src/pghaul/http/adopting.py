@@ -28,7 +28,8 @@ def refuse_following_already(rt: Runtime) -> None:
     from pghaul.follow.adopt import FollowMigratedRun, FollowOptions
 
     with rt.pools.source() as src, rt.pools.target() as tgt:
-        FollowMigratedRun(rt.source_url, rt.target_url, FollowOptions(), ignore, None).look(src, tgt)
+        options = FollowOptions(follow_source_url=rt.settings.subscription_source_url)
+        FollowMigratedRun(rt.source_url, rt.target_url, options, ignore, None).look(src, tgt)
 
 
 def start_follow_reply(rt: Runtime) -> StartReply:
@@ -49,7 +50,8 @@ def _run_follow(rt: Runtime, work: Work, listener: Any) -> dict[str, Any]:
     from pghaul.follow import FollowNotPossible
     from pghaul.follow.adopt import FollowOptions, follow_migrated
 
-    options = FollowOptions(workers=job_workers(rt.settings.pool_size))
+    options = FollowOptions(workers=job_workers(rt.settings.pool_size),
+                            follow_source_url=rt.settings.subscription_source_url)
     try:
         return follow_migrated(rt.source_url, rt.target_url, options, listener, work.cancel).to_dict()
     except FollowNotPossible as exc:

@@ -44,7 +44,8 @@ def preflight(rt: Runtime) -> FollowPreflightReply:
     from pghaul.engine import MigrateOptions
     from pghaul.follow import follow_preflight
 
-    found = follow_preflight(rt.source_url, rt.target_url, MigrateOptions(follow=True))
+    found = follow_preflight(rt.source_url, rt.target_url,
+                             MigrateOptions(follow=True, follow_source_url=rt.settings.subscription_source_url))
     return rt.scrubber.model(FollowPreflightReply.model_validate(found.to_dict()))
 
 

@@ -118,7 +118,8 @@ def _done_hint(rt: Runtime, follow: bool) -> str:
 def _plan_preview(rt: Runtime, follow: bool, max_rate: float | None = None) -> PreviewReply:
     from pghaul.engine import MigrateOptions, plan_with
 
-    options = MigrateOptions(follow=follow, max_rate=max_rate)
+    options = MigrateOptions(follow=follow, max_rate=max_rate,
+                             follow_source_url=rt.settings.subscription_source_url if follow else None)
     # Through the pools: previews asked for at once wait for a connection instead of each opening two more.
     with rt.pools.source() as src, rt.pools.target() as tgt:
         plan = plan_with(src, tgt, options)  # with follow: a note names what it creates
@@ -133,7 +134,8 @@ def _run_migration(rt: Runtime, work: Work, listener: Any, batch_size: int | Non
 
     # Without a bound the engine takes a worker per core (up to 8) and the job would exceed the pool size.
     workers = job_workers(rt.settings.pool_size)
-    options = MigrateOptions(job_id=work.job_id, workers=workers, follow=follow, max_rate=max_rate)
+    options = MigrateOptions(job_id=work.job_id, workers=workers, follow=follow, max_rate=max_rate,
+                             follow_source_url=rt.settings.subscription_source_url if follow else None)
     if batch_size is not None:
         options = replace(options, batch_size=batch_size)
     try:
