@@ -19,6 +19,7 @@ shrunk table of any failure; keep it below as an ``@example`` once fixed.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 
@@ -34,6 +35,11 @@ from tests.servers import TestServer
 
 SCHEMA = "prop"
 EXAMPLES = int(os.environ.get("PGHAUL_HYPOTHESIS_EXAMPLES", "12"))
+
+
+@pytest.fixture(scope="module")
+def admin(pg18: TestServer) -> str:
+    return pg18.admin_url
 
 
 @pytest.fixture(scope="module")
@@ -103,17 +109,35 @@ def _sessions_left(url: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def check_migrates_exactly(source: str, target: str, table: RandomTable) -> None:
+def _show_waits(admin_url: str) -> None:
+    """What every session of the server is doing and waiting for: printed when a run takes far longer than any
+    example should (a long run here once hung in a fresh session's first query; this says on what)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for row in conn.execute(
+            "SELECT pid, datname, application_name, state, wait_event_type, wait_event, backend_xmin,"
+            " left(query, 100) FROM pg_stat_activity ORDER BY pid").fetchall():
+            print("activity", row)
+        for row in conn.execute("SELECT locktype, relation::regclass, mode, pid, granted FROM pg_locks"
+                                " WHERE pid <> pg_backend_pid()").fetchall():
+            print("lock", row)
+
+
+def check_migrates_exactly(source: str, target: str, table: RandomTable, admin_url: str | None = None) -> None:
     with psycopg.connect(source, autocommit=True) as conn:
         key = _create(conn, table)
     with psycopg.connect(target, autocommit=True) as conn:
         # A session of an earlier run still holding a lock here would be a leak: fail on it, never wait forever.
         conn.execute("SET lock_timeout = '30s'")
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {}, pghaul CASCADE").format(sql.Identifier(SCHEMA)))
+    watchdog = threading.Timer(60, _show_waits, (admin_url,)) if admin_url else None
+    if watchdog is not None:
+        watchdog.start()
     try:
         result = migrate(source, target, MigrateOptions(batch_size=table.batch_size, split_rows=table.split_rows,
                                                         workers=2))
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         assert _sessions_left(source) == [] and _sessions_left(target) == []
     report = result.verify_report
     assert result.ok and report is not None and report.ok, report.differences() if report else result.notices
@@ -130,12 +154,12 @@ _T = {t.sql: t for t in builtin_types()}
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 @given(table=random_tables())
 @example(table=RandomTable(key=(_T["integer"],), columns=(), rows=(), batch_size=1, split_rows=1))
-def test_any_table_migrates_exactly(pair: tuple[str, str], table: RandomTable) -> None:
+def test_any_table_migrates_exactly(pair: tuple[str, str], admin: str, table: RandomTable) -> None:
     for column in table.key:  # --hypothesis-show-statistics then says how often each type was drawn
         event(f"key {column.sql}")
     for column in table.columns:
         event(f"column {column.sql}")
-    check_migrates_exactly(*pair, table)
+    check_migrates_exactly(*pair, table, admin)
 
 
 def test_a_timestamp_postgresql_rounded_past_its_own_limit_stops_the_copy(source_url: str, target_url: str) -> None:
