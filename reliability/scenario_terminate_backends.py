@@ -34,12 +34,14 @@ NAME = "terminate_backends"
 DESCRIPTION = "pghaul's backends ended with pg_terminate_backend at random moments of every phase, many migrations"
 DEFAULT_ROUNDS = 20
 KILLS_PER_RUN = (1, 4)
-# The moments a kill is aimed at: a phase's start, or the first progress of a copy, an index build (the watcher of
-# pg_stat_progress_create_index saw it running) or a table's comparison.
+# The moments a kill is aimed at: a phase's start, the first progress of a copy or a table's comparison (from the
+# progress listener), or an index build seen running in pg_stat_activity (the "index build" kills: _index_builds).
 MOMENTS = ["preflight", "pre-data", "data", "copy", "index build", "table checked", "post-data", "sequences",
            "verify"]
-DELAY = (0.0, 0.6)  # after the phase starts; a third of the kills fire at once
-WHOSE = ["all", "target", "source", "one"]
+DELAY = (0.0, 0.6)  # after the moment; a third of the kills fire at once (index builds: as soon as seen)
+# Whose sessions a kill ends: all pghaul's, the target's, the source's, one at random, or the source session that
+# holds the copy's exported snapshot (idle in its transaction; its last query reads the snapshot's bounds).
+WHOSE = ["all", "target", "source", "one", "snapshot holder"]
 ROWS = 40_000
 SLOW_INDEX_ROWS = 300
 EXTRA = """
@@ -94,7 +96,14 @@ class Run:
 
         databases = {"all": [self.source_db, self.target_db], "target": [self.target_db],
                      "source": [self.source_db], "one": [self.rng.choice([self.source_db, self.target_db])]}
-        ended = terminate_pghaul(self.admin_url, databases[kill.whose], one=kill.whose == "one")
+        if kill.whose == "snapshot holder":
+            ended = terminate_pghaul(self.admin_url, [self.source_db], "%txid_snapshot_xmax%",
+                                     state="idle in transaction")
+        else:
+            ended = terminate_pghaul(self.admin_url, databases[kill.whose], one=kill.whose == "one")
+        self.count(kill, ended)
+
+    def count(self, kill: Kill, ended: int) -> None:
         with self.lock:
             self.ended += ended
             if ended:
@@ -109,11 +118,27 @@ def _moment(event: Any) -> str | None:
         return str(event.phase)
     if isinstance(event, events.TableProgress):
         return "copy"
-    if isinstance(event, events.IndexProgress):
-        return "index build"
     if isinstance(event, TableVerified):
         return "table checked"
     return None
+
+
+def _index_builds(watch: Run) -> Any:
+    """A watcher that ends the target session building an index, as often as kills are planned for that moment
+    (the progress events of a build can come too late for one that takes a fraction of a second)."""
+    from tests.fault_helpers import Watcher, terminate_pghaul
+
+    planned = [k for k in watch.kills if k.phase == "index build"]
+
+    def act() -> int:
+        ended = terminate_pghaul(watch.admin_url, [watch.target_db], "%CREATE INDEX%")
+        if ended:
+            kill = next(k for k in planned if not k.fired)  # the watcher stops once each has fired
+            kill.fired = True
+            watch.count(kill, ended)
+        return ended
+
+    return Watcher(act, times=len(planned), interval=0.005)
 
 
 def run(rounds: int, seed: int, log: Callable[[str], None]) -> dict[str, int | float | str]:
@@ -155,8 +180,9 @@ def _round(server: TestServer, rng: random.Random) -> tuple[Counter[str], Counte
         policy = RetryPolicy(attempts=len(kills) + 3, first_wait=0.2, max_wait=2.0)
         figures: Counter[str] = Counter(runs=1)
         try:
-            result = migrate(source_url, target_url, MigrateOptions(workers=2, batch_size=1_000), watch,
-                             retry=policy)
+            with _index_builds(watch):
+                result = migrate(source_url, target_url, MigrateOptions(workers=2, batch_size=1_000), watch,
+                                 retry=policy)
             ok = result.ok and _job_done(target_url)
         except Exception as exc:  # a run that did not finish is a finding: counted, said
             ok = False

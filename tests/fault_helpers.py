@@ -79,14 +79,15 @@ def digest(url: str) -> dict[str, tuple[int, str]]:
     return out
 
 
-def terminate_pghaul(admin_url: str, databases: list[str], query_like: str | None = None, one: bool = False) -> int:
-    """End pghaul's sessions on ``databases`` (those whose query matches ``query_like``, when given; one of them
-    at random with ``one``); how many ended."""
+def terminate_pghaul(admin_url: str, databases: list[str], query_like: str | None = None, one: bool = False,
+                     state: str = "active") -> int:
+    """End pghaul's sessions on ``databases`` (those in ``state`` whose query matches ``query_like``, when given;
+    one of them at random with ``one``); how many ended."""
     condition = sql.SQL("")
     params: list[object] = [databases, APPLICATION_NAME]
     if query_like is not None:
-        condition = sql.SQL(" AND state = 'active' AND query ILIKE %s")
-        params.append(query_like)
+        condition = sql.SQL(" AND state = %s AND query ILIKE %s")
+        params += [state, query_like]
     chosen = sql.SQL("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) AND application_name = %s"
                      " AND pid <> pg_backend_pid()") + condition
     if one:
