@@ -470,6 +470,7 @@ def sync(
     full: Annotated[
         bool, typer.Option("--full", help="Compare every row's checksum, even where nothing seems to have changed.")
     ] = False,
+    max_rate: MaxRateOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Bring a migrated target up to date with what changed on the source since. The source is only read."""
@@ -478,7 +479,8 @@ def sync(
     from pghaul.sync import SyncOptions
     from pghaul.sync import sync as run_sync
 
-    options = SyncOptions(include=_patterns(tables), exclude=_patterns(exclude), workers=workers, full=full)
+    options = SyncOptions(include=_patterns(tables), exclude=_patterns(exclude), workers=workers, full=full,
+                          max_rate=max_rate)
     out = err_console if as_json else console
     with _errors(ctx, source, target, as_json=as_json):
         with cancel_on_interrupt(out) as cancel, view_for(out, as_json) as view:

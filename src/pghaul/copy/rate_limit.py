@@ -47,8 +47,10 @@ class RateLimit:
 
     @classmethod
     def megabytes(cls, mb_per_second: float | None) -> RateLimit | None:
-        """The bucket for ``--max-rate`` in MB/s; None (no cap) when not given."""
-        return None if mb_per_second is None else cls(mb_per_second * MB)
+        """The bucket for ``--max-rate`` in MB/s; None (no cap) when not given, or not a positive number (the run's
+        option check refuses that before anything reads)."""
+        valid = isinstance(mb_per_second, int | float) and not isinstance(mb_per_second, bool) and mb_per_second > 0
+        return cls(mb_per_second * MB) if valid else None  # type: ignore[operator]
 
     def take(self, nbytes: int, stop: threading.Event | None = None) -> None:
         """Count ``nbytes`` just read; return once the run is back within its rate (or ``stop`` is set)."""

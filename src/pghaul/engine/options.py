@@ -52,8 +52,7 @@ class MigrateOptions:
     source_rate: RateLimit | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        valid = self.max_rate is not None and isinstance(self.max_rate, int | float) and self.max_rate > 0
-        object.__setattr__(self, "source_rate", RateLimit.megabytes(self.max_rate) if valid else None)
+        object.__setattr__(self, "source_rate", RateLimit.megabytes(self.max_rate))
 
     @property
     def load_notes(self) -> list[str]:

@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from pghaul.copy.large_objects import PROGRESS_TABLE, Progress, copy_large_objects, load_progress
+from pghaul.copy.rate_limit import RateLimit
 from pghaul.events import Listener
 from pghaul.sync.report import LargeObjectSync
 from pghaul.verify.large_objects import ObjectDigest, digest_batch
@@ -70,7 +71,7 @@ def _set_comments(tgt: psycopg.Connection, comments: dict[int, str | None]) -> N
 
 def sync_large_objects(
     src: psycopg.Connection, tgt: psycopg.Connection, source_url: str, target_url: str, snapshot_id: str | None,
-    listener: Listener, cancel: threading.Event | None, job_id: str | None,
+    listener: Listener, cancel: threading.Event | None, job_id: str | None, rate: RateLimit | None = None,
 ) -> LargeObjectSync:
     """``src`` reads in the sync's snapshot (``snapshot_id``), which the copy of the missing objects imports too."""
     source = {d.oid: d for d in _source_digests(src)}
@@ -84,7 +85,7 @@ def sync_large_objects(
     if comments:
         _set_comments(tgt, comments)
     copied = copy_large_objects(source_url, target_url, snapshot_id=snapshot_id, listener=listener, cancel=cancel,
-                                job_id=job_id)
+                                job_id=job_id, rate=rate)
     theirs = tgt.execute("SELECT oid FROM pg_catalog.pg_largeobject_metadata").fetchall()
     mine = set(recorded) | set(source)
     return LargeObjectSync(

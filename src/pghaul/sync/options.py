@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from pghaul.copy.rate_limit import RateLimit
 
 
 @dataclass(frozen=True)
@@ -25,3 +27,10 @@ class SyncOptions:
     # on a migrated target brings the target to the source as of its replication slot's snapshot. A reader that
     # cannot import it fails the sync (its rows would be of another moment). Sequences are read live as always.
     snapshot_id: str | None = None
+    # MB/s read from the source at most, all workers together (``--max-rate``, as migrate's); None: no cap.
+    max_rate: float | None = None
+    # The sync's one bucket for max_rate, shared by all its readers (not an option).
+    source_rate: RateLimit | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source_rate", RateLimit.megabytes(self.max_rate))

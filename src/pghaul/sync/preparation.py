@@ -11,6 +11,7 @@ from pghaul.copy import state
 from pghaul.copy.replica_role import check_replica_role_allowed, replica_role_need
 from pghaul.copy.table_data import filled_by_pghaul
 from pghaul.engine import jobs
+from pghaul.engine.options import check_max_rate
 from pghaul.engine.preflight import check_target_is_not_source
 from pghaul.errors import PghaulError, SafetyError, UsageError
 from pghaul.inspect import inspect_catalog
@@ -35,6 +36,7 @@ def check_sync_options(options: SyncOptions) -> None:
     if options.leaf_rows < 1 or options.fanout < 2 or options.rows_per_range < 1 or options.max_first_ranges < 1:
         raise UsageError("sync's range sizes must be positive and its fan-out at least 2",
                          "leave them at their defaults unless you measured otherwise")
+    check_max_rate(options.max_rate)
 
 
 # A migration that stopped in one of these left tables without their indexes, keys or later objects.

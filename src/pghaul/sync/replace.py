@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from pghaul.copy.keyset import column_list, key_equality, table_ident
+from pghaul.copy.rate_limit import RateLimit
 from pghaul.copy.stream import pump, select_query
 from pghaul.copy.table_data import STAGING_TABLE, stage_rows
 from pghaul.inspect.model import Column, Table
@@ -36,10 +37,11 @@ def _row_text(columns: tuple[Column, ...], relation: str) -> sql.Composable:
     return sql.SQL("ROW({})::text").format(fields)
 
 
-def _stage(src: psycopg.Connection, tgt: psycopg.Connection, table: Table, within: KeyBounds, binary: bool) -> int:
+def _stage(src: psycopg.Connection, tgt: psycopg.Connection, table: Table, within: KeyBounds, binary: bool,
+           rate: RateLimit | None) -> int:
     cols = table.copy_columns
     where, params = key_range_condition(table, *within)
-    return stage_rows(src, tgt, table, cols, select_query(table, cols, where), params, binary).rows
+    return stage_rows(src, tgt, table, cols, select_query(table, cols, where), params, binary, rate=rate).rows
 
 
 def _delete_missing(tgt: psycopg.Connection, table: Table, within: KeyBounds) -> int:
@@ -82,20 +84,22 @@ def upsert_staged(tgt: psycopg.Connection, table: Table) -> tuple[int, int]:
 
 
 def replace_range(
-    src: psycopg.Connection, tgt: psycopg.Connection, table: Table, within: KeyBounds, binary: bool
+    src: psycopg.Connection, tgt: psycopg.Connection, table: Table, within: KeyBounds, binary: bool,
+    rate: RateLimit | None = None,
 ) -> RangeChange:
     """Make the target's rows in ``within`` equal to the source's (``src`` in the sync's snapshot), atomically."""
     with tgt.transaction():
-        _stage(src, tgt, table, within, binary)
+        _stage(src, tgt, table, within, binary, rate)
         deleted = _delete_missing(tgt, table, within)
         inserted, updated = upsert_staged(tgt, table)
     return RangeChange(inserted, updated, deleted)
 
 
-def replace_table(src: psycopg.Connection, tgt: psycopg.Connection, table: Table, binary: bool) -> RangeChange:
+def replace_table(src: psycopg.Connection, tgt: psycopg.Connection, table: Table, binary: bool,
+                  rate: RateLimit | None = None) -> RangeChange:
     """A table without a key, whole: its rows deleted and copied again, in one target transaction."""
     with tgt.transaction():
         deleted = tgt.execute(sql.SQL("DELETE FROM ONLY {}").format(table_ident(table))).rowcount
         cols = table.copy_columns
-        moved = pump(src, tgt, select_query(table, cols, sql.SQL("true")), [], table_ident(table), cols, binary)
+        moved = pump(src, tgt, select_query(table, cols, sql.SQL("true")), [], table_ident(table), cols, binary, rate)
     return RangeChange(inserted=moved.rows, deleted=max(deleted, 0))

@@ -23,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from pghaul.copy.keyset import column_list, key_equality, table_ident
+from pghaul.copy.rate_limit import RateLimit
 from pghaul.copy.state import CREATE_SYNC_BASELINES, SYNC_BASELINES
 from pghaul.copy.table_data import stage_rows
 from pghaul.inspect.model import Table
@@ -102,25 +103,26 @@ def has_newer(src: psycopg.Connection, table: Table, baseline: int) -> bool:
 
 
 def upsert_newer(src: psycopg.Connection, tgt: psycopg.Connection, table: Table, baseline: int,
-                 binary: bool) -> RangeChange:
+                 binary: bool, rate: RateLimit | None = None) -> RangeChange:
     """Every source row written since ``baseline``, upserted (inside the caller's target transaction)."""
     cols = table.copy_columns
     select = sql.SQL("SELECT {cols} FROM ONLY {table} WHERE {newer}").format(
         cols=column_list(cols), table=table_ident(table), newer=_newer(baseline))
-    if stage_rows(src, tgt, table, cols, select, [], binary).rows == 0:
+    if stage_rows(src, tgt, table, cols, select, [], binary, rate=rate).rows == 0:
         return RangeChange()
     inserted, updated = upsert_staged(tgt, table)
     return RangeChange(inserted, updated, 0)
 
 
-def delete_gone(src: psycopg.Connection, tgt: psycopg.Connection, table: Table, within: KeyBounds) -> int:
+def delete_gone(src: psycopg.Connection, tgt: psycopg.Connection, table: Table, within: KeyBounds,
+                rate: RateLimit | None = None) -> int:
     """Target rows in ``within`` whose key the source no longer has, deleted (inside the caller's transaction)."""
     keys = tuple(table.column(name) for name in table.primary_key)
     where, params = key_range_condition(table, *within)
     select = sql.SQL("SELECT {keys} FROM ONLY {table} WHERE {where}").format(
         keys=column_list(keys), table=table_ident(table), where=where)
     stage = sql.Identifier("pg_temp", "pghaul_keys")
-    stage_rows(src, tgt, table, keys, select, params, binary=False, into=stage)
+    stage_rows(src, tgt, table, keys, select, params, binary=False, into=stage, rate=rate)
     cur = tgt.execute(sql.SQL("DELETE FROM ONLY {table} AS t WHERE {where} AND NOT EXISTS "
                               "(SELECT 1 FROM {stage} AS s WHERE {same})").format(
         table=table_ident(table), where=where, stage=stage, same=key_equality(keys, "s", "t")), params)

@@ -70,7 +70,7 @@ def _create_tables(ctx: SyncContext, tables: list[Table]) -> list[str]:
     their foreign keys to tables already there come too; the tables it copied before keep their rows (their
     checkpoints say they are done) and the objects already there are skipped."""
     options = MigrateOptions(include=ctx.options.include, exclude=ctx.options.exclude, verify=False,
-                             workers=ctx.options.workers)
+                             workers=ctx.options.workers, max_rate=ctx.options.max_rate)
     migrate(ctx.source_url, ctx.target_url, options, ctx.emit, ctx.cancel)
     return [t.display_name for t in tables]
 
@@ -85,7 +85,7 @@ def _table_works(ctx: SyncContext, prepared: Prepared, target: Catalog, replica:
             continue
         quiet = () if replica else triggers_to_quiet(target, table)
         works.append(TableWork(table, binary_copy(src, tgt, table, target.tables.get(key)),
-                               SyncMethod.CHECKSUM, quiet, baselines.get(key)))
+                               SyncMethod.CHECKSUM, quiet, baselines.get(key), ctx.options.source_rate))
     # Biggest first, so the longest table does not start last.
     return sorted(works, key=lambda w: -w.table.size_bytes)
 
@@ -213,7 +213,7 @@ class SyncRun:
         pin_output_settings(src_in_snapshot)
         self.report.large_objects = sync_large_objects(
             src_in_snapshot, tgt, ctx.source_url, ctx.target_url, snapshot_id, ctx.emit, ctx.cancel,
-            ctx.options.job_id)
+            ctx.options.job_id, ctx.options.source_rate)
 
     def _sequences(self, src: psycopg.Connection, tgt: psycopg.Connection) -> None:
         catalog = self.prepared.source_catalog

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from pghaul.copy.keyset import count_rows, table_ident
+from pghaul.copy.rate_limit import RateLimit
 from pghaul.errors import check_cancelled
 from pghaul.inspect.model import Table
 from pghaul.kinds import SyncMethod
@@ -43,6 +44,7 @@ class TableWork:
     quiet_triggers: tuple[str, ...] = ()
     # The snapshot xmin the target's table is known to equal the source at (see row_versions); None: compare all.
     baseline: int | None = None
+    rate: RateLimit | None = None  # the sync's --max-rate bucket, shared by all tables
 
 
 @dataclass
@@ -79,8 +81,8 @@ def apply_range(src: psycopg.Connection, tgt: psycopg.Connection, work: TableWor
     """One range (or, for a table without a key, the table) in one target transaction."""
     with writing(tgt, work):
         if work.table.primary_key:
-            return replace_range(src, tgt, work.table, bounds, work.binary)
-        return replace_table(src, tgt, work.table, work.binary)
+            return replace_range(src, tgt, work.table, bounds, work.binary, work.rate)
+        return replace_table(src, tgt, work.table, work.binary, work.rate)
 
 
 def apply_leaves(
@@ -147,7 +149,7 @@ def by_row_versions(
                 outcome.change = apply_range(src, tgt, work, WHOLE_TABLE)
             return outcome
         with writing(tgt, work):
-            outcome.change = row_versions.upsert_newer(src, tgt, table, work.baseline, work.binary)
+            outcome.change = row_versions.upsert_newer(src, tgt, table, work.baseline, work.binary, work.rate)
         source_rows, target_rows = count_rows(src, table), count_rows(tgt, table)
         if target_rows < source_rows:
             return None  # the target lost rows behind pghaul's back: only the checksums can say which
@@ -157,7 +159,7 @@ def by_row_versions(
             outcome.leaves = gone
             for bounds in gone:
                 with writing(tgt, work):
-                    outcome.change += RangeChange(deleted=row_versions.delete_gone(src, tgt, table, bounds))
+                    outcome.change += RangeChange(deleted=row_versions.delete_gone(src, tgt, table, bounds, work.rate))
     except ORDER_DEPENDENT:
         return None
     return outcome
