@@ -171,6 +171,38 @@ def test_retries_are_bounded_and_the_rerun_finishes(pg18: TestServer, source_url
     assert_same_rows(source_url, target_url)
 
 
+def test_a_retry_waits_for_the_lock_of_the_run_before_to_be_let_go(
+        pg18: TestServer, source_url: str, target_url: str) -> None:
+    """The run before closed its sessions, but a loaded server ends their backends (and frees the migration lock
+    they held) a moment later: here a session of the test's holds the lock for a second after the pause, which
+    the next run would take for another migration and refuse."""
+    from pghaul.engine.jobs import MIGRATION_LOCK_KEY
+
+    fill_source(source_url, 2_000)
+    holder = connect(target_url)
+    released = threading.Event()
+
+    def release_after_a_second() -> None:
+        time.sleep(1.0)
+        holder.execute("SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK_KEY])
+        released.set()
+
+    class KillThenHold(Recorder):
+        def on(self, event: events.Event) -> None:
+            if isinstance(event, events.PhaseStarted) and event.phase == "data" and not self.retries:
+                terminate_pghaul(pg18.admin_url, [dbname(target_url)])
+            if isinstance(event, events.Retrying):  # before the pause: taken by the time the next run looks
+                holder.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK_KEY])
+                threading.Thread(target=release_after_a_second).start()
+
+    recorder = KillThenHold()
+    with holder:
+        result = migrate(source_url, target_url, OPTIONS, recorder, retry=RetryPolicy(first_wait=0.1, max_wait=0.1))
+    assert released.is_set() and len(recorder.retries) == 1
+    assert_verified(result)
+    assert_same_rows(source_url, target_url)
+
+
 def test_a_cancel_while_waiting_to_retry_stops_at_once(pg18: TestServer, source_url: str, target_url: str) -> None:
     fill_source(source_url, 2_000)
     cancel = threading.Event()

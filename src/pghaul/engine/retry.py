@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from pghaul.connect import connect_target
 from pghaul.dump.pg_dump import DumpFailed
+from pghaul.engine import jobs
 from pghaul.engine.options import MigrateOptions, MigrationResult
 from pghaul.engine.run import migrate as migrate_once
 from pghaul.engine.run import serialized
@@ -197,7 +200,35 @@ def migrate(
             if reason is None or attempt >= policy.attempts:
                 return result
         _pause(policy, attempt, scrub(reason, *secrets), watched, cancel, rng)
+        _wait_for_lock_release(target_url, cancel)
         attempt += 1
+
+
+# How long a retry waits for the migration lock the run before it held to be let go: its session was closed, but
+# its backend ends (and releases the lock) a moment later, longer on a loaded server. Another pghaul really
+# migrating into the target holds it longer still: the run then is refused as it would be without a retry.
+LOCK_RELEASE_SECONDS = 30.0
+
+
+def _wait_for_lock_release(target_url: str | None, cancel: threading.Event | None) -> None:
+    """Until no session holds the target's migration lock (at most ``LOCK_RELEASE_SECONDS``); a target that
+    cannot be reached is left to the next run to find."""
+    deadline = time.monotonic() + LOCK_RELEASE_SECONDS
+    try:
+        tgt = connect_target(target_url)
+    except PghaulError:
+        return
+    with tgt:
+        while _lock_held(tgt) and time.monotonic() < deadline:
+            if (cancel or threading.Event()).wait(0.1):
+                raise Cancelled("stopped on request while waiting to retry", RESUME_HINT)
+
+
+def _lock_held(tgt: psycopg.Connection) -> bool:
+    try:
+        return jobs.migration_running(tgt)
+    except psycopg.Error:
+        return False
 
 
 def _gave_up(attempts: int, reason: str) -> ConnectionLost:
