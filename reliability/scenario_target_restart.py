@@ -1,7 +1,8 @@
 """The target server restarted mid-copy: ``pg_ctl restart`` (fast or immediate, at random) at a random moment after
 the copy's rows start to move, once or twice per migration; each migration must end verified through pghaul's
 retries alone, with every row there once (counts and an md5 of every table's rows, and each sequence's position,
-read without pghaul on both servers). An immediate stop is a crash to PostgreSQL: the target replays its WAL, and
+read without pghaul on both servers), or stop with one clear error and be finished by a plain rerun (counted as
+``stopped``). An immediate stop is a crash to PostgreSQL: the target replays its WAL, and
 pghaul's chunks (committed with ``synchronous_commit = off``) lose their checkpoints together with their rows.
 
 The source is on a PostgreSQL 18 server of the scenario's own, the target on a second one that is restarted.
@@ -89,13 +90,15 @@ def run(rounds: int, seed: int, log: Callable[[str], None]) -> dict[str, int | f
         stop(target)
         stop(source)
     out: dict[str, int | float | str] = {key: totals[key] for key in (
-        "runs", "restarts", "restarts_in_data", "retries", "rows_checked", "tables_checked", "mismatches")}
+        "runs", "restarts", "restarts_in_data", "retries", "stopped", "reruns_verified", "unclear_errors",
+        "rows_checked", "tables_checked", "mismatches")}
     out["seconds"] = int(time.monotonic() - started)
     return out
 
 
 def _round(source: TestServer, target: TestServer, rng: random.Random) -> Counter[str]:
-    from tests.fault_helpers import digest, fill_source
+    from reliability.fault_runs import judge
+    from tests.fault_helpers import fill_source
 
     from pghaul.engine import MigrateOptions, RetryPolicy, migrate
 
@@ -106,35 +109,21 @@ def _round(source: TestServer, target: TestServer, rng: random.Random) -> Counte
         restarts = Restarts(target, planned)
         restarter = threading.Thread(target=restarts.run, name="restarter", daemon=True)
         restarter.start()
-        try:
-            result = migrate(source_url, target_url, MigrateOptions(workers=2, batch_size=2_000), restarts,
-                             retry=RetryPolicy(attempts=8, first_wait=0.5, max_wait=4.0))
-            ok = result.ok
-        except Exception as exc:  # a run that did not finish is a finding: counted, said
-            ok = False
-            print(f"run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        restarter.join(timeout=120)
-        expected, got = _digest_when_up(digest, source_url), _digest_when_up(digest, target_url)
-        return Counter(runs=1, restarts=len(restarts.done), restarts_in_data=restarts.done.count("data"),
-                       retries=restarts.retries,
-                       rows_checked=sum(n for name, (n, _) in expected.items() if not name.startswith("sequence")),
-                       tables_checked=len(expected),
-                       mismatches=int(not ok) + int(expected != got) + len(restarts.failures))
+
+        def faulted() -> Any:
+            try:
+                return migrate(source_url, target_url, MigrateOptions(workers=2, batch_size=2_000), restarts,
+                               retry=RetryPolicy(attempts=8, first_wait=0.5, max_wait=4.0))
+            finally:
+                restarter.join(timeout=120)
+
+        figures = judge(source_url, target_url, faulted)
+        figures.update(restarts=len(restarts.done), restarts_in_data=restarts.done.count("data"),
+                       retries=restarts.retries, mismatches=len(restarts.failures))
+        return figures
     finally:
         source.drop_database(source_url)
         _drop_when_up(target, target_url)
-
-
-def _digest_when_up(digest: Callable[[str], Any], url: str) -> Any:
-    """The digest, once the server answers again (a restart planned after the run ended may still be under way)."""
-    import psycopg
-
-    for _ in range(60):
-        try:
-            return digest(url)
-        except psycopg.OperationalError:
-            time.sleep(0.5)
-    return digest(url)
 
 
 def _drop_when_up(server: TestServer, url: str) -> None:

@@ -77,6 +77,11 @@ def test_only_lost_connections_are_worth_another_run() -> None:
     unreachable = ConnectionFailed("cannot connect to the target database x: connection refused", "check the URL")
     assert transient_reason(unreachable, connected_before=False) is None
     assert transient_reason(unreachable, connected_before=True) is not None
+    # The rehearsal folds the driver's errors into its refusal: a session ended under it is no refusal.
+    rehearsal = SafetyError("2 object(s) could not be created on the target x, so nothing was written: index public.i:"
+                            " terminating connection due to administrator command; index public.j: the connection"
+                            " is lost", "Fix each on the target")
+    assert transient_reason(rehearsal, connected_before=True) is not None
     # Refusals, bad data, the owner's limits and a cancel never are.
     for never in (SafetyError("another pghaul migration into this target is running"),
                   psycopg.errors.UniqueViolation("duplicate key"),

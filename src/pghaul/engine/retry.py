@@ -24,7 +24,6 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from pghaul.connect import connect_target
-from pghaul.dump.pg_dump import DumpFailed
 from pghaul.engine import jobs
 from pghaul.engine.options import MigrateOptions, MigrationResult
 from pghaul.engine.run import migrate as migrate_once
@@ -59,8 +58,8 @@ TRANSIENT_CLASSES = ("08",)
 TRANSIENT_STATES = frozenset({"57P01", "57P02", "57P03", "40001", "40P01"})
 
 # What a comparison that lost its connection writes in the verification report (verify records read failures
-# there instead of raising), and pg_dump in its error: libpq's and the server's words, in English (a server with
-# lc_messages in another language says them otherwise, and such a run is reported, not retried).
+# there instead of raising), and pg_dump or the rehearsal in their errors: libpq's and the server's words, in
+# English (a server with lc_messages in another language says them otherwise; such a run is reported, not retried).
 LOST_CONNECTION_WORDS = (
     "terminating connection",
     "server closed the connection",
@@ -112,8 +111,10 @@ def _transient(exc: BaseException, connected_before: bool) -> bool | None:
         return False
     if isinstance(exc, ConnectionFailed):
         return connected_before
-    if isinstance(exc, DumpFailed):  # pg_dump's own words are all there is of its session's end
-        return _lost_connection(exc.message)
+    if isinstance(exc, PghaulError) and exc.__cause__ is None and _lost_connection(exc.message):
+        # A stage that put the driver's error into its own words, with no error to follow: pg_dump's failure, the
+        # rehearsal's list of steps the target "refused" because its session had ended.
+        return True
     if isinstance(exc, psycopg.Error):
         state = exc.sqlstate
         if state is None:
