@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 
 from hypothesis import strategies as st
 
@@ -52,10 +51,15 @@ NUMERIC = st.one_of(st.sampled_from(_NUMERIC_EDGES),
 
 
 def _decimal(precision: int, scale: int) -> Strategy[str]:
-    # Written out, not computed: Decimal arithmetic keeps 28 digits, and 1 - 1e-30 would round to 1 (too big).
-    limit = Decimal("9" * (precision - scale) + "." + "9" * scale)
-    return st.one_of(st.sampled_from(["NaN", "0", "-0"]),
-                     st.decimals(min_value=-limit, max_value=limit, places=scale, allow_nan=False).map(str))
+    """Values of numeric(precision, scale) written digit by digit: Decimal arithmetic keeps 28 digits and would
+    round 0.999… (30 nines) up to 1, which numeric(30, 30) refuses."""
+    bound = 10**precision - 1
+
+    def show(n: int) -> str:
+        digits = str(abs(n)).rjust(scale + 1, "0")
+        return ("-" if n < 0 else "") + (f"{digits[:-scale]}.{digits[-scale:]}" if scale else digits)
+
+    return st.one_of(st.sampled_from(["NaN", "0", "-0"]), st.integers(-bound, bound).map(show))
 
 
 _TS_EDGES = ["infinity", "-infinity", "4713-01-01 00:00:00 BC", "4713-11-24 00:00:00 BC",
