@@ -281,6 +281,30 @@ def set_on_database(conn: psycopg.Connection, database: str, setting: str, value
                                                                sql.Literal(value)))
 
 
+def test_a_failure_while_a_server_restarted_is_the_restarts(restartable: TestServer, source_url: str) -> None:
+    """pg_dump cut by a restart says only which query it ran (no words of a lost connection): the server's start
+    time tells the retry that the failure was the restart's. An unrelated refusal with no restart is not retried."""
+    from pghaul.dump.pg_dump import DumpFailed
+    from pghaul.engine.retry import _restarted_under
+
+    target_url = restartable.create_database("dst")
+    try:
+        cut = DumpFailed("pg_dump could not read the schema of x: pg_dump: detail: Query was: LOCK TABLE public.t",
+                         "the role pghaul connects as must be able to read every table")
+        with connect(target_url) as conn:  # up for longer than the probe's margin, else it reads as a restart
+            row = conn.execute("SELECT extract(epoch FROM now() - pg_postmaster_start_time())").fetchone()
+        time.sleep(max(0.0, 2.5 - float(row[0])))  # type: ignore[index]
+        started = time.monotonic()
+        assert _restarted_under(cut, True, started, source_url, target_url) is None
+        restart(restartable, "fast")
+        reason = _restarted_under(cut, True, started, source_url, target_url)
+        assert reason is not None and "the target server restarted during the run" in reason
+        assert _restarted_under(cut, False, started, source_url, target_url) is None  # never reached: misnamed
+        assert _restarted_under(Cancelled("stopped on request"), True, started, source_url, target_url) is None
+    finally:
+        restartable.drop_database(target_url)
+
+
 # --- the target's own limits ------------------------------------------------------------------------------------------
 
 

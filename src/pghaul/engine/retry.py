@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from pghaul.connect import connect_target
+from pghaul.connect import connect_source, connect_target
 from pghaul.engine import jobs
 from pghaul.engine.options import MigrateOptions, MigrationResult
 from pghaul.engine.run import migrate as migrate_once
@@ -188,11 +188,15 @@ def migrate(
     rng = random.Random()
     attempt = 1
     while True:
+        started = time.monotonic()
         try:
             result = migrate_once(source_url, target_url, options, watched, cancel)
         except Exception as exc:
-            reason = transient_reason(exc, watched.connected)
-            if reason is None or policy.attempts == 1:
+            if policy.attempts == 1:
+                raise
+            reason = transient_reason(exc, watched.connected) or _restarted_under(exc, watched.connected, started,
+                                                                                  source_url, target_url)
+            if reason is None:
                 raise
             if attempt >= policy.attempts:
                 raise _gave_up(attempt, scrub(reason, *secrets)) from exc
@@ -203,6 +207,27 @@ def migrate(
         _pause(policy, attempt, scrub(reason, *secrets), watched, cancel, rng)
         _wait_for_lock_release(target_url, cancel)
         attempt += 1
+
+
+def _restarted_under(exc: Exception, connected_before: bool, started: float, source_url: str | None,
+                     target_url: str | None) -> str | None:
+    """A failure that came while a server restarted is the restart's, whatever words it came in (pg_dump says only
+    which query it was running): the server's own start time tells, on its own clock. None for a cancel, or when
+    the run never reached the servers."""
+    if not connected_before or any(isinstance(cause, Cancelled) for cause in _chain(exc)):
+        return None
+    seconds = time.monotonic() - started + 1.0  # the probe's own moment, and a margin
+    for role, url, connect in (("target", target_url, connect_target), ("source", source_url, connect_source)):
+        try:
+            with connect(url) as conn:
+                row = conn.execute("SELECT pg_catalog.pg_postmaster_start_time() > pg_catalog.now()"
+                                   " - pg_catalog.make_interval(secs => %s)", [seconds]).fetchone()
+        except (PghaulError, psycopg.Error):
+            row = (True,)  # not answering right after it answered: going down or coming up
+        if row and row[0]:
+            said = exc.message if isinstance(exc, PghaulError) else _first_line(exc)
+            return f"{said} (the {role} server restarted during the run)"
+    return None
 
 
 # How long a retry waits for the migration lock the run before it held to be let go: its session was closed, but
