@@ -134,7 +134,8 @@ def _vector(dims: int, width: int) -> Strategy[str]:
 
 
 def _sparse(dims: int) -> Strategy[str]:
-    nonzero = st.floats(width=32, allow_nan=False, allow_infinity=False).filter(lambda x: x != 0)
+    # A sparse vector stores only non-zero elements (a zero is refused): zero drawn becomes one, never rejected.
+    nonzero = st.floats(width=32, allow_nan=False, allow_infinity=False).map(lambda x: x or 1.0)
     return st.dictionaries(st.integers(1, dims), nonzero, max_size=dims).map(
         lambda d: "{" + ",".join(f"{i}:{d[i]!r}" for i in sorted(d)) + "}/" + str(dims))
 
