@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
 from pghaul.cli.fit import compact_table, figure_column, name_column
 from pghaul.cli.views import json_line, report_line, view_for
@@ -111,9 +113,10 @@ def exit_code(code: ErrorCode) -> int:
 
 
 def _fail(message: str, hint: str = "", code: int = 1, *, as_json: bool = False) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    # Messages carry names and patterns as the user wrote them: plain text, never read as markup ("[/]").
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
     if hint:
-        err_console.print(f"[dim]hint:[/] {hint}", highlight=False)
+        err_console.print(Text.assemble(("hint:", "dim"), " ", hint), highlight=False)
     if as_json:  # a script reading stdout learns why it ended, as the last line
         json_line({"event": "Error", "error": message, "hint": hint or None, "exitCode": code})
     raise typer.Exit(code)
@@ -207,7 +210,7 @@ def tables_command(
         if as_json:
             json_line([r.to_dict() for r in rows])
             return
-        table = compact_table(f"tables in {redact_url(source or '')}")
+        table = compact_table(escape(f"tables in {redact_url(source or '')}"))
         name_column(table, "table")
         figure_column(table, "rows")
         figure_column(table, "size")
@@ -217,7 +220,8 @@ def tables_command(
             count = r.rows_exact if r.rows_exact is not None else r.rows_estimated
             pk = ", ".join(f"{c} {t}" for c, t in zip(r.primary_key, r.primary_key_types, strict=False)) or "—"
             exists = "" if r.exists_on_target is None else ("yes" if r.exists_on_target else "no")
-            table.add_row(f"{r.schema}.{r.name}", f"{'' if exact else '~'}{count:,}", _size(r.size_bytes), pk, exists)
+            table.add_row(Text(f"{r.schema}.{r.name}"), f"{'' if exact else '~'}{count:,}", _size(r.size_bytes),
+                          Text(pk), exists)
         console.print(table)
 
 

@@ -198,7 +198,7 @@ def _table_states(status: FollowStatus) -> list[RenderableType]:
         name_column(table, "table")
         figure_column(table, "replication", "left")
         for t in shown:
-            table.add_row(t.table, Text(str(t.state), style="green" if t.state is ready else "yellow"))
+            table.add_row(Text(t.table), Text(str(t.state), style="green" if t.state is ready else "yellow"))
         parts.append(Padding(table, (0, 0, 0, 2), expand=False))
     return parts
 

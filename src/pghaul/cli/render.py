@@ -54,7 +54,7 @@ def _tables(report: VerifyReport) -> Table:
         # An error is a sentence: it is said in full among the differences below, not squeezed in here.
         verdict = Text("error", style="bold red") if t.error else _mark(t.ok)
         ranges = f"{len(t.differing_ranges):,} of {t.ranges:,}"
-        tables.add_row(t.table, _count(t.rows_source), _count(t.rows_target), ranges, verdict)
+        tables.add_row(Text(t.table), _count(t.rows_source), _count(t.rows_target), ranges, verdict)
     return tables
 
 
@@ -66,9 +66,9 @@ def _sequences(report: VerifyReport) -> Table:
     sequences.add_column("")
     for s in report.sequences:
         sequences.add_row(
-            s.sequence,
+            Text(s.sequence),
             s.source.describe() if s.source else "—",
-            s.target.describe() if s.target else (s.error or "—"),
+            Text(s.target.describe() if s.target else (s.error or "—")),
             _mark(s.ok),
         )
     return sequences
@@ -82,7 +82,7 @@ def _extensions(report: VerifyReport) -> Table:
     extensions.add_column("status", overflow="fold")
     for e in report.extensions:
         style = "green" if e.status == "same" else ("yellow" if e.ok else "red")
-        extensions.add_row(e.name, e.source_version or "—", e.target_version or "—", Text(e.status, style=style))
+        extensions.add_row(Text(e.name), e.source_version or "—", e.target_version or "—", Text(e.status, style=style))
     return extensions
 
 
@@ -95,7 +95,7 @@ def _vectors(report: VerifyReport) -> Table:
     vectors.add_column("", overflow="fold")
     for v in report.vector_checks:
         status = Text(f"skipped: {v.note}", style="yellow") if v.note else _mark(v.ok)
-        vectors.add_row(f"{v.table}.{v.column}", v.index, v.operator, f"{v.samples} × {v.k}", status)
+        vectors.add_row(Text(f"{v.table}.{v.column}"), Text(v.index), v.operator, f"{v.samples} × {v.k}", status)
     return vectors
 
 

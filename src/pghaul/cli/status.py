@@ -130,8 +130,8 @@ def _tables(tables: list[TableStatus]) -> Table:
     for t in tables:
         rows = t.rows_copied + t.rows_skipped
         mark = Text("done", style="green") if t.done else Text(f"{_percent(rows, t.rows_estimated)}", style="cyan")
-        table.add_row(t.table, f"{rows:,}", f"~{max(t.rows_estimated, rows):,}", f"{t.ranges_done:,}/{t.ranges:,}",
-                      megabytes(t.bytes), mark)
+        table.add_row(Text(t.table), f"{rows:,}", f"~{max(t.rows_estimated, rows):,}",
+                      f"{t.ranges_done:,}/{t.ranges:,}", megabytes(t.bytes), mark)
     return table
 
 
