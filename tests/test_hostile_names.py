@@ -178,11 +178,9 @@ def test_http_table_parameter_with_hostile_names(pg18: TestServer, hostile_sourc
 MARKUP_NAME = "[/]looks[bold]like markup"
 
 
-@pytest.mark.xfail(strict=True, reason="found here, not fixed in the CLI yet: cli/commands.py prints messages "
-                   "(_fail) and the `tables` listing (add_row) as rich markup, so a name or pattern with [/] stops "
-                   "the command with a MarkupError and [x] disappears from what is shown; escape them "
-                   "(rich.markup.escape / Text)")
 def test_cli_shows_names_that_look_like_markup_as_they_are(source_url: str, target_url: str) -> None:
+    # Found here: the CLI printed messages and the `tables` listing as rich markup, so [/] stopped the command with
+    # a MarkupError and [x] vanished from what was shown (fixed in cli/commands.py, c4992f2).
     with psycopg.connect(source_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE TABLE {} (id int PRIMARY KEY)").format(sql.Identifier("public", MARKUP_NAME)))
     listed = CliRunner().invoke(app, ["tables", "--source", source_url], catch_exceptions=False)
