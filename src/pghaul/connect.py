@@ -91,19 +91,21 @@ def pin_session(conn: psycopg.Connection) -> None:
     """The start-up options' settings, set again in the session: a pooler that drops the options must not leave
     pghaul with a search_path that makes the catalog print unqualified names (or a server's statement timeout).
     Then, in a transaction of its own, checked to have held (``conn`` in autocommit, no transaction open)."""
-    conn.execute(
-        "SELECT pg_catalog.set_config('search_path', '', false),"
+    row = conn.execute(
+        "SELECT pg_catalog.pg_backend_pid(), pg_catalog.set_config('search_path', '', false),"
         " pg_catalog.set_config('statement_timeout', '0', false), pg_catalog.set_config('lock_timeout', '0', false)"
-    )
-    _refuse_transaction_pooling(conn)
+    ).fetchone()
+    _refuse_transaction_pooling(conn, row[0] if row else None)
 
 
-def _refuse_transaction_pooling(conn: psycopg.Connection) -> None:
+def _refuse_transaction_pooling(conn: psycopg.Connection, backend: int | None) -> None:
     """A pooler in transaction mode hands each transaction to whichever server session is free: settings made in
     one are gone in the next, and so are the snapshot exports, temporary staging tables, advisory locks and
-    prepared statements pghaul relies on. The search_path just set, read back in a new transaction, shows it."""
-    row = conn.execute("SELECT pg_catalog.current_setting('search_path')").fetchone()
-    if row is not None and row[0] == "":
+    prepared statements pghaul relies on. Read back in a new transaction, the search_path just set and the server
+    process show it (a pooler that restores tracked settings still changes the process; one that happens to hand
+    back the same process cannot be told from a direct connection, and then does no harm yet)."""
+    row = conn.execute("SELECT pg_catalog.pg_backend_pid(), pg_catalog.current_setting('search_path')").fetchone()
+    if row is not None and (row[0], row[1]) == (backend, ""):
         return
     raise SafetyError(
         f"the session on {describe_url(conn.info.dsn)} does not keep its settings from one transaction to the "
