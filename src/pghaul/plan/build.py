@@ -57,17 +57,22 @@ def select_tables(catalog: Catalog, options: PlanOptions) -> dict[tuple[str, str
     return {k: t for k, t in catalog.tables.items() if matches(root(t))}
 
 
-def refuse_empty_selection(selected: dict[tuple[str, str], Table] | set[tuple[str, str]],
+def refuse_empty_selection(catalog: Catalog, selected: dict[tuple[str, str], Table] | set[tuple[str, str]],
                            options: PlanOptions) -> None:
-    """Patterns that select no table are a mistyped name, not a request to move nothing: a run that copied and
-    verified zero tables and said "complete" would hide it (the same refusal as sync's)."""
-    if (options.include or options.exclude) and not selected:
-        shown = ", ".join(repr(p) for p in options.include) or "every table"
-        raise UsageError(
-            f"no table of the source matches --include/--exclude (include {shown})",
-            "check the patterns: schema.table, where * ? and [ ] are wildcards (escape them as [*] [?] [[] to "
-            "match them literally); `pghaul tables` lists the names",
-        )
+    """Patterns that name no table are a mistyped name, not a request to move nothing: a run that copied and
+    verified zero tables and said "complete" would hide it (the same refusal as sync's). A pattern naming only a
+    partition selects nothing on its own (it goes with its parent), as before: that is not refused here."""
+    if not (options.include or options.exclude) or selected:
+        return
+    names = [qualified(t.schema, t.name) for t in catalog.tables.values()]
+    if any(fnmatchcase(name, p) for name in names for p in options.include):
+        return
+    shown = ", ".join(repr(p) for p in options.include) or "every table"
+    raise UsageError(
+        f"no table of the source matches --include/--exclude (include {shown})",
+        "check the patterns: schema.table, where * ? and [ ] are wildcards (escape them as [*] [?] [[] to "
+        "match them literally); `pghaul tables` lists the names",
+    )
 
 
 def _archive_entries(catalog: Catalog) -> tuple[ArchiveEntry, ...]:
@@ -85,7 +90,7 @@ class _Planner:
         self.by_id = {e.dump_id: e for e in self.entries}
         self.on_target = {e.identity: e for e in _archive_entries(target)}
         self.tables = select_tables(source, options)
-        refuse_empty_selection(self.tables, options)
+        refuse_empty_selection(source, self.tables, options)
         self.left_out = set(source.tables) - set(self.tables)
         self.notes: list[str] = [] if options.owners and options.privileges else [OWNERS_NOTE]
         self.group_of: dict[int, str] = {}

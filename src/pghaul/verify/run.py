@@ -178,7 +178,7 @@ class _Comparison:
         # The tables of the run, resolved the way the plan resolves them (a partition goes with its parent).
         selection = PlanOptions(self.options.include, self.options.exclude)
         self.selected = set(select_tables(self.source_catalog, selection))
-        refuse_empty_selection(self.selected, selection)
+        refuse_empty_selection(self.source_catalog, self.selected, selection)
 
     def wants(self, schema: str, table: str) -> bool:
         return (schema, table) in self.selected
