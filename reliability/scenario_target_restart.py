@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 NAME = "target_restart"
 DESCRIPTION = "the target server restarted (fast or immediate) at random moments mid-copy, many migrations"
-DEFAULT_ROUNDS = 12
+DEFAULT_ROUNDS = 50
 ROWS = 150_000
 RESTARTS_PER_RUN = (1, 2)
 DELAY = (0.0, 1.5)  # after the copy's first progress, or after the previous restart

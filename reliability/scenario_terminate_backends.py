@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 NAME = "terminate_backends"
 DESCRIPTION = "pghaul's backends ended with pg_terminate_backend at random moments of every phase, many migrations"
-DEFAULT_ROUNDS = 20
+DEFAULT_ROUNDS = 50
 KILLS_PER_RUN = (1, 4)
 # The moments a kill is aimed at: a phase's start, the first progress of a copy or a table's comparison (from the
 # progress listener), or an index build seen running in pg_stat_activity (the "index build" kills: _index_builds).
