@@ -7,9 +7,12 @@ skips what is already there. So the retry wraps the run, not each statement: not
 
 Only failures that say "the connection went away" are retried: a backend ended (``pg_terminate_backend``, an
 admin shutdown, a server crash or restart), the link cut, a server still starting, a deadlock or serialization
-failure. A refusal, bad input, a difference found by verification, a cancel, a full disk or a timeout the owner
-set are never retried: they would fail the same way again, or someone asked for them. The number of attempts is
-bounded; the last failure is then raised as one clear error.
+failure — told by the driver's error and its SQLSTATE, by the words of a stage that folded it into its own message,
+or by a server whose start time says it restarted during the run. A refusal, bad input, a difference found by
+verification, a cancel, a full disk or a timeout the owner set are never retried: they would fail the same way
+again, or someone asked for them. The number of attempts is bounded; the last failure is then raised as one clear
+error. Before each new run the target's migration lock must have been let go by the run before (its backends end
+a moment after their sessions close).
 """
 
 from __future__ import annotations
