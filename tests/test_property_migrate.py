@@ -111,7 +111,7 @@ def _sessions_left(url: str) -> list[tuple[str, str, str]]:
 
 def _show_waits(admin_url: str) -> None:
     """What every session of the server is doing and waiting for: printed when a run takes far longer than any
-    example should (a long run here once hung in a fresh session's first query; this says on what)."""
+    example should, so a run that waits on something says on what."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for row in conn.execute(
             "SELECT pid, datname, application_name, state, wait_event_type, wait_event, backend_xmin,"
@@ -150,6 +150,8 @@ def check_migrates_exactly(source: str, target: str, table: RandomTable, admin_u
 _T = {t.sql: t for t in builtin_types()}
 
 
+# The suite's per-test timeout (300 s) is for one example's worth of work; a long run gets 10 s per example.
+@pytest.mark.timeout(max(300, EXAMPLES * 10))
 @settings(max_examples=EXAMPLES, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 @given(table=random_tables())
