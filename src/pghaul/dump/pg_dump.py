@@ -74,9 +74,20 @@ def _connection(params: dict[str, Any]) -> tuple[str, dict[str, str]]:
     # parameter named json, printed bare by a PostgreSQL 15 server) must not break the statement there, and
     # both sides print alike. pg_dump's own --quote-all-identifiers is not used: it also changes how pg_dump
     # recognises the public schema.
-    env["PGOPTIONS"] = "-c default_transaction_read_only=on -c quote_all_identifiers=on"
+    # A database or role with a tiny statement or lock timeout must not cut pg_dump's own first queries (pg_dump
+    # lifts them itself only once its session is set up).
+    env["PGOPTIONS"] = ("-c default_transaction_read_only=on -c quote_all_identifiers=on -c statement_timeout=0 "
+                        "-c lock_timeout=0 -c idle_in_transaction_session_timeout=0")
     env["PGAPPNAME"] = "pghaul-pg_dump"
     return make_conninfo(**params), env
+
+
+def dump_error(stderr: str) -> str:
+    """pg_dump's own error line, not the "Query was: …" or "DETAIL" lines it prints after it."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error:" in ln]
+    chosen = errors[0] if errors else (lines[-1] if lines else "")
+    return chosen.split("error:", 1)[1].strip() if "error:" in chosen else chosen
 
 
 def dump_schema(url: str) -> Archive:
@@ -101,8 +112,7 @@ def _dump(params: dict[str, Any], where: str, secret: str | None) -> Archive:
         raise DumpFailed(f"could not run pg_dump on {where}: {exc}",
                          f"check that {command[0]} runs on this machine") from None
     if done.returncode != 0:
-        lines = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-        reason = scrub(lines[-1] if lines else f"exit code {done.returncode}", secret)
+        reason = scrub(dump_error(done.stderr.decode("utf-8", "replace")) or f"exit code {done.returncode}", secret)
         raise DumpFailed(
             f"pg_dump could not read the schema of {where}: {reason}",
             "the role pghaul connects as must be able to read every table (connect as the database owner)",
