@@ -30,7 +30,7 @@ from pghaul.copy.rate_limit import RateLimit
 from pghaul.copy.replica_role import SET_REPLICA_ROLE
 from pghaul.copy.snapshot import open_reader
 from pghaul.copy.state import RangeState
-from pghaul.copy.table_data import copy_range
+from pghaul.copy.table_data import copy_range, value_refused
 from pghaul.errors import check_cancelled
 from pghaul.events import Listener, Notice, TableFinished, TableProgress, TableStarted
 from pghaul.inspect.model import QualifiedName, Table
@@ -410,11 +410,14 @@ class DataPhase:
                 self.result.snapshot_imported = False
         job, rng = task
         self.tracker.begin(job.table)
-        copy_range(
-            src, tgt, job.table, rng, binary=job.binary, chunk_rows=self.options.chunk_rows, job_id=self.job_id,
-            should_stop=self.should_stop, on_chunk=lambda i, s, b, t=job.table: self.tracker.chunk(t, i, s, b),
-            rate=job.rate,
-        )
+        try:
+            copy_range(
+                src, tgt, job.table, rng, binary=job.binary, chunk_rows=self.options.chunk_rows, job_id=self.job_id,
+                should_stop=self.should_stop, on_chunk=lambda i, s, b, t=job.table: self.tracker.chunk(t, i, s, b),
+                rate=job.rate,
+            )
+        except psycopg.errors.DataError as exc:
+            raise value_refused(job.table, exc) from exc
         if self.tracker.range_done(job.table):
             self.scheduler.table_done(job.table.key)
 

@@ -24,7 +24,7 @@ from pghaul.copy.keyset import Key, Keyset, column_list, table_ident
 from pghaul.copy.rate_limit import RateLimit
 from pghaul.copy.state import RangeState
 from pghaul.copy.stream import StreamResult, pump, select_query
-from pghaul.errors import RESUME_HINT, Cancelled, SafetyError
+from pghaul.errors import RESUME_HINT, Cancelled, PghaulError, SafetyError
 from pghaul.inspect.model import Column, Table
 
 STAGING_TABLE = sql.Identifier("pg_temp", "pghaul_stage")
@@ -130,6 +130,18 @@ def copy_direct(
 
 
 ProgressCallback = Callable[[int, int, int], None]  # inserted, skipped, bytes of one committed chunk
+
+
+def value_refused(table: Table, exc: psycopg.errors.DataError) -> PghaulError:
+    """A value the target's types refuse (out of range there, or one PostgreSQL stored but cannot read back):
+    the table and column named, instead of the driver's bare error. The chunk rolled back whole."""
+    reason = (exc.diag.message_primary or str(exc)).strip()
+    context = (exc.diag.context or "").strip().splitlines()
+    where = f" ({context[0]})" if context else ""
+    return PghaulError(
+        f"the target refused a value in table {table.display_name}: {reason}{where}",
+        f"fix that value on the source, or leave the table out with --exclude {table.display_name}; the rows "
+        "copied before it are kept, and the same command continues from there")
 
 
 def copy_range(
