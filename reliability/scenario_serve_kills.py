@@ -12,17 +12,15 @@ job stopped, POST db-migrate-all again, as the page's Resume button does. A job 
 "interrupted" is counted in ``job_errors`` (and as a mismatch): a kill must never leave a state the next run trips
 over.
 
-Run alone: ``.venv/bin/python reliability/scenario_serve_kills.py [rounds] [seed]``.
+Run alone: ``./run reliability --only serve_kills [--rounds N] [--seed S]``.
 """
 
 from __future__ import annotations
 
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -125,11 +123,3 @@ def _round(server: TestServer, rng: random.Random, log: Callable[[str], None]) -
         server.drop_database(source_url)
         server.drop_database(target_url)
 
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    args = [int(a) for a in sys.argv[1:3]]
-    figures = run(args[0] if args else DEFAULT_ROUNDS, args[1] if len(args) > 1 else 1, print)
-    for key, value in figures.items():
-        print(f"{key}: {value}")
-    sys.exit(1 if figures["mismatches"] else 0)

@@ -7,19 +7,17 @@ pghaul's chunks (committed with ``synchronous_commit = off``) lose their checkpo
 
 The source is on a PostgreSQL 18 server of the scenario's own, the target on a second one that is restarted.
 
-Run alone: ``.venv/bin/python reliability/scenario_target_restart.py [rounds] [seed]``.
+Run alone: ``./run reliability --only target_restart [--rounds N] [--seed S]``.
 """
 
 from __future__ import annotations
 
 import random
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -136,11 +134,3 @@ def _drop_when_up(server: TestServer, url: str) -> None:
         except psycopg.OperationalError:
             time.sleep(0.5)
 
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    args = [int(a) for a in sys.argv[1:3]]
-    results = run(args[0] if args else DEFAULT_ROUNDS, args[1] if len(args) > 1 else 1, print)
-    for key, value in results.items():
-        print(f"{key}: {value}")
-    sys.exit(1 if results["mismatches"] else 0)

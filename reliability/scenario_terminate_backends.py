@@ -13,19 +13,17 @@ the progress listener, so even a phase of milliseconds is hit) and whose session
 source's, or one at random). A planned kill is spent when it fires, so a run sees at most that many failures and
 the retry policy allows more.
 
-Run alone: ``.venv/bin/python reliability/scenario_terminate_backends.py [rounds] [seed]``.
+Run alone: ``./run reliability --only terminate_backends [--rounds N] [--seed S]``.
 """
 
 from __future__ import annotations
 
 import random
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -195,11 +193,3 @@ def _round(server: TestServer, rng: random.Random) -> tuple[Counter[str], Counte
         server.drop_database(source_url)
         server.drop_database(target_url)
 
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    args = [int(a) for a in sys.argv[1:3]]
-    results = run(args[0] if args else DEFAULT_ROUNDS, args[1] if len(args) > 1 else 1, print)
-    for key, value in results.items():
-        print(f"{key}: {value}")
-    sys.exit(1 if results["mismatches"] else 0)

@@ -20,7 +20,7 @@ Figures: latencies p50/p95/p99 in ms for each of the three, the rates pghaul rea
 far it fell behind its timetable. Only the comparison of the data can fail the scenario: latency is measured, not
 judged (it depends on the machine).
 
-Run alone: ``.venv/bin/python reliability/scenario_write_load.py [rounds] [seed]``.
+Run alone: ``./run reliability --only write_load [--rounds N] [--seed S]``.
 """
 
 from __future__ import annotations
@@ -287,11 +287,3 @@ def _figures(rounds: int, legs: dict[str, Leg], mismatches: int, caps: list[floa
     out["max_rate_cap_mb_per_s"] = ", ".join(f"{c:g}" for c in caps)
     return out
 
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    args = [int(a) for a in sys.argv[1:3]]
-    figures = run(args[0] if args else DEFAULT_ROUNDS, args[1] if len(args) > 1 else 1, print)
-    for key, value in figures.items():
-        print(f"{key}: {value}")
-    sys.exit(1 if figures["mismatches"] else 0)
