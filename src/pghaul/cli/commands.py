@@ -245,8 +245,10 @@ MaxRateOption = Annotated[float | None, typer.Option(
     "--max-rate", metavar="MB/S", help="Read the source at most this many MB/s, all workers together (rows and "
     "large objects), to cap the load on a production database; e.g. --max-rate 20.")]
 FollowSourceUrlOption = Annotated[str | None, typer.Option(
-    "--follow-source-url", help="With --follow: the source as the target's server reaches it, when that "
-    "differs from --source (a platform's private network), password included; never shown.")]
+    "--follow-source-url", help="The source as the target's server reaches it, for follow's subscription, when "
+    "that differs from --source (a platform's private network), password included; never shown.")]
+FullOption = Annotated[bool, typer.Option(
+    "--full", help="Compare every row's checksum in the sync, even where nothing seems to have changed.")]
 
 
 def _print_plan(planned: Plan, as_json: bool, opts: MigrateOptions | None = None) -> None:
@@ -471,9 +473,7 @@ def sync(
     tables: TablesOption = None,
     exclude: ExcludeOption = None,
     workers: WorkersOption = None,
-    full: Annotated[
-        bool, typer.Option("--full", help="Compare every row's checksum, even where nothing seems to have changed.")
-    ] = False,
+    full: FullOption = False,
     max_rate: MaxRateOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -660,11 +660,8 @@ def follow_command(
     tables: TablesOption = None,
     exclude: ExcludeOption = None,
     workers: WorkersOption = None,
-    full: Annotated[bool, typer.Option(
-        "--full", help="Compare every row's checksum in the sync, even where nothing seems to have changed.")] = False,
-    follow_source_url: Annotated[str | None, typer.Option(
-        "--follow-source-url", help="The source as the target's server reaches it, when that differs from "
-        "--source (a platform's private network), password included; never shown.")] = None,
+    full: FullOption = False,
+    follow_source_url: FollowSourceUrlOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     as_json: JsonOption = False,
 ) -> None:

@@ -217,10 +217,7 @@ class MigrationRun:
         for note in plan.notes:
             self.notice(note)
         if self.follow is not None:
-            self.notice(f"follow: a publication and a logical replication slot {self.follow.names.name} on the "
-                        "source (the cutover, `pghaul stop-follow` or cleanup drops them), a subscription on the "
-                        "target",
-                        "info", [f"{c.message}: {c.hint}" for c in self.follow_caveats])
+            self.follow.announce(self.follow_caveats)
         if self.options.data_only and plan.conflicts:
             # No DDL runs: rows go into the target's own definitions (in text format where a column type differs).
             self.notice("objects differ on the target; --data-only copies rows into them as they are", "warning",

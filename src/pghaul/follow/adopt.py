@@ -265,9 +265,7 @@ class FollowMigratedRun:
         """Follow's preflight (raises ``FollowNotPossible``), then the start chosen and what follow writes."""
         caveats = self.start.check(src, tgt, tables).caveats
         self.emit(FollowStartChosen(found.start, found.reason))
-        self.notice(f"follow: a publication and a logical replication slot {self.start.names.name} on the source "
-                    "(the cutover, `pghaul stop-follow` or cleanup drops them), a subscription on the target",
-                    "info", [f"{c.message}: {c.hint}" for c in caveats])
+        self.start.announce(caveats)
 
 
 def follow_migrated(

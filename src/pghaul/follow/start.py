@@ -57,7 +57,7 @@ from pghaul.follow.events import (
     StartKind,
 )
 from pghaul.follow.names import FollowNames, follow_names
-from pghaul.follow.preflight import FollowPreflight, check_follow
+from pghaul.follow.preflight import FollowPreflight, FollowReason, check_follow
 from pghaul.follow.probe import probe_reachability
 from pghaul.follow.source_objects import PublicationChange
 from pghaul.follow.subscription import (
@@ -274,6 +274,12 @@ class FollowStart:
         self.report.subscription = action
         self._changed(ReplicationObject.SUBSCRIPTION, Server.TARGET, action,
                       "applies every change the source commits, from the copy's moment on")
+
+    def announce(self, caveats: tuple[FollowReason, ...]) -> None:
+        """What follow writes (named in the run's notices, as the plan names it), and what it does not carry."""
+        self.notice(f"follow: a publication and a logical replication slot {self.names.name} on the source (the "
+                    "cutover, `pghaul stop-follow` or cleanup drops them), a subscription on the target",
+                    "info", [f"{c.message}: {c.hint}" for c in caveats])
 
     def warn_slot_left(self, exc: BaseException) -> None:
         """Every failure after the slot may exist says so, in its hint and as a notice."""
