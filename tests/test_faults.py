@@ -396,7 +396,7 @@ def test_the_command_says_it_retries_and_ends_verified(pg18: TestServer, source_
     from pghaul.cli import app
 
     fill_source(source_url, 15_000)
-    kill_copy = Watcher(lambda: terminate_pghaul(pg18.admin_url, [dbname(target_url)], "%COPY%FROM STDIN%"))
+    kill_copy = Watcher(lambda: terminate_pghaul(pg18.admin_url, [dbname(target_url)], "%COPY%FROM STDIN%", one=True))
     with kill_copy:
         done = CliRunner().invoke(app, ["migrate", "--source", source_url, "--target", target_url, "--yes", "--json",
                                         "--batch-size", "500", "--workers", "2"], catch_exceptions=False)
