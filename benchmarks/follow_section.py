@@ -14,7 +14,8 @@ source at both scales (untimed). Each run, at each scale:
    and updates, each its own transaction) starts; ``migrate(follow=True)`` runs (the engine's defaults: verify on,
    against the copy's snapshot), ``follow_status()`` sampled every ``SAMPLE_SECONDS`` from before it starts; once
    it returns (its subscription created) the writer goes on until the lag stayed at most ``CAUGHT_UP_BYTES`` for
-   ``CAUGHT_UP_SAMPLES`` samples in a row (at most ``CATCH_UP_LIMIT_SECONDS``), and for ``STEADY_SECONDS`` more;
+   ``CAUGHT_UP_SAMPLES`` samples in a row (at most ``CATCH_UP_LIMIT_SECONDS``), and for ``STEADY_SECONDS`` more
+   (``--follow-steady-seconds``);
    then the writer stops ("writes paused") and ``finish_follow`` runs (``benchmarks/follow_child.py``) with
    ``verify_rows`` on (the engine's default: every row compared inside the window) or off (the schema only: the
    window that does not grow with the database). The window is its ``write_freeze_seconds``.
@@ -227,6 +228,7 @@ class FollowSection:
     pghaul_workers: int | None  # --workers, else None: pghaul's default for every migration of the section
     started: list[servers.Server]  # the harness stops these at the end
     say: Callable[[str], None]
+    steady_seconds: float = STEADY_SECONDS  # how long the writer goes on once replication caught up
     rows: dict[str, dict[str, Row]] = field(default_factory=dict)
 
     def measure(self, runs: int) -> None:
@@ -326,7 +328,7 @@ class FollowSection:
         detail["writer"] = wrote
         detail["migrate"] = {"seconds": outcome.extras[CALL_SECONDS], "follow": migrate.said.get("follow"),
                              **{k: v - moments["started"] for k, v in moments.items() if k != "started"}}
-        detail["lag"] = _lag_figures(sampler, moments)
+        detail["lag"] = _lag_figures(sampler, moments, self.steady_seconds)
         detail["sampler_errors"] = sampler.errors[:5]
         if wrote.get("error"):
             self._wrong(f"{tag}: the writer failed: {wrote['error']}")
@@ -340,12 +342,12 @@ class FollowSection:
 
     def _wait_until_caught_up(self, sampler: LagSampler, subscribed: float) -> None:
         """The writer goes on: until the lag is under the bound for a few samples in a row (or the limit passed),
-        then ``STEADY_SECONDS`` more."""
+        then ``steady_seconds`` more."""
         deadline = subscribed + CATCH_UP_LIMIT_SECONDS
         while time.monotonic() < deadline:
             caught = _caught_up_at(sampler.after(subscribed))
             if caught is not None:
-                time.sleep(max(0.0, caught[1] + STEADY_SECONDS - time.monotonic()))
+                time.sleep(max(0.0, caught[1] + self.steady_seconds - time.monotonic()))
                 return
             time.sleep(SAMPLE_SECONDS / 2)
 
@@ -425,14 +427,14 @@ def _caught_up_at(samples: list[LagSample]) -> tuple[float, float] | None:
     return None
 
 
-def _lag_figures(sampler: LagSampler, moments: dict[str, float]) -> dict[str, Any]:
+def _lag_figures(sampler: LagSampler, moments: dict[str, float], steady_for: float) -> dict[str, Any]:
     samples = list(sampler.samples)
     subscribed = moments["subscribed"]
     with_bytes = [s for s in samples if s.lag_bytes is not None]
     peak = max(with_bytes, key=lambda s: s.lag_bytes or 0, default=None)
     caught = _caught_up_at([s for s in samples if s.t >= subscribed])
-    # Once caught up (the samples that showed it left out): the writer goes on for STEADY_SECONDS.
-    steady = [s for s in samples if caught is not None and caught[1] < s.t <= caught[1] + STEADY_SECONDS]
+    # Once caught up (the samples that showed it left out): the writer goes on for steady_for.
+    steady = [s for s in samples if caught is not None and caught[1] < s.t <= caught[1] + steady_for]
     seconds = [s.lag_seconds for s in samples if s.lag_seconds is not None]
     steady_seconds = [s.lag_seconds for s in steady if s.lag_seconds is not None]
     return {
@@ -445,7 +447,7 @@ def _lag_figures(sampler: LagSampler, moments: dict[str, float]) -> dict[str, An
         "caught_up_after_seconds": None if caught is None else caught[0] - subscribed,
         "caught_up_bytes": CAUGHT_UP_BYTES,
         "caught_up_limit_seconds": CATCH_UP_LIMIT_SECONDS,
-        "steady_seconds": STEADY_SECONDS if caught is not None else 0.0,
+        "steady_seconds": steady_for if caught is not None else 0.0,
         "steady_samples": len(steady),
         "steady_max_bytes": max((s.lag_bytes or 0 for s in steady), default=None),
         "steady_max_seconds": max(steady_seconds, default=None),
@@ -456,8 +458,9 @@ def _lag_figures(sampler: LagSampler, moments: dict[str, float]) -> dict[str, An
 def _describe_run(tag: str, mode: str, detail: dict[str, Any]) -> str:
     lag, wrote, cutover, migrate = detail["lag"], detail["writer"], detail["cutover"], detail["migrate"]
     caught = lag["caught_up_after_seconds"]
+    steady = lag["steady_seconds"]
     caught_text = (f"under {_mb(CAUGHT_UP_BYTES)} {caught:.1f} s after the subscription started, then at most "
-                   f"{_mb(lag['steady_max_bytes'])} / {_s(lag['steady_max_seconds'])} over {STEADY_SECONDS:.0f} s"
+                   f"{_mb(lag['steady_max_bytes'])} / {_s(lag['steady_max_seconds'])} over {steady:.0f} s"
                    if caught is not None else f"NOT under {_mb(CAUGHT_UP_BYTES)} within {CATCH_UP_LIMIT_SECONDS:.0f} s")
     catch_up = cutover["report"].get("catchUp") or {}
     return (

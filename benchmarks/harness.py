@@ -23,7 +23,7 @@ import psycopg
 from benchmarks import batch_latency, dataset, servers
 from benchmarks.counts import check_target, index_count, row_counts
 from benchmarks.dataset import NAMED_SCALES, Scale, parse_scale
-from benchmarks.follow_section import FollowSection
+from benchmarks.follow_section import STEADY_SECONDS, FollowSection
 from benchmarks.methods import END_TO_END, Context, Method, MethodSkipped, Outcome
 from benchmarks.methods.binary_stream import BinaryStream
 from benchmarks.methods.dump_psql import DumpPsql
@@ -83,6 +83,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {', '.join(PARTS)}")
     parser.add_argument("--memory-scale", help="second scale for pghaul's peak memory (default: small, or scale/10)")
     parser.add_argument("--follow-scale", help="second scale of the follow section (default: scale/10)")
+    parser.add_argument("--follow-steady-seconds", type=float, default=STEADY_SECONDS,
+                        help=f"how long the follow section's writer goes on once replication caught up, before the"
+                             f" cutover (default {STEADY_SECONDS:g})")
     parser.add_argument("--markdown", type=Path, help="also write the results as markdown (RESULTS.md format)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--note", default="", help="a line for the written results (e.g. what else ran meanwhile)")
@@ -92,6 +95,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--skip: unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}")
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.follow_steady_seconds < 0:
+        parser.error("--follow-steady-seconds must be 0 or more")
     try:
         args.scale_value = parse_scale(args.scale)
         args.memory_scale_value = parse_scale(args.memory_scale) if args.memory_scale else None
@@ -145,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             SyncSection(results, ctx, scale, args.workers, say).measure(args.runs)
         if "follow" not in skip:
             scales = (scale, args.follow_scale_value or scale.divided(10))
-            FollowSection(results, root, work_dir, scales, workers, args.workers, started, say).measure(args.runs)
+            FollowSection(results, root, work_dir, scales, workers, args.workers, started, say,
+                          args.follow_steady_seconds).measure(args.runs)
         if "batch" not in skip:
             _measure_batch_latency(results, source, target, scale)
         if "memory" not in skip and "pghaul" not in skip:

@@ -22,11 +22,12 @@ FOLLOW_KEYS = {"follow-full-migrate": 1, "follow-migrate": 2, "follow-window-row
 EVERY_PART_BUT = "pghaul,dump-restore,dump-psql,keyset-insert,binary-stream,raw-floor,sync,follow,pgcopydb,batch,memory"
 
 
-def _run_benchmark(tmp_path: Path, skip: str,
-                   timeout: float = 300) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def _run_benchmark(tmp_path: Path, skip: str, timeout: float = 300,
+                   extra: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     out = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, "benchmarks/run.py", "--scale", TINY, "--runs", "1", "--skip", skip, "--json", str(out)],
+        [sys.executable, "benchmarks/run.py", "--scale", TINY, "--runs", "1", "--skip", skip, "--json", str(out),
+         *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
     )
     results = json.loads(out.read_text()) if out.exists() else {}
@@ -84,12 +85,13 @@ def test_sync_section_runs_and_its_syncs_carry_exactly_the_changes_made(tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)  # four cutovers, each with the writer running 10 s after replication caught up
+@pytest.mark.timeout(600)  # four cutovers, each with the writer running 2 s after replication caught up
 def test_follow_section_runs_and_its_cutovers_verify_and_leave_nothing(tmp_path: Path) -> None:
     """At two scales, twice each (the cutover with and without verify_rows): a writer during migrate with follow,
     the lag sampled, the cutover verified, no slot, publication or subscription left, the target's rows equal to
     the source's (the harness's own checks, which also set its exit status)."""
-    proc, results = _run_benchmark(tmp_path, EVERY_PART_BUT.replace(",follow", ""), timeout=600)
+    proc, results = _run_benchmark(tmp_path, EVERY_PART_BUT.replace(",follow", ""), timeout=600,
+                                   extra=("--follow-steady-seconds", "2"))
     log = proc.stdout[-3000:] + proc.stderr[-2000:]
     assert results, log
     assert not results["failures"], "\n".join(results["failures"])
@@ -111,6 +113,7 @@ def test_follow_section_runs_and_its_cutovers_verify_and_leave_nothing(tmp_path:
         assert run["writer"]["error"] is None and run["writer"]["inserts"] > 0 and run["writer"]["updates"] > 0
         assert run["migrate"]["follow"]["start"] == "fresh" and run["migrate"]["follow"]["subscription"] == "created"
         assert "streaming" in run["lag"]["states"] and run["lag"]["samples"] > 0
+        assert run["lag"]["steady_seconds"] == 2.0 and run["lag"]["steady_samples"] > 0
         cutover = run["cutover"]
         assert cutover["ok"] is True, cutover["differences"]
         assert sorted(cutover["report"]["teardown"]["dropped"]) == ["publication", "replication slot", "subscription"]
