@@ -452,7 +452,7 @@ def test_the_page_sends_no_secret_over_plain_http(browser: Any, source_url: str,
 PHASE_LABELS = (("preflight", "Checks"), ("pre-data", "Structure"), ("data", "Data"), ("post-data", "Constraints"),
                 ("sequences", "Sequences"), ("verify", "Verify"))
 # Embeddings enough for an HNSW build that lasts several of the engine's progress polls (0.5 s apart).
-EMBEDDING_ROWS = 30_000
+EMBEDDING_ROWS = 12_000
 EMBEDDING_DIMENSIONS = 384
 
 
