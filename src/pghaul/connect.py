@@ -96,6 +96,24 @@ def pin_session(conn: psycopg.Connection) -> None:
         " pg_catalog.set_config('statement_timeout', '0', false), pg_catalog.set_config('lock_timeout', '0', false)"
     ).fetchone()
     _refuse_transaction_pooling(conn, row[0] if row else None)
+    _end_with_the_client(conn)
+
+
+# How often the server checks, while one statement runs, that pghaul is still connected (PostgreSQL 14 and later).
+# Without it a pghaul process killed during an hour-long index build or a checksum of a big table leaves that
+# statement running to its end: on the target still holding the migration lock, so the next run is refused as
+# "another migration running"; on the source holding an old snapshot that keeps vacuum from cleaning up.
+CLIENT_CHECK_INTERVAL = "5s"
+
+
+def _end_with_the_client(conn: psycopg.Connection) -> None:
+    if conn.info.server_version < 140000:
+        return
+    try:
+        conn.execute("SELECT pg_catalog.set_config('client_connection_check_interval', %s, false)",
+                     [CLIENT_CHECK_INTERVAL])
+    except psycopg.errors.InvalidParameterValue:
+        pass  # a platform whose kernel cannot tell (PostgreSQL then allows only 0): the statement runs to its end
 
 
 def _refuse_transaction_pooling(conn: psycopg.Connection, backend: int | None) -> None:

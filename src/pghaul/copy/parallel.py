@@ -30,6 +30,7 @@ from pghaul.copy.rate_limit import RateLimit
 from pghaul.copy.replica_role import SET_REPLICA_ROLE
 from pghaul.copy.snapshot import open_reader
 from pghaul.copy.state import RangeState
+from pghaul.copy.stop_in_flight import cancel_statement_on_stop
 from pghaul.copy.table_data import copy_range, value_refused
 from pghaul.errors import check_cancelled
 from pghaul.events import Listener, Notice, TableFinished, TableProgress, TableStarted
@@ -400,7 +401,8 @@ class DataPhase:
             return
         if isinstance(task, StepBatch):
             rows = self.tracker.rows(self.owners.get(task.owner, set())) if task.vector else None
-            _run_steps(task, tgt, self.target_url, self.apply, self.options.vector_memory_kb, rows, self.listener)
+            _run_steps(task, tgt, self.target_url, self.apply, self.options.vector_memory_kb, rows, self.listener,
+                       self.cancel)
             with self.result_lock:
                 self.result.steps_run.extend(task.steps)
             return
@@ -482,20 +484,18 @@ def _run_steps(
     vector_memory_kb: int | None,
     rows: int | None,
     listener: Listener,
+    cancel: threading.Event | None = None,
 ) -> None:
-    if batch.vector:
-        for step in batch.steps:
-            build_vector_index(tgt, target_url, step, apply, listener, vector_memory_kb, rows)
-        return
-    if not batch.watch:
-        apply(tgt, list(batch.steps), listener)
-        return
+    """Each step of ``batch`` in its own transaction; a stop asked for cancels the one in flight."""
     for step in batch.steps:
-        if step.kind not in _INDEX_BUILDS:
-            apply(tgt, [step], listener)
-            continue
-        with watch_index_build(target_url, tgt.info.backend_pid, step.name, listener):
-            apply(tgt, [step], listener)
+        with cancel_statement_on_stop(tgt, cancel, f"{step.kind} {step.name}"):
+            if batch.vector:
+                build_vector_index(tgt, target_url, step, apply, listener, vector_memory_kb, rows)
+            elif batch.watch and step.kind in _INDEX_BUILDS:
+                with watch_index_build(target_url, tgt.info.backend_pid, step.name, listener):
+                    apply(tgt, [step], listener)
+            else:
+                apply(tgt, [step], listener)
 
 
 def build_vector_index(

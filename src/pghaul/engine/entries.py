@@ -14,6 +14,7 @@ from pghaul.copy import state
 from pghaul.copy.large_objects import copy_large_objects, refuse_foreign_objects
 from pghaul.copy.parallel import build_vector_index
 from pghaul.copy.sequences import apply_positions, read_positions, selected_sequences, setval_statements
+from pghaul.copy.stop_in_flight import cancel_statement_on_stop
 from pghaul.dump.pg_dump import dump_schema_of
 from pghaul.engine import jobs
 from pghaul.engine.apply import apply_steps
@@ -143,16 +144,18 @@ def _post_data_steps(
     cancel: threading.Event | None,
 ) -> list[str]:
     applied = []
-    for step in plan.phase(Phase.POST_DATA):
-        if step.status != StepStatus.CREATE:
-            continue
-        check_cancelled(cancel, hint="call the post-data phase again to finish it")
-        if step.kind == StepKind.VECTOR_INDEX:
-            build_vector_index(tgt, target_url, step, apply_steps, emit, options.maintenance_work_mem_kb)
-        else:
-            apply_steps(tgt, [step], emit)
-        applied.append(step.name)
-    apply_steps(tgt, plan.analyze_steps, emit)
+    again = "call the post-data phase again to finish it"
+    with cancel_statement_on_stop(tgt, cancel, "the post-data phase", again):
+        for step in plan.phase(Phase.POST_DATA):
+            if step.status != StepStatus.CREATE:
+                continue
+            check_cancelled(cancel, hint=again)
+            if step.kind == StepKind.VECTOR_INDEX:
+                build_vector_index(tgt, target_url, step, apply_steps, emit, options.maintenance_work_mem_kb)
+            else:
+                apply_steps(tgt, [step], emit)
+            applied.append(step.name)
+        apply_steps(tgt, plan.analyze_steps, emit)
     return applied
 
 

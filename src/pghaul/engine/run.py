@@ -32,6 +32,7 @@ from pghaul.copy.large_objects import LargeObjectStats, copy_large_objects
 from pghaul.copy.parallel import DataPhase, DataPhaseOptions, TableJob
 from pghaul.copy.sequences import apply_positions, read_positions, selected_sequences
 from pghaul.copy.snapshot import SnapshotHolder, open_reader, snapshot_importable
+from pghaul.copy.stop_in_flight import cancel_statement_on_stop
 from pghaul.dump.pg_dump import dump_schema_of
 from pghaul.engine import data, jobs
 from pghaul.engine.apply import apply_steps
@@ -274,7 +275,8 @@ class MigrationRun:
         done = set(self.steps_run)
         left = [s for s in self.plan_post_steps if s not in done]
         if left or not self.options.data_only:
-            with self._stage(Phase.POST_DATA):
+            stoppable = cancel_statement_on_stop(self.db.tgt, self.cancel, "the post-data phase")
+            with self._stage(Phase.POST_DATA), stoppable:
                 apply_steps(self.db.tgt, left, self.emit)
 
     def sequences(self) -> None:
