@@ -153,6 +153,58 @@ def test_a_comparison_cut_by_a_lost_connection_is_compared_again(
     assert_same_rows(source_url, target_url)
 
 
+def test_a_standalone_verify_cut_by_a_lost_connection_compares_again(
+        pg18: TestServer, source_url: str, target_url: str) -> None:
+    """``pghaul verify`` (``pghaul.engine.verify``): the comparison cut is made again, and the report is green only
+    because it was; one ``Retrying`` said why."""
+    from pghaul.engine import verify
+
+    fill_source(source_url, 20_000)
+    assert_verified(migrate(source_url, target_url, MigrateOptions(workers=2, batch_size=5_000, verify=False)))
+    recorder = Recorder()
+    kill_check = Watcher(lambda: terminate_pghaul(pg18.admin_url, [dbname(source_url), dbname(target_url)],
+                                                  "%left(md5(ROW(%"))
+    with kill_check:
+        report = verify(source_url, target_url, listener=recorder, retry=FAST)
+    assert kill_check.error is None and kill_check.hits >= 1, "no comparison was caught in flight"
+    assert report.ok, report.differences()
+    [retry] = recorder.retries
+    assert retry.attempt == 1 and "connection" in retry.reason
+    assert any(isinstance(e, TableVerified) and not e.ok for e in recorder.events), \
+        "the cut comparison should have been reported, then compared again"
+
+
+def test_a_sync_cut_by_a_lost_connection_runs_again_and_converges(
+        pg18: TestServer, source_url: str, target_url: str) -> None:
+    """``pghaul sync`` (``pghaul.engine.sync``): every session of the sync ended once it has listed its tables;
+    the sync runs again and the target ends equal to the source, nothing doubled."""
+    from pghaul.engine import sync
+    from pghaul.sync.progress import TablesToSync
+
+    fill_source(source_url, 5_000)
+    assert_verified(migrate(source_url, target_url, OPTIONS))
+    with connect(source_url) as conn:
+        conn.execute("UPDATE item SET name = 'changed ' || id WHERE id % 7 = 0")
+        conn.execute("DELETE FROM item WHERE id % 11 = 0")
+        conn.execute("INSERT INTO item SELECT g, md5(g::text), 0, NULL FROM generate_series(5001, 5500) g")
+        conn.execute("INSERT INTO logline VALUES (1, 'after the migration')")
+        conn.execute("SELECT setval('counter', 99999)")
+    ended: list[int] = []
+
+    class KillOnce(Recorder):
+        def on(self, event: events.Event) -> None:
+            if not ended and isinstance(event, TablesToSync):
+                ended.append(terminate_pghaul(pg18.admin_url, [dbname(source_url), dbname(target_url)]))
+
+    recorder = KillOnce()
+    report = sync(source_url, target_url, listener=recorder, retry=FAST)
+    assert ended and ended[0] >= 1, "the sync's sessions were not found to end"
+    [retry] = recorder.retries
+    assert retry.attempt == 1 and "connection" in retry.reason
+    assert report.changes
+    assert_same_rows(source_url, target_url)
+
+
 def test_retries_are_bounded_and_the_rerun_finishes(pg18: TestServer, source_url: str, target_url: str) -> None:
     fill_source(source_url, 2_000)
     databases = [dbname(source_url), dbname(target_url)]

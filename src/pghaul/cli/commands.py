@@ -444,8 +444,8 @@ def verify(
 ) -> None:
     """Compare source and target: rows, checksums, sequences, schema, extensions, vector search."""
     from pghaul.cli.render import render_report
+    from pghaul.engine import verify as run_verify
     from pghaul.verify import VerifyOptions
-    from pghaul.verify import verify as run_verify
 
     options = VerifyOptions(include=_patterns(tables), exclude=_patterns(exclude))
     with _errors(ctx, source, target, as_json=as_json):
@@ -480,8 +480,8 @@ def sync(
     """Bring a migrated target up to date with what changed on the source since. The source is only read."""
     from pghaul.cli.interrupt import cancel_on_interrupt
     from pghaul.cli.sync_report import render_sync_summary
+    from pghaul.engine import sync as run_sync
     from pghaul.sync import SyncOptions
-    from pghaul.sync import sync as run_sync
 
     options = SyncOptions(include=_patterns(tables), exclude=_patterns(exclude), workers=workers, full=full,
                           max_rate=max_rate)

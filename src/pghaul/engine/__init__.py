@@ -3,8 +3,8 @@
 ``run.py`` holds ``MigrationRun`` (one method per stage: preflight, pre-data, data, post-data, sequences,
 verify); ``preflight.py``, ``rehearsal.py`` and ``apply.py`` are its stage modules, ``data.py`` the data stage's
 decisions, ``jobs.py`` the job row, migration lock and status on the target, ``retry.py`` the run started again
-after a lost connection (the ``migrate`` below), ``entries.py`` the dry run, the walk-through's steps and
-``cleanup``. The names below are what the CLI, the HTTP shell, the tests and the
+after a lost connection (the ``migrate``, ``sync`` and ``verify`` below), ``entries.py`` the dry run, the
+walk-through's steps and ``cleanup``. The names below are what the CLI, the HTTP shell, the tests and the
 benchmarks import from ``pghaul.engine``.
 """
 
@@ -18,7 +18,7 @@ from pghaul.engine.options import (
     PostDataResult,
 )
 from pghaul.engine.preflight import refusal_before_writing
-from pghaul.engine.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy, migrate
+from pghaul.engine.retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy, migrate, sync, verify
 from pghaul.engine.run import MigrationRun
 from pghaul.limits import DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS
 
@@ -44,4 +44,6 @@ __all__ = [
     "plan_with",
     "record_batch",
     "refusal_before_writing",
+    "sync",
+    "verify",
 ]

@@ -20,8 +20,9 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -34,6 +35,12 @@ from pghaul.engine.run import serialized
 from pghaul.errors import RESUME_HINT, Cancelled, ConnectionFailed, PghaulError
 from pghaul.events import Event, Listener, Retrying, ignore
 from pghaul.urls import scrub
+
+if TYPE_CHECKING:  # imported where used: pghaul.sync and pghaul.verify import pghaul.copy, which imports the engine
+    from pghaul.sync import SyncOptions, SyncReport
+    from pghaul.verify import VerifyOptions, VerifyReport
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -127,11 +134,10 @@ def _transient(exc: BaseException, connected_before: bool) -> bool | None:
     return None
 
 
-def interrupted_verification(result: MigrationResult) -> str | None:
-    """The difference of a run's verification that is a comparison cut by a lost connection, if any: the rows
-    may well be equal, and a run again compares them again (verification only reads)."""
-    report = result.verify_report
-    if result.ok or report is None:
+def interrupted_comparison(report: VerifyReport | None) -> str | None:
+    """The difference of a verification that is a comparison cut by a lost connection, if any: the rows may well
+    be equal, and a run again compares them again (verification only reads)."""
+    if report is None:
         return None
     return next((line for line in report.differences() if _lost_connection(line)), None)
 
@@ -185,7 +191,67 @@ def migrate(
     """``pghaul.engine.run.migrate``, run again from its checkpoints after a lost connection, at most
     ``retry.attempts`` times, each pause announced with a ``Retrying`` event. A run with follow is not retried:
     its replication slot's start has its own rerun rules, which a person should see."""
-    policy = NO_RETRY if options.follow else retry
+    return run_retrying(
+        lambda watched: migrate_once(source_url, target_url, options, watched, cancel), source_url, target_url,
+        listener, cancel, NO_RETRY if options.follow else retry,
+        interrupted=lambda result: None if result.ok else interrupted_comparison(result.verify_report),
+    )
+
+
+def sync(
+    source_url: str | None,
+    target_url: str | None,
+    options: SyncOptions | None = None,
+    listener: Listener = ignore,
+    cancel: threading.Event | None = None,
+    *,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> SyncReport:
+    """``pghaul.sync.sync``, run again after a lost connection: each range it committed stays, and a sync run
+    again converges on the source as it is then."""
+    from pghaul.sync import SyncOptions
+    from pghaul.sync import sync as sync_once
+
+    chosen = options or SyncOptions()
+    return run_retrying(lambda watched: sync_once(source_url, target_url, chosen, watched, cancel),
+                        source_url, target_url, listener, cancel, retry)
+
+
+def verify(
+    source_url: str,
+    target_url: str,
+    options: VerifyOptions | None = None,
+    listener: Listener = ignore,
+    *,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    cancel: threading.Event | None = None,
+) -> VerifyReport:
+    """``pghaul.verify.verify``, compared again when a comparison lost its connection: verification only reads,
+    and holds no lock a rerun would wait for. ``cancel`` ends a pause between two runs."""
+    from pghaul.verify import VerifyOptions
+    from pghaul.verify import verify as verify_once
+
+    chosen = options or VerifyOptions()
+    return run_retrying(
+        lambda watched: verify_once(source_url, target_url, chosen, watched), source_url, target_url, listener,
+        cancel, retry, interrupted=lambda report: None if report.ok else interrupted_comparison(report), locks=False,
+    )
+
+
+def run_retrying(
+    once: Callable[[Listener], T],
+    source_url: str | None,
+    target_url: str | None,
+    listener: Listener,
+    cancel: threading.Event | None,
+    policy: RetryPolicy,
+    *,
+    interrupted: Callable[[T], str | None] = lambda _: None,
+    locks: bool = True,
+) -> T:
+    """``once`` (given the listener), run again after a failure that is a lost connection, or a result that
+    ``interrupted`` says was cut by one, at most ``policy.attempts`` times. ``locks``: ``once`` takes the
+    target's migration lock, which the run before must have let go first."""
     watched = _Watched(serialized(listener))
     secrets = _secrets(source_url, target_url)
     rng = random.Random()
@@ -193,7 +259,7 @@ def migrate(
     while True:
         started = time.monotonic()
         try:
-            result = migrate_once(source_url, target_url, options, watched, cancel)
+            result = once(watched)
         except Exception as exc:
             if policy.attempts == 1:
                 raise
@@ -204,11 +270,12 @@ def migrate(
             if attempt >= policy.attempts:
                 raise _gave_up(attempt, scrub(reason, *secrets)) from exc
         else:
-            reason = interrupted_verification(result)
+            reason = interrupted(result)
             if reason is None or attempt >= policy.attempts:
                 return result
         _pause(policy, attempt, scrub(reason, *secrets), watched, cancel, rng)
-        _wait_for_lock_release(target_url, cancel)
+        if locks:
+            _wait_for_lock_release(target_url, cancel)
         attempt += 1
 
 

@@ -178,7 +178,7 @@ def _run_post_data(rt: Runtime, work: Work, listener: Any) -> dict[str, Any] | N
 
 def _verify_now(rt: Runtime, work: Work, listener: Any) -> dict[str, Any]:
     from pghaul.copy.table_data import CopyCancelled
-    from pghaul.verify import verify
+    from pghaul.engine import verify
 
     def stoppable(event: Any) -> None:
         listener(event)
@@ -187,7 +187,7 @@ def _verify_now(rt: Runtime, work: Work, listener: Any) -> dict[str, Any]:
                                 "start db-verify again")
 
     started = time.monotonic()
-    report = verify(rt.source_url, rt.target_url, listener=stoppable)
+    report = verify(rt.source_url, rt.target_url, listener=stoppable, cancel=work.cancel)
     return {"ok": bool(report.ok), **report.to_dict(), "seconds": round(time.monotonic() - started, 2)}
 
 

@@ -67,7 +67,7 @@ def start_sync_reply(rt: Runtime) -> StartReply:
 
 
 def _run_sync(rt: Runtime, work: Work, listener: Any) -> dict[str, Any]:
-    from pghaul.sync import sync
+    from pghaul.engine import sync
 
     report = sync(rt.source_url, rt.target_url, sync_options(rt, work), listener, work.cancel)
     return {"sync": report.to_dict()}

@@ -132,12 +132,13 @@ def verify(
     """
     started = time.monotonic()
     copied = copied or Copied()
-    listener(PhaseStarted(Phase.VERIFY, f"{describe_url(source_url)} -> {describe_url(target_url)}"))
     report = VerifyReport(describe_url(source_url), describe_url(target_url))
     # One session on the source, live or in the copy's snapshot (then its catalog is the one copied, too); what
     # no snapshot holds still reads as it is now there: sequence positions, statistics.
     snapshot_id = copied.snapshot.snapshot_id if copied.snapshot is not None else None
     with open_source(source_url, snapshot_id) as source, connect_target(target_url) as target:
+        # Once both servers answered: a retry tells a server gone away from a misnamed one by this first event.
+        listener(PhaseStarted(Phase.VERIFY, f"{report.source} -> {report.target}"))
         prepare_session(target)
         # In a snapshot the transaction ids stand still: this measures writes only while comparing live.
         xid_horizon = _next_transaction_id(source)
