@@ -205,6 +205,31 @@ def test_a_sync_cut_by_a_lost_connection_runs_again_and_converges(
     assert_same_rows(source_url, target_url)
 
 
+def test_the_cutovers_last_sync_cut_by_a_lost_connection_runs_again_inside_the_window(
+        pg18: TestServer, source_url: str, target_url: str) -> None:
+    """The writes are paused: a lost connection must not end the cutover when running the sync again would do."""
+    from pghaul.engine.cutover import finish
+    from pghaul.sync.progress import TablesToSync
+
+    fill_source(source_url, 3_000)
+    assert_verified(migrate(source_url, target_url, OPTIONS))
+    with connect(source_url) as conn:
+        conn.execute("UPDATE item SET name = 'last write' WHERE id % 5 = 0")
+    ended: list[int] = []
+
+    class KillOnce(Recorder):
+        def on(self, event: events.Event) -> None:
+            if not ended and isinstance(event, TablesToSync):
+                ended.append(terminate_pghaul(pg18.admin_url, [dbname(source_url), dbname(target_url)]))
+
+    recorder = KillOnce()
+    report = finish(source_url, target_url, listener=recorder)
+    assert ended and ended[0] >= 1, "the sync's sessions were not found to end"
+    assert len(recorder.retries) == 1
+    assert report.ok and report.instructions is not None
+    assert_same_rows(source_url, target_url)
+
+
 def test_retries_are_bounded_and_the_rerun_finishes(pg18: TestServer, source_url: str, target_url: str) -> None:
     fill_source(source_url, 2_000)
     databases = [dbname(source_url), dbname(target_url)]

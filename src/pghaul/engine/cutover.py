@@ -21,12 +21,13 @@ from typing import Any
 
 from pghaul.connect import connect_source, connect_target
 from pghaul.engine.freeze import FreezeReport, freeze_source
+from pghaul.engine.retry import sync, verify
 from pghaul.errors import PghaulError
 from pghaul.events import Event, Listener, Notice, PhaseFinished, PhaseStarted, ignore
 from pghaul.kinds import Phase
-from pghaul.sync import SyncOptions, SyncReport, sync
+from pghaul.sync import SyncOptions, SyncReport
 from pghaul.sync.preparation import prepare
-from pghaul.verify import VerifyOptions, VerifyReport, verify
+from pghaul.verify import VerifyOptions, VerifyReport
 
 MAX_CATCH_UP_ROUNDS = 6
 UNFREEZE = "run `pghaul unfreeze --source URL` to make it writable again"
@@ -150,7 +151,8 @@ def finish(
     try:
         report.sync = sync(source_url, target_url, options, listener, cancel)
         report.verify = verify(source_url, target_url,
-                               VerifyOptions(include=options.include, exclude=options.exclude), listener)
+                               VerifyOptions(include=options.include, exclude=options.exclude), listener,
+                               cancel=cancel)
     except PghaulError as exc:
         if freeze:
             # The freeze stays until undone: the failure must say so, whatever stopped the cutover.

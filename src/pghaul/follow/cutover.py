@@ -31,6 +31,7 @@ from pghaul.copy.snapshot import SnapshotHolder
 from pghaul.engine.cutover import UNFREEZE, SwitchInstructions, switch_instructions
 from pghaul.engine.freeze import FreezeReport, freeze_source
 from pghaul.engine.preflight import check_target_is_not_source
+from pghaul.engine.retry import verify
 from pghaul.errors import PghaulError, SafetyError
 from pghaul.events import Listener, Notice, PhaseFinished, PhaseStarted, ignore
 from pghaul.follow import state
@@ -46,7 +47,7 @@ from pghaul.sync.large_objects import sync_large_objects
 from pghaul.sync.report import LargeObjectSync, SequenceSync
 from pghaul.sync.sequences import advance_sequences
 from pghaul.urls import describe_url
-from pghaul.verify import VerifyOptions, VerifyReport, verify
+from pghaul.verify import VerifyOptions, VerifyReport
 from pghaul.verify.session import pin_output_settings
 
 
@@ -163,7 +164,7 @@ def finish_follow(
             report.notices.append("only the schema was compared in the window (verify_rows off): rows, sequences "
                                   "and large objects were not compared again")
             checks = replace(checks, data=False)
-        report.verify = verify(source_url, target_url, checks, listener)
+        report.verify = verify(source_url, target_url, checks, listener, cancel=cancel)
         if report.ok:
             with connect_source(source_url) as src, connect_target(target_url) as tgt:
                 report.teardown = drop_follow_objects(src, tgt, source_url, names, listener)
