@@ -285,6 +285,45 @@ def test_a_retry_waits_for_the_lock_of_the_run_before_to_be_let_go(
     assert_same_rows(source_url, target_url)
 
 
+def test_between_two_runs_the_job_shows_running_with_the_retrys_words(
+        pg18: TestServer, source_url: str, target_url: str) -> None:
+    """``pghaul status`` from another terminal during the pause: the same job, running (the retry holds the
+    migration lock), its hint saying why and when it runs again — not failed with a hint to run it again."""
+    fill_source(source_url, 2_000)
+    seen: list[tuple[str | None, str, str | None]] = []
+    polling = threading.Event()
+
+    def poll() -> None:
+        with connect(target_url) as conn:
+            while polling.is_set():
+                status = read_status(conn)
+                seen.append((status.job_id, status.state, status.hint))
+                time.sleep(0.05)
+
+    class KillThenWatch(Recorder):
+        def on(self, event: events.Event) -> None:
+            if isinstance(event, events.PhaseStarted) and event.phase == "data" and not self.retries:
+                terminate_pghaul(pg18.admin_url, [dbname(target_url)])
+            if isinstance(event, events.Retrying):
+                polling.set()
+                threading.Thread(target=poll, daemon=True).start()
+            if isinstance(event, events.PhaseStarted) and event.phase == "preflight" and self.retries:
+                polling.clear()
+
+    recorder = KillThenWatch()
+    result = migrate(source_url, target_url, OPTIONS, recorder, retry=RetryPolicy(first_wait=3.0, max_wait=3.0))
+    polling.clear()
+    assert_verified(result)
+    assert len(recorder.retries) == 1
+    waiting = [(job, hint) for job, state, hint in seen if state == "running"]
+    assert waiting, seen
+    assert all(job == result.job_id for job, _ in waiting)
+    assert any(hint and "lost a connection" in hint and "run 2 of at most" in hint for _, hint in waiting), seen
+    with connect(target_url) as conn:
+        final = read_status(conn)
+    assert (final.job_id, final.state, final.hint) == (result.job_id, "done", None)
+
+
 def test_a_cancel_while_waiting_to_retry_stops_at_once(pg18: TestServer, source_url: str, target_url: str) -> None:
     fill_source(source_url, 2_000)
     cancel = threading.Event()

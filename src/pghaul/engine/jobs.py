@@ -104,6 +104,16 @@ def finish_job(
         )
 
 
+def note_retry(conn: psycopg.Connection, job_id: str, message: str) -> None:
+    """Between two runs of a retried job (its migration lock held by the retry): running again soon, and why."""
+    with conn.transaction():
+        conn.execute(
+            state_sql("UPDATE {jobs} SET state = 'running', error = NULL, hint = %s, finished_at = NULL,"
+            " updated_at = now() WHERE id = %s"),
+            (message, job_id),
+        )
+
+
 def fail_stale_jobs(conn: psycopg.Connection) -> list[str]:
     """Mark jobs still 'running' as failed: called only while holding the migration lock, so they are dead."""
     with conn.transaction():
@@ -126,6 +136,11 @@ def try_lock_migration(conn: psycopg.Connection) -> bool:
     """Take the session-level migration lock on ``conn`` (autocommit); False if another process holds it."""
     row = conn.execute("SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK_KEY,)).fetchone()
     return bool(row and row[0])
+
+
+def unlock_migration(conn: psycopg.Connection) -> None:
+    """Let go of the migration lock ``conn`` holds, at once (a closed session's backend lets go a moment later)."""
+    conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
 
 
 def migration_running(conn: psycopg.Connection) -> bool:

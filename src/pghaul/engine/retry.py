@@ -17,6 +17,8 @@ a moment after their sessions close).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import random
 import threading
 import time
@@ -41,6 +43,7 @@ if TYPE_CHECKING:  # imported where used: pghaul.sync and pghaul.verify import p
     from pghaul.verify import VerifyOptions, VerifyReport
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -191,10 +194,13 @@ def migrate(
     """``pghaul.engine.run.migrate``, run again from its checkpoints after a lost connection, at most
     ``retry.attempts`` times, each pause announced with a ``Retrying`` event. A run with follow is not retried:
     its replication slot's start has its own rerun rules, which a person should see."""
+    # One job for all the runs: `pghaul status` and db-status follow it from run to run.
+    options = dataclasses.replace(options, job_id=options.job_id or jobs.new_job_id())
     return run_retrying(
         lambda watched: migrate_once(source_url, target_url, options, watched, cancel), source_url, target_url,
         listener, cancel, NO_RETRY if options.follow else retry,
         interrupted=lambda result: None if result.ok else interrupted_comparison(result.verify_report),
+        job_id=options.job_id,
     )
 
 
@@ -248,10 +254,12 @@ def run_retrying(
     *,
     interrupted: Callable[[T], str | None] = lambda _: None,
     locks: bool = True,
+    job_id: str | None = None,
 ) -> T:
     """``once`` (given the listener), run again after a failure that is a lost connection, or a result that
     ``interrupted`` says was cut by one, at most ``policy.attempts`` times. ``locks``: ``once`` takes the
-    target's migration lock, which the run before must have let go first."""
+    target's migration lock, which the retry holds between two runs (``_held_between_runs``); ``job_id``: the
+    job on the target the runs record, shown running during the pause."""
     watched = _Watched(serialized(listener))
     secrets = _secrets(source_url, target_url)
     rng = random.Random()
@@ -273,9 +281,11 @@ def run_retrying(
             reason = interrupted(result)
             if reason is None or attempt >= policy.attempts:
                 return result
-        _pause(policy, attempt, scrub(reason, *secrets), watched, cancel, rng)
-        if locks:
-            _wait_for_lock_release(target_url, cancel)
+        retrying = _retrying(policy, attempt, scrub(reason, *secrets), rng)
+        watched(retrying)
+        resume_at = time.monotonic() + retrying.wait_seconds
+        with _held_between_runs(target_url, cancel, job_id, retrying) if locks else contextlib.nullcontext():
+            _wait_until(resume_at, cancel)
         attempt += 1
 
 
@@ -306,25 +316,49 @@ def _restarted_under(exc: Exception, connected_before: bool, started: float, sou
 LOCK_RELEASE_SECONDS = 30.0
 
 
-def _wait_for_lock_release(target_url: str | None, cancel: threading.Event | None) -> None:
-    """Until no session holds the target's migration lock (at most ``LOCK_RELEASE_SECONDS``); a target that
-    cannot be reached is left to the next run to find."""
-    deadline = time.monotonic() + LOCK_RELEASE_SECONDS
+@contextlib.contextmanager
+def _held_between_runs(target_url: str | None, cancel: threading.Event | None, job_id: str | None,
+                       retrying: Retrying) -> Iterator[None]:
+    """The pause between two runs with the target's migration lock held, once the run before let it go (at most
+    ``LOCK_RELEASE_SECONDS``): no other pghaul starts in the gap, and the job shows as running with the retry's
+    words rather than failed. The lock is let go for the next run; a stop during the pause ends the job as
+    stopped. A target that cannot be reached is left to the next run to find."""
     try:
         tgt = connect_target(target_url)
     except PghaulError:
+        yield
         return
     with tgt:
-        while _lock_held(tgt) and time.monotonic() < deadline:
-            if (cancel or threading.Event()).wait(0.1):
-                raise Cancelled("stopped on request while waiting to retry", RESUME_HINT)
+        held = _take_lock(tgt, cancel)
+        if held and job_id:
+            _quietly(jobs.note_retry, tgt, job_id, retrying.message)
+        try:
+            yield
+        except PghaulError as exc:
+            if held and job_id:
+                _quietly(jobs.finish_job, tgt, job_id, "failed", exc.message, None, exc.hint)
+            raise
+        finally:
+            if held:
+                _quietly(jobs.unlock_migration, tgt)
 
 
-def _lock_held(tgt: psycopg.Connection) -> bool:
+def _take_lock(tgt: psycopg.Connection, cancel: threading.Event | None) -> bool:
+    deadline = time.monotonic() + LOCK_RELEASE_SECONDS
+    while not _quietly(jobs.try_lock_migration, tgt):
+        if time.monotonic() >= deadline:
+            return False
+        if (cancel or threading.Event()).wait(0.1):
+            raise Cancelled("stopped on request while waiting to retry", RESUME_HINT)
+    return True
+
+
+def _quietly(action: Callable[..., R], tgt: psycopg.Connection, *args: object) -> R | None:
+    """``action`` on the target's session; None if the target went away again (the next run will find it)."""
     try:
-        return jobs.migration_running(tgt)
+        return action(tgt, *args)
     except psycopg.Error:
-        return False
+        return None
 
 
 def _gave_up(attempts: int, reason: str) -> ConnectionLost:
@@ -334,13 +368,15 @@ def _gave_up(attempts: int, reason: str) -> ConnectionLost:
     )
 
 
-def _pause(policy: RetryPolicy, attempt: int, reason: str, listener: Listener, cancel: threading.Event | None,
-           rng: random.Random) -> None:
+def _retrying(policy: RetryPolicy, attempt: int, reason: str, rng: random.Random) -> Retrying:
     wait = policy.wait(attempt, rng)
-    listener(Retrying(
+    return Retrying(
         f"lost a connection ({reason}): run {attempt + 1} of at most {policy.attempts} starts in {wait:.1f} s, "
         "from the last committed chunk", "warning", attempt=attempt, attempts=policy.attempts,
         wait_seconds=round(wait, 2), reason=reason,
-    ))
-    if (cancel or threading.Event()).wait(wait):
+    )
+
+
+def _wait_until(moment: float, cancel: threading.Event | None) -> None:
+    if (cancel or threading.Event()).wait(max(0.0, moment - time.monotonic())):
         raise Cancelled("stopped on request while waiting to retry", RESUME_HINT)
