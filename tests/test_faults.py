@@ -20,6 +20,7 @@ from pghaul.engine.apply import StepFailed
 from pghaul.engine.jobs import read_status
 from pghaul.engine.retry import ConnectionLost, transient_reason
 from pghaul.errors import Cancelled, ConnectionFailed, PghaulError, SafetyError
+from pghaul.sync.progress import TablesToSync
 from pghaul.verify.progress import TableVerified
 from tests.fault_helpers import Watcher, connect, dbname, digest, fill_source, restart, terminate_pghaul
 from tests.servers import TestServer
@@ -50,6 +51,19 @@ class Recorder:
 
     def text(self) -> str:
         return "\n".join(repr(e.to_dict()) for e in self.events)
+
+
+class EndSessionsOnceSyncStarts(Recorder):
+    """Ends every pghaul session on ``databases`` once, when a sync has listed its tables; ``ended`` counts them
+    (-1: there were none to end)."""
+
+    def __init__(self, admin_url: str, databases: list[str]) -> None:
+        super().__init__()
+        self.admin_url, self.databases, self.ended = admin_url, databases, 0
+
+    def on(self, event: events.Event) -> None:
+        if not self.ended and isinstance(event, TablesToSync):
+            self.ended = terminate_pghaul(self.admin_url, self.databases) or -1
 
 
 def assert_same_rows(source_url: str, target_url: str) -> None:
@@ -179,7 +193,6 @@ def test_a_sync_cut_by_a_lost_connection_runs_again_and_converges(
     """``pghaul sync`` (``pghaul.engine.sync``): every session of the sync ended once it has listed its tables;
     the sync runs again and the target ends equal to the source, nothing doubled."""
     from pghaul.engine import sync
-    from pghaul.sync.progress import TablesToSync
 
     fill_source(source_url, 5_000)
     assert_verified(migrate(source_url, target_url, OPTIONS))
@@ -189,16 +202,9 @@ def test_a_sync_cut_by_a_lost_connection_runs_again_and_converges(
         conn.execute("INSERT INTO item SELECT g, md5(g::text), 0, NULL FROM generate_series(5001, 5500) g")
         conn.execute("INSERT INTO logline VALUES (1, 'after the migration')")
         conn.execute("SELECT setval('counter', 99999)")
-    ended: list[int] = []
-
-    class KillOnce(Recorder):
-        def on(self, event: events.Event) -> None:
-            if not ended and isinstance(event, TablesToSync):
-                ended.append(terminate_pghaul(pg18.admin_url, [dbname(source_url), dbname(target_url)]))
-
-    recorder = KillOnce()
+    recorder = EndSessionsOnceSyncStarts(pg18.admin_url, [dbname(source_url), dbname(target_url)])
     report = sync(source_url, target_url, listener=recorder, retry=FAST)
-    assert ended and ended[0] >= 1, "the sync's sessions were not found to end"
+    assert recorder.ended >= 1, "the sync's sessions were not found to end"
     [retry] = recorder.retries
     assert retry.attempt == 1 and "connection" in retry.reason
     assert report.changes
@@ -209,22 +215,14 @@ def test_the_cutovers_last_sync_cut_by_a_lost_connection_runs_again_inside_the_w
         pg18: TestServer, source_url: str, target_url: str) -> None:
     """The writes are paused: a lost connection must not end the cutover when running the sync again would do."""
     from pghaul.engine.cutover import finish
-    from pghaul.sync.progress import TablesToSync
 
     fill_source(source_url, 3_000)
     assert_verified(migrate(source_url, target_url, OPTIONS))
     with connect(source_url) as conn:
         conn.execute("UPDATE item SET name = 'last write' WHERE id % 5 = 0")
-    ended: list[int] = []
-
-    class KillOnce(Recorder):
-        def on(self, event: events.Event) -> None:
-            if not ended and isinstance(event, TablesToSync):
-                ended.append(terminate_pghaul(pg18.admin_url, [dbname(source_url), dbname(target_url)]))
-
-    recorder = KillOnce()
+    recorder = EndSessionsOnceSyncStarts(pg18.admin_url, [dbname(source_url), dbname(target_url)])
     report = finish(source_url, target_url, listener=recorder)
-    assert ended and ended[0] >= 1, "the sync's sessions were not found to end"
+    assert recorder.ended >= 1, "the sync's sessions were not found to end"
     assert len(recorder.retries) == 1
     assert report.ok and report.instructions is not None
     assert_same_rows(source_url, target_url)
