@@ -219,12 +219,14 @@ def test_migrate_with_follow_streams_then_the_cutover_waits_for_zero_lag_and_lea
     seen = Replies()
     hold = HoldAtZeroLagWait()
     # FOLLOW_SOURCE_URL: the source as the target's server reaches it (here the same server, told apart by a
-    # connect_timeout of its own) is what the subscription connects with.
-    via = make_conninfo(source, connect_timeout="17")
+    # connect_timeout of its own) is what the subscription connects with — but for its application_name: the
+    # walsender must go by the subscription's name, by which the replay lag in seconds is found.
+    via = make_conninfo(source, connect_timeout="17", application_name="the-apps-name")
     with TestClient(create_app(make_settings(source, target, follow_source_url=via), listener=hold)) as client:
         done = _migrate_with_follow(client, seen)
         assert done["report"]["follow"]["start"] == "fresh" and done["report"]["follow"]["subscription"] == "created"
         assert "connect_timeout=17" in _subscription_conninfo(target)
+        assert "the-apps-name" not in _subscription_conninfo(target)
         created = {(r["kind"], r["server"]) for r in done["live"]["replication"] if r["action"] == "created"}
         assert created == {("publication", "source"), ("replication slot", "source"), ("subscription", "target")}
 
