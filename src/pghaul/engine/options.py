@@ -54,6 +54,13 @@ class MigrateOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "source_rate", RateLimit.megabytes(self.max_rate))
 
+    def for_job(self, job_id: str) -> MigrateOptions:
+        """These options for the job ``job_id``, reading through this one's bucket: every run of a retried
+        migration is held to one ``max_rate``, and the caller's ``source_rate`` counts all of them."""
+        chosen = replace(self, job_id=job_id)
+        object.__setattr__(chosen, "source_rate", self.source_rate)
+        return chosen
+
     @property
     def load_notes(self) -> list[str]:
         """What the plan says about the load the run puts on the source."""

@@ -18,7 +18,6 @@ a moment after their sessions close).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import random
 import threading
 import time
@@ -195,7 +194,7 @@ def migrate(
     ``retry.attempts`` times, each pause announced with a ``Retrying`` event. A run with follow is not retried:
     its replication slot's start has its own rerun rules, which a person should see."""
     # One job for all the runs: `pghaul status` and db-status follow it from run to run.
-    options = dataclasses.replace(options, job_id=options.job_id or jobs.new_job_id())
+    options = options.for_job(options.job_id or jobs.new_job_id())
     return run_retrying(
         lambda watched: migrate_once(source_url, target_url, options, watched, cancel), source_url, target_url,
         listener, cancel, NO_RETRY if options.follow else retry,
@@ -344,13 +343,16 @@ def _held_between_runs(target_url: str | None, cancel: threading.Event | None, j
 
 
 def _take_lock(tgt: psycopg.Connection, cancel: threading.Event | None) -> bool:
+    """True once the lock is this session's; False if another session keeps it or the target went away again."""
     deadline = time.monotonic() + LOCK_RELEASE_SECONDS
-    while not _quietly(jobs.try_lock_migration, tgt):
+    while True:
+        taken = _quietly(jobs.try_lock_migration, tgt)
+        if taken is not False:
+            return bool(taken)
         if time.monotonic() >= deadline:
             return False
         if (cancel or threading.Event()).wait(0.1):
             raise Cancelled("stopped on request while waiting to retry", RESUME_HINT)
-    return True
 
 
 def _quietly(action: Callable[..., R], tgt: psycopg.Connection, *args: object) -> R | None:
