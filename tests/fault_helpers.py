@@ -80,14 +80,14 @@ def digest(url: str) -> dict[str, tuple[int, str]]:
 
 
 def terminate_pghaul(admin_url: str, databases: list[str], query_like: str | None = None, one: bool = False,
-                     state: str = "active") -> int:
-    """End pghaul's sessions on ``databases`` (those in ``state`` whose query matches ``query_like``, when given;
-    one of them at random with ``one``); how many ended."""
+                     state: str = "active", running_for: float = 0.0) -> int:
+    """End pghaul's sessions on ``databases`` (those in ``state`` whose query matches ``query_like`` and has run
+    ``running_for`` seconds, when given; one of them at random with ``one``); how many ended."""
     condition = sql.SQL("")
     params: list[object] = [databases, APPLICATION_NAME]
     if query_like is not None:
-        condition = sql.SQL(" AND state = %s AND query ILIKE %s")
-        params += [state, query_like]
+        condition = sql.SQL(" AND state = %s AND query ILIKE %s AND now() - query_start >= make_interval(secs => %s)")
+        params += [state, query_like, running_for]
     chosen = sql.SQL("SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) AND application_name = %s"
                      " AND pid <> pg_backend_pid()") + condition
     if one:

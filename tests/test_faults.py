@@ -138,7 +138,9 @@ def test_sessions_ended_mid_copy_are_retried_and_nothing_is_lost_or_doubled(
 def test_an_index_build_ended_is_built_again(pg18: TestServer, source_url: str, target_url: str) -> None:
     fill_source(source_url, 2_000, slow_index_rows=400)
     recorder = Recorder()
-    kill_build = Watcher(lambda: terminate_pghaul(pg18.admin_url, [dbname(target_url)], '%CREATE INDEX "slow_by_key"%'))
+    # Once it has run 0.2 s: the build itself, not the preflight's rehearsal of it on the empty table.
+    kill_build = Watcher(lambda: terminate_pghaul(pg18.admin_url, [dbname(target_url)], '%CREATE INDEX "slow_by_key"%',
+                                                  running_for=0.2))
     with kill_build:
         result = migrate(source_url, target_url, OPTIONS, recorder, retry=FAST)
     assert kill_build.error is None and kill_build.hits == 1, "the index build was not caught in flight"

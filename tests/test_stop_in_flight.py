@@ -18,21 +18,28 @@ from tests.fault_helpers import Watcher, connect, dbname, digest, fill_source
 from tests.servers import TestServer
 
 OPTIONS = MigrateOptions(workers=2, batch_size=500)
-# Each row of the slow table costs ~2 ms in slow_key(): a build (or a refresh) of ~3 s, caught in flight by a
+# One worker: every copy is done before the first index build (the scheduler's order), so the stop's error is the
+# build's and not a copying worker's, which would stop between two chunks.
+ONE_WORKER = MigrateOptions(workers=1, batch_size=500)
+# Each row of the slow table costs ~2 ms in slow_key(): a build (or a refresh) of ~1.6 s, caught in flight by a
 # watcher polling every 5 ms. Had the stop waited for it, it would be there at the end.
-SLOW_ROWS = 1_500
+SLOW_ROWS = 800
 
 
-def _running(admin_url: str, database: str, query_like: str) -> int:
+def _running(admin_url: str, database: str, query_like: str, for_seconds: float = 0.0) -> int:
     with connect(admin_url) as conn:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND state = 'active'"
-                           " AND query ILIKE %s AND pid <> pg_backend_pid()", [database, query_like]).fetchone()
+                           " AND query ILIKE %s AND pid <> pg_backend_pid()"
+                           " AND now() - query_start >= make_interval(secs => %s)",
+                           [database, query_like, for_seconds]).fetchone()
     return int(row[0]) if row else 0
 
 
 def _stop_when_running(admin_url: str, database: str, query_like: str, cancel: threading.Event) -> Watcher:
+    """Asks for a stop once the statement has run for 0.2 s: the real build or refresh, not the preflight's
+    rehearsal of the same statement on the empty tables, which ends in milliseconds."""
     def act() -> int:
-        if _running(admin_url, database, query_like):
+        if _running(admin_url, database, query_like, for_seconds=0.2):
             cancel.set()
             return 1
         return 0
@@ -51,7 +58,7 @@ def test_a_stop_during_an_index_build_cancels_the_build_and_the_rerun_builds_it(
     cancel = threading.Event()
     stop = _stop_when_running(pg18.admin_url, dbname(target_url), '%CREATE INDEX "slow_by_key"%', cancel)
     with stop, pytest.raises(Cancelled) as stopped:
-        migrate(source_url, target_url, OPTIONS, cancel=cancel)
+        migrate(source_url, target_url, ONE_WORKER, cancel=cancel)
     assert stop.hits == 1 and stop.error is None, "the index build was not caught in flight"
     assert "was cancelled before it finished" in stopped.value.message and "slow_by_key" in stopped.value.message
     assert stopped.value.hint
