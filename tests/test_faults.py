@@ -511,11 +511,12 @@ def test_the_command_says_it_retries_and_ends_verified(pg18: TestServer, source_
 
     from pghaul.cli import app
 
-    fill_source(source_url, 15_000)
+    # Chunks of 10,000 rows: each COPY lasts long enough for a poll every 5 ms to find one in flight.
+    fill_source(source_url, 100_000)
     kill_copy = Watcher(lambda: terminate_pghaul(pg18.admin_url, [dbname(target_url)], "%COPY%FROM STDIN%", one=True))
     with kill_copy:
         done = CliRunner().invoke(app, ["migrate", "--source", source_url, "--target", target_url, "--yes", "--json",
-                                        "--batch-size", "500", "--workers", "2"], catch_exceptions=False)
+                                        "--batch-size", "10000", "--workers", "2"], catch_exceptions=False)
     assert kill_copy.hits == 1, "no copy was caught in flight"
     lines = [json.loads(line) for line in done.output.splitlines() if line.startswith("{")]
     retries = [line for line in lines if line["event"] == "Retrying"]
