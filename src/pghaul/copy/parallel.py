@@ -487,15 +487,25 @@ def _run_steps(
     cancel: threading.Event | None = None,
 ) -> None:
     """Each step of ``batch`` in its own transaction; a stop asked for cancels the one in flight."""
+    if not batch.vector and not batch.watch:
+        with cancel_statement_on_stop(tgt, cancel, _described(batch.steps)):
+            apply(tgt, list(batch.steps), listener)  # one call: the steps of a table, with nothing to watch
+        return
     for step in batch.steps:
-        with cancel_statement_on_stop(tgt, cancel, f"{step.kind} {step.name}"):
+        with cancel_statement_on_stop(tgt, cancel, _described([step])):
             if batch.vector:
                 build_vector_index(tgt, target_url, step, apply, listener, vector_memory_kb, rows)
-            elif batch.watch and step.kind in _INDEX_BUILDS:
+            elif step.kind in _INDEX_BUILDS:
                 with watch_index_build(target_url, tgt.info.backend_pid, step.name, listener):
                     apply(tgt, [step], listener)
             else:
                 apply(tgt, [step], listener)
+
+
+def _described(steps: tuple[Step, ...] | list[Step]) -> str:
+    if len(steps) == 1:
+        return f"{steps[0].kind} {steps[0].name}"
+    return "one of " + ", ".join(f"{step.kind} {step.name}" for step in steps)
 
 
 def build_vector_index(

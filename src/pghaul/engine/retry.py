@@ -139,7 +139,7 @@ def _transient(exc: BaseException, connected_before: bool) -> bool | None:
 def interrupted_comparison(report: VerifyReport | None) -> str | None:
     """The difference of a verification that is a comparison cut by a lost connection, if any: the rows may well
     be equal, and a run again compares them again (verification only reads)."""
-    if report is None:
+    if report is None or report.ok:
         return None
     return next((line for line in report.differences() if _lost_connection(line)), None)
 
@@ -198,7 +198,7 @@ def migrate(
     return run_retrying(
         lambda watched: migrate_once(source_url, target_url, options, watched, cancel), source_url, target_url,
         listener, cancel, NO_RETRY if options.follow else retry,
-        interrupted=lambda result: None if result.ok else interrupted_comparison(result.verify_report),
+        interrupted=lambda result: interrupted_comparison(result.verify_report),
         job_id=options.job_id,
     )
 
@@ -239,7 +239,7 @@ def verify(
     chosen = options or VerifyOptions()
     return run_retrying(
         lambda watched: verify_once(source_url, target_url, chosen, watched), source_url, target_url, listener,
-        cancel, retry, interrupted=lambda report: None if report.ok else interrupted_comparison(report), locks=False,
+        cancel, retry, interrupted=interrupted_comparison, locks=False,
     )
 
 
